@@ -1,0 +1,2 @@
+//! The online side.
+#![forbid(unsafe_code)]

@@ -1,0 +1,12 @@
+//! The formats and checks that the gateway, the verifier, the voter client
+//! and auditors all speak. One module per wire format; each format's
+//! specification is in `docs/spec/`.
+#![forbid(unsafe_code)]
+
+pub mod checkpoint;
+pub mod clock;
+pub mod codec;
+pub mod log_entry;
+pub mod merkle;
+pub mod note;
+pub mod receipt;

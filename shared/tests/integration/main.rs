@@ -1,0 +1,4 @@
+//! The integration tests of the `shared` crate, in one binary.
+
+mod common;
+mod merkle_vectors;

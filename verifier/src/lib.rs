@@ -1,0 +1,2 @@
+//! The offline side.
+#![forbid(unsafe_code)]
