@@ -280,11 +280,11 @@ pub struct CertSpec {
 }
 
 impl CertSpec {
-    /// An end-entity spec valid from `now - 1 day` for `days` days.
+    /// An end-entity spec valid from `now - 30 days` to `now + days`.
     pub fn leaf(subject: &str, alg: KeyAlg, now: time::OffsetDateTime, days: i64) -> Self {
         CertSpec {
             subject: subject.to_owned(),
-            not_before: now - time::Duration::days(1),
+            not_before: now - time::Duration::days(30),
             not_after: now + time::Duration::days(days),
             alg,
             ca: None,
@@ -624,7 +624,7 @@ impl DevPki {
 pub fn generate(now: time::OffsetDateTime) -> Result<DevPki> {
     let ca_spec = |subject: &str, path_len: Option<u8>| CertSpec {
         ca: Some(path_len),
-        not_before: now - time::Duration::days(30),
+        not_before: now - time::Duration::days(5 * 365),
         not_after: now + time::Duration::days(10 * 365),
         ..CertSpec::leaf(subject, KeyAlg::P384, now, 0)
     };

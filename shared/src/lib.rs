@@ -9,4 +9,6 @@ pub mod codec;
 pub mod log_entry;
 pub mod merkle;
 pub mod note;
+pub mod pki;
 pub mod receipt;
+pub mod x509;

@@ -1,0 +1,603 @@
+//! Certificate path validation and revocation, one code path for the
+//! gateway (client certificates, "now") and the verifier (CMS signers, "at
+//! the time the gateway received the ballot"). Specification:
+//! `docs/spec/identity.md`.
+//!
+//! Path building, signatures, validity periods, name constraints, basic
+//! constraints and extended key usage are checked by webpki. Revocation is
+//! checked here, on the path webpki verified, because the verifier needs a
+//! rule webpki does not have: a certificate revoked *after* the ballot was
+//! received still counts (RFC 5280 section 5.3.2's revocationDate).
+//!
+//! A CRL is used only if its issuer name equals the certificate's issuer,
+//! its signature verifies with the issuer's key, the issuer may sign CRLs,
+//! it has no critical extension this code does not understand (so delta and
+//! partitioned CRLs are refused), and it was current: `thisUpdate <= now`
+//! and `nextUpdate >= at`. Every non-anchor certificate of the path must be
+//! covered by such a CRL; a certificate is revoked if a CRL lists it with a
+//! revocationDate at or before `at`.
+
+use crate::clock::UnixTime;
+use crate::x509::{voter_facts, CertFacts, IdentityError, IdentityPolicy};
+use rustls_pki_types::{CertificateDer, TrustAnchor};
+use thiserror::Error;
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
+
+/// The longest chain accepted, counting the end entity and the anchor.
+/// DoD chains are three deep; five leaves room for a bridge.
+pub const MAX_CHAIN_LEN: usize = 5;
+
+/// Which extended key usage the end entity must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// id-kp-clientAuth: voters.
+    ClientAuth,
+    /// id-kp-serverAuth: TLS servers (used by the x509-limbo harness).
+    ServerAuth,
+}
+
+/// Why a certificate chain was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// A certificate or CRL cannot be parsed.
+    #[error("malformed certificate or CRL: {0}")]
+    Malformed(String),
+    /// No path to a trust anchor.
+    #[error("the certificate does not chain to a trusted authority")]
+    UnknownIssuer,
+    /// A certificate in the path had expired at the time of the check.
+    #[error("the certificate (or one above it) had expired at {0}")]
+    Expired(UnixTime),
+    /// A certificate in the path was not yet valid at the time of the check.
+    #[error("the certificate (or one above it) was not yet valid at {0}")]
+    NotYetValid(UnixTime),
+    /// The end entity lacks the required extended key usage.
+    #[error("the certificate is not allowed for this use (extended key usage)")]
+    WrongUsage,
+    /// A signature in the path does not verify.
+    #[error("a signature in the certificate chain does not verify")]
+    BadSignature,
+    /// Revoked at or before the time of the check.
+    #[error("the certificate was revoked at {revoked_at}")]
+    Revoked {
+        /// The CRL's revocationDate.
+        revoked_at: UnixTime,
+    },
+    /// No current, valid CRL covers a certificate of the path.
+    #[error("revocation status unknown: no current CRL from {issuer}")]
+    RevocationUnknown {
+        /// The issuer whose CRL is missing or stale.
+        issuer: String,
+    },
+    /// The path is longer than [`MAX_CHAIN_LEN`].
+    #[error("the certificate chain is too long")]
+    TooLong,
+    /// Anything else webpki refused (name constraints, basic constraints…).
+    #[error("the certificate chain is not valid: {0}")]
+    Invalid(String),
+    /// The certificate's content does not make it a voter's.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+}
+
+impl ChainError {
+    fn from_webpki(e: webpki::Error, at: UnixTime) -> Self {
+        use webpki::Error as W;
+        match e {
+            W::UnknownIssuer => ChainError::UnknownIssuer,
+            W::CertExpired { .. } => ChainError::Expired(at),
+            W::CertNotValidYet { .. } => ChainError::NotYetValid(at),
+            W::InvalidSignatureForPublicKey
+            | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => ChainError::BadSignature,
+            W::RequiredEkuNotFoundContext(_) => ChainError::WrongUsage,
+            W::MaximumPathDepthExceeded | W::MaximumPathBuildCallsExceeded => ChainError::TooLong,
+            W::BadDer | W::BadDerTime | W::TrailingData(_) => {
+                ChainError::Malformed(format!("{e:?}"))
+            }
+            other => ChainError::Invalid(format!("{other:?}")),
+        }
+    }
+}
+
+/// A trust anchor with the rules for the voter certificates under it.
+#[derive(Debug, Clone)]
+pub struct Anchor {
+    /// A short name for logs and reports.
+    pub name: String,
+    /// The anchor certificate DER.
+    pub cert_der: Vec<u8>,
+    /// Which policies and which identity field its voters carry.
+    pub policy: IdentityPolicy,
+}
+
+/// Trust anchors, known intermediates and CRLs.
+#[derive(Debug)]
+pub struct TrustStore {
+    anchors: Vec<Anchor>,
+    webpki_anchors: Vec<TrustAnchor<'static>>,
+    intermediates: Vec<CertificateDer<'static>>,
+    crls: Vec<Vec<u8>>,
+}
+
+/// A validated voter certificate.
+#[derive(Debug, Clone)]
+pub struct VerifiedVoter {
+    /// The identity and policies read from it.
+    pub facts: CertFacts,
+    /// The name of the anchor it chains to.
+    pub anchor: String,
+    /// A revocation dated after `at` (the certificate still counted).
+    pub revoked_later: Option<UnixTime>,
+}
+
+/// Reads every certificate of a PEM file (or one DER certificate).
+pub fn certs_from_pem_or_der(data: &[u8]) -> Result<Vec<Vec<u8>>, ChainError> {
+    if data.starts_with(b"-----BEGIN") || data.iter().take(64).all(|b| b.is_ascii()) {
+        let blocks = pem::parse_many(data).map_err(|e| ChainError::Malformed(e.to_string()))?;
+        let certs: Vec<Vec<u8>> = blocks
+            .into_iter()
+            .filter(|p| p.tag() == "CERTIFICATE")
+            .map(|p| p.into_contents())
+            .collect();
+        if certs.is_empty() {
+            return Err(ChainError::Malformed("no CERTIFICATE block".into()));
+        }
+        return Ok(certs);
+    }
+    Ok(vec![data.to_vec()])
+}
+
+/// Reads every CRL of a PEM file (or one DER CRL).
+pub fn crls_from_pem_or_der(data: &[u8]) -> Result<Vec<Vec<u8>>, ChainError> {
+    if data.starts_with(b"-----BEGIN") {
+        let blocks = pem::parse_many(data).map_err(|e| ChainError::Malformed(e.to_string()))?;
+        return Ok(blocks
+            .into_iter()
+            .filter(|p| p.tag() == "X509 CRL")
+            .map(|p| p.into_contents())
+            .collect());
+    }
+    Ok(vec![data.to_vec()])
+}
+
+impl TrustStore {
+    /// A store of `anchors`, with `intermediates` offered for path building
+    /// and `crls` for revocation.
+    pub fn new(
+        anchors: Vec<Anchor>,
+        intermediates: Vec<Vec<u8>>,
+        crls: Vec<Vec<u8>>,
+    ) -> Result<Self, ChainError> {
+        let mut webpki_anchors = Vec::with_capacity(anchors.len());
+        for a in &anchors {
+            let der = CertificateDer::from(a.cert_der.clone());
+            let ta = webpki::anchor_from_trusted_cert(&der)
+                .map_err(|e| ChainError::Malformed(format!("trust anchor {}: {e:?}", a.name)))?
+                .to_owned();
+            webpki_anchors.push(ta);
+        }
+        for c in &crls {
+            parse_crl(c)?;
+        }
+        Ok(TrustStore {
+            anchors,
+            webpki_anchors,
+            intermediates: intermediates
+                .into_iter()
+                .map(CertificateDer::from)
+                .collect(),
+            crls,
+        })
+    }
+
+    /// The anchors.
+    pub fn anchors(&self) -> &[Anchor] {
+        &self.anchors
+    }
+
+    /// Validates the path from `end_entity` (with `presented`
+    /// intermediates) to an anchor at time `at`, and its revocation status
+    /// as of `at`, using CRLs current at `now` (see the module
+    /// documentation). Returns the anchor's index and the date of any
+    /// revocation that happened after `at`.
+    pub fn check_path(
+        &self,
+        end_entity: &[u8],
+        presented: &[Vec<u8>],
+        usage: Usage,
+        at: UnixTime,
+        now: UnixTime,
+    ) -> Result<(usize, Option<UnixTime>), ChainError> {
+        let ee_der = CertificateDer::from(end_entity);
+        let ee =
+            webpki::EndEntityCert::try_from(&ee_der).map_err(|e| ChainError::from_webpki(e, at))?;
+        let mut pool: Vec<CertificateDer<'_>> = presented
+            .iter()
+            .map(|c| CertificateDer::from(c.as_slice()))
+            .collect();
+        pool.extend(self.intermediates.iter().cloned());
+        let eku = match usage {
+            Usage::ClientAuth => webpki::KeyUsage::client_auth(),
+            Usage::ServerAuth => webpki::KeyUsage::server_auth(),
+        };
+        let path = ee
+            .verify_for_usage(
+                webpki::ALL_VERIFICATION_ALGS,
+                &self.webpki_anchors,
+                &pool,
+                at.to_pki(),
+                eku,
+                None,
+                None,
+            )
+            .map_err(|e| ChainError::from_webpki(e, at))?;
+
+        // The path, end entity first, then intermediates; the anchor's SPKI last.
+        let intermediates: Vec<CertificateDer<'_>> =
+            path.intermediate_certificates().map(|c| c.der()).collect();
+        let mut chain: Vec<&[u8]> = vec![end_entity];
+        chain.extend(intermediates.iter().map(|c| c.as_ref()));
+        if chain.len() + 1 > MAX_CHAIN_LEN {
+            return Err(ChainError::TooLong);
+        }
+        let anchor = path.anchor();
+        let anchor_index = self
+            .webpki_anchors
+            .iter()
+            .position(|a| {
+                a.subject_public_key_info == anchor.subject_public_key_info
+                    && a.subject == anchor.subject
+            })
+            .ok_or(ChainError::UnknownIssuer)?;
+        let anchor_der = self
+            .anchors
+            .get(anchor_index)
+            .map(|a| a.cert_der.as_slice())
+            .ok_or(ChainError::UnknownIssuer)?;
+
+        let mut revoked_later: Option<UnixTime> = None;
+        for (i, cert_der) in chain.iter().enumerate() {
+            let issuer_der = chain.get(i + 1).copied().unwrap_or(anchor_der);
+            if let Some(t) = self.revocation(cert_der, issuer_der, at, now)? {
+                revoked_later = Some(revoked_later.map_or(t, |r| r.min(t)));
+            }
+        }
+        Ok((anchor_index, revoked_later))
+    }
+
+    /// Checks `cert` against the CRLs from `issuer`. Returns the date of a
+    /// revocation that happened after `at`, if any.
+    fn revocation(
+        &self,
+        cert: &[u8],
+        issuer: &[u8],
+        at: UnixTime,
+        now: UnixTime,
+    ) -> Result<Option<UnixTime>, ChainError> {
+        let cert = crate::x509::parse_cert(cert)?;
+        let issuer = crate::x509::parse_cert(issuer)?;
+        let mut covered = false;
+        let mut later = None;
+        for der in &self.crls {
+            let crl = parse_crl(der)?;
+            if crl.issuer().as_raw() != cert.issuer().as_raw()
+                || crl.issuer().as_raw() != issuer.subject().as_raw()
+            {
+                continue;
+            }
+            if crl.verify_signature(issuer.public_key()).is_err() {
+                continue;
+            }
+            if let Ok(Some(ku)) = issuer.key_usage() {
+                if !ku.value.crl_sign() {
+                    continue;
+                }
+            }
+            let this_update = asn1_secs(crl.last_update());
+            let next_update = crl.next_update().map(asn1_secs);
+            let current =
+                this_update <= now.0 as i64 && next_update.is_some_and(|n| n >= at.0 as i64);
+            if !current {
+                continue;
+            }
+            covered = true;
+            for r in crl.iter_revoked_certificates() {
+                if r.raw_serial() == cert.raw_serial() {
+                    let when = asn1_secs(r.revocation_date);
+                    if when <= at.0 as i64 {
+                        return Err(ChainError::Revoked {
+                            revoked_at: UnixTime(u64::try_from(when).unwrap_or(0)),
+                        });
+                    }
+                    later = Some(UnixTime(u64::try_from(when).unwrap_or(0)));
+                }
+            }
+        }
+        if !covered {
+            return Err(ChainError::RevocationUnknown {
+                issuer: issuer.subject().to_string(),
+            });
+        }
+        Ok(later)
+    }
+
+    /// Validates a voter's certificate completely: the path and revocation
+    /// ([`Self::check_path`] for client authentication), then the content
+    /// rules of the anchor it chains to ([`voter_facts`]).
+    pub fn verify_voter(
+        &self,
+        end_entity: &[u8],
+        presented: &[Vec<u8>],
+        at: UnixTime,
+        now: UnixTime,
+    ) -> Result<VerifiedVoter, ChainError> {
+        let (anchor, revoked_later) =
+            self.check_path(end_entity, presented, Usage::ClientAuth, at, now)?;
+        let anchor = self.anchors.get(anchor).ok_or(ChainError::UnknownIssuer)?;
+        let facts = voter_facts(end_entity, &anchor.policy)?;
+        Ok(VerifiedVoter {
+            facts,
+            anchor: anchor.name.clone(),
+            revoked_later,
+        })
+    }
+}
+
+fn asn1_secs(t: x509_parser::time::ASN1Time) -> i64 {
+    t.timestamp()
+}
+
+fn parse_crl(der: &[u8]) -> Result<CertificateRevocationList<'_>, ChainError> {
+    let (rest, crl) = CertificateRevocationList::from_der(der)
+        .map_err(|e| ChainError::Malformed(format!("CRL: {e}")))?;
+    if !rest.is_empty() {
+        return Err(ChainError::Malformed("CRL: trailing bytes".into()));
+    }
+    // Only the CRL extensions understood here may be critical.
+    const KNOWN: [&str; 2] = ["2.5.29.20", "2.5.29.35"]; // cRLNumber, authorityKeyIdentifier
+    for ext in crl.extensions() {
+        if ext.critical && !KNOWN.contains(&ext.oid.to_id_string().as_str()) {
+            return Err(ChainError::Malformed(format!(
+                "CRL has an unsupported critical extension {}",
+                ext.oid.to_id_string()
+            )));
+        }
+    }
+    for r in crl.iter_revoked_certificates() {
+        if r.extensions().iter().any(|e| e.critical) {
+            return Err(ChainError::Malformed(
+                "CRL entry has a critical extension".into(),
+            ));
+        }
+    }
+    Ok(crl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::x509::{IdentityRule, VoterIdentity};
+    use devpki::{CertSpec, KeyAlg};
+    use time::Duration;
+
+    struct Fixture {
+        pki: devpki::DevPki,
+        now: time::OffsetDateTime,
+    }
+
+    fn fixture() -> &'static Fixture {
+        static F: std::sync::OnceLock<Fixture> = std::sync::OnceLock::new();
+        F.get_or_init(|| {
+            let now = time::OffsetDateTime::now_utc();
+            Fixture {
+                pki: devpki::generate(now).unwrap(),
+                now,
+            }
+        })
+    }
+
+    fn t(dt: time::OffsetDateTime) -> UnixTime {
+        UnixTime(dt.unix_timestamp() as u64)
+    }
+
+    fn store_with(crls: Vec<Vec<u8>>) -> TrustStore {
+        let p = &fixture().pki;
+        TrustStore::new(
+            vec![
+                Anchor {
+                    name: "Test DoD Root CA 3".into(),
+                    cert_der: p.root.issued.cert_der.clone(),
+                    policy: IdentityPolicy::dod_default(),
+                },
+                Anchor {
+                    name: "Test County Voter CA".into(),
+                    cert_der: p.county_ca.issued.cert_der.clone(),
+                    policy: IdentityPolicy {
+                        accepted_policies: vec![devpki::oid::DEV_COUNTY_VOTER.to_string()],
+                        rule: IdentityRule::UriPrefix("urn:test-county:voter:".into()),
+                    },
+                },
+            ],
+            vec![p.id_ca.issued.cert_der.clone()],
+            crls,
+        )
+        .unwrap()
+    }
+
+    fn store() -> TrustStore {
+        let p = &fixture().pki;
+        store_with(vec![
+            p.root_crl.clone(),
+            p.id_ca_crl.clone(),
+            p.county_crl.clone(),
+        ])
+    }
+
+    fn verify(label: &str) -> Result<VerifiedVoter, ChainError> {
+        let now = t(fixture().now);
+        store().verify_voter(
+            &fixture().pki.voter(label).unwrap().issued.cert_der,
+            &[],
+            now,
+            now,
+        )
+    }
+
+    #[test]
+    fn accepts_valid_cacs_of_every_key_type_and_a_county_voter() {
+        for (label, id) in [
+            ("jane-p256", VoterIdentity::Edipi("1234567890".into())),
+            ("john-p384", VoterIdentity::Edipi("2345678901".into())),
+            ("maria-rsa", VoterIdentity::Edipi("3456789012".into())),
+            ("omar-county", VoterIdentity::County("TC-000123".into())),
+        ] {
+            let v = verify(label).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(v.facts.identity, id);
+            assert_eq!(v.revoked_later, None);
+        }
+    }
+
+    #[test]
+    fn refuses_each_bad_certificate_for_its_own_reason() {
+        assert!(matches!(
+            verify("rick-revoked"),
+            Err(ChainError::Revoked { .. })
+        ));
+        assert!(matches!(verify("ed-expired"), Err(ChainError::Expired(_))));
+        assert!(matches!(
+            verify("jane-cardauth"),
+            Err(ChainError::Identity(IdentityError::CardAuthentication))
+        ));
+        assert!(matches!(
+            verify("ned-nopolicy"),
+            Err(ChainError::Identity(IdentityError::NoAcceptedPolicy { .. }))
+        ));
+        assert_eq!(
+            verify("nora-noclientauth").unwrap_err(),
+            ChainError::WrongUsage
+        );
+        // The rogue root copies the real root's name, so path building finds
+        // the real root, whose key did not sign the certificate.
+        assert_eq!(
+            verify("mallory-rogue").unwrap_err(),
+            ChainError::BadSignature
+        );
+    }
+
+    #[test]
+    fn a_revocation_after_the_time_of_receipt_does_not_count() {
+        let f = fixture();
+        let rick = f.pki.voter("rick-revoked").unwrap();
+        // The CRL revokes rick two days before `now`.
+        let before = t(f.now - Duration::days(3));
+        let v = store()
+            .verify_voter(&rick.issued.cert_der, &[], before, t(f.now))
+            .unwrap();
+        assert_eq!(v.revoked_later, Some(t(f.now - Duration::days(2))));
+        let after = t(f.now - Duration::days(1));
+        assert!(matches!(
+            store().verify_voter(&rick.issued.cert_der, &[], after, t(f.now)),
+            Err(ChainError::Revoked { .. })
+        ));
+    }
+
+    #[test]
+    fn fails_closed_without_a_current_crl() {
+        let f = fixture();
+        let p = &f.pki;
+        let now = t(f.now);
+        let jane = &p.voter("jane-p256").unwrap().issued.cert_der;
+        // No CRL for the ID CA at all.
+        let s = store_with(vec![p.root_crl.clone()]);
+        assert!(matches!(
+            s.verify_voter(jane, &[], now, now),
+            Err(ChainError::RevocationUnknown { .. })
+        ));
+        // An expired CRL.
+        let stale = p
+            .id_ca
+            .crl(
+                2,
+                &[],
+                f.now - Duration::days(20),
+                f.now - Duration::days(10),
+            )
+            .unwrap();
+        let s = store_with(vec![p.root_crl.clone(), stale]);
+        assert!(matches!(
+            s.verify_voter(jane, &[], now, now),
+            Err(ChainError::RevocationUnknown { .. })
+        ));
+        // A CRL that is not valid yet.
+        let future = p
+            .id_ca
+            .crl(3, &[], f.now + Duration::days(1), f.now + Duration::days(8))
+            .unwrap();
+        let s = store_with(vec![p.root_crl.clone(), future]);
+        assert!(matches!(
+            s.verify_voter(jane, &[], now, now),
+            Err(ChainError::RevocationUnknown { .. })
+        ));
+        // A CRL with the ID CA's name signed by another key is ignored.
+        let impostor = p.rogue_ca.issue_ca(&CertSpec {
+            ca: Some(Some(0)),
+            ..CertSpec::leaf(
+                "CN=Test DOD ID CA-59,OU=PKI,OU=DoD,O=U.S. Government,C=US",
+                KeyAlg::P384,
+                f.now,
+                30,
+            )
+        });
+        let forged = impostor
+            .unwrap()
+            .crl(
+                4,
+                &[],
+                f.now - Duration::hours(1),
+                f.now + Duration::days(1),
+            )
+            .unwrap();
+        let s = store_with(vec![p.root_crl.clone(), forged]);
+        assert!(matches!(
+            s.verify_voter(jane, &[], now, now),
+            Err(ChainError::RevocationUnknown { .. })
+        ));
+    }
+
+    #[test]
+    fn checks_validity_at_the_time_given() {
+        let f = fixture();
+        let ed = &f.pki.voter("ed-expired").unwrap().issued.cert_der;
+        // Ed's certificate was valid a year ago (a ballot received then counts).
+        let then = t(f.now - Duration::days(365));
+        let s = store_with(vec![f.pki.root_crl.clone(), f.pki.id_ca_crl.clone()]);
+        // The CRLs are current now, and were issued after `then`.
+        s.verify_voter(ed, &[], then, t(f.now)).unwrap();
+    }
+
+    #[test]
+    fn uses_presented_intermediates() {
+        let f = fixture();
+        let p = &f.pki;
+        let s = TrustStore::new(
+            vec![Anchor {
+                name: "root".into(),
+                cert_der: p.root.issued.cert_der.clone(),
+                policy: IdentityPolicy::dod_default(),
+            }],
+            vec![],
+            vec![p.root_crl.clone(), p.id_ca_crl.clone()],
+        )
+        .unwrap();
+        let jane = &p.voter("jane-p256").unwrap().issued.cert_der;
+        let now = t(f.now);
+        assert_eq!(
+            s.verify_voter(jane, &[], now, now).unwrap_err(),
+            ChainError::UnknownIssuer
+        );
+        s.verify_voter(jane, &[p.id_ca.issued.cert_der.clone()], now, now)
+            .unwrap();
+    }
+}
