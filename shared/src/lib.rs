@@ -5,6 +5,7 @@
 
 pub mod checkpoint;
 pub mod clock;
+pub mod cms;
 pub mod codec;
 pub mod log_entry;
 pub mod merkle;
