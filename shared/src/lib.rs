@@ -10,6 +10,7 @@ pub mod codec;
 pub mod log_entry;
 pub mod merkle;
 pub mod note;
+pub mod pgp;
 pub mod pki;
 pub mod receipt;
 pub mod x509;
