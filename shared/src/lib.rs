@@ -3,14 +3,18 @@
 //! specification is in `docs/spec/`.
 #![forbid(unsafe_code)]
 
+pub mod ballot;
 pub mod checkpoint;
 pub mod clock;
 pub mod cms;
 pub mod codec;
 pub mod log_entry;
+pub mod manifest;
 pub mod merkle;
 pub mod note;
 pub mod pgp;
 pub mod pki;
 pub mod receipt;
+pub mod roster;
+pub mod signed;
 pub mod x509;

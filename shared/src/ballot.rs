@@ -1,0 +1,272 @@
+//! The ballot package (DESIGN section 5.1): what the voter signs.
+//!
+//! ```text
+//! struct {
+//!     opaque magic[14] = "BALLOT-PACKAGE";
+//!     uint8  version = 1;
+//!     opaque election_id<1..64>;    // identifier alphabet
+//!     opaque ballot_style<1..64>;   // identifier alphabet
+//!     opaque media_type<1..127>;    // "type/subtype", RFC 6838 characters
+//!     opaque content<0..2^23>;      // the marked ballot, at most 8 MiB
+//!     opaque declaration<0..4096>;  // UTF-8: the declaration the voter accepted
+//!     opaque nonce[32];             // random, makes equal ballots differ
+//! } BallotPackage;
+//! ```
+//!
+//! Specification: `docs/spec/ballot-package.md`.
+
+use crate::codec::{check_identifier, check_text, DecodeError, EncodeError, Reader, Writer};
+
+/// The magic string.
+pub const MAGIC: &[u8; 14] = b"BALLOT-PACKAGE";
+/// The version of this encoding.
+pub const VERSION: u8 = 1;
+/// The largest marked ballot.
+pub const MAX_CONTENT: usize = 8 * 1024 * 1024;
+/// The longest declaration text.
+pub const MAX_DECLARATION: usize = 4096;
+/// The longest media type.
+pub const MAX_MEDIA_TYPE: usize = 127;
+/// The largest encoded package.
+pub const MAX_PACKAGE: usize = MAX_CONTENT + MAX_DECLARATION + 512;
+
+/// Media type of a PDF ballot.
+pub const MEDIA_PDF: &str = "application/pdf";
+/// Media type of a structured selection document.
+pub const MEDIA_SELECTIONS: &str = "application/vnd.ballot-selections+json";
+
+/// A marked ballot with what the voter declared.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BallotPackage {
+    /// The election.
+    pub election_id: String,
+    /// The voter's ballot style.
+    pub ballot_style: String,
+    /// The media type of `content`.
+    pub media_type: String,
+    /// The marked ballot.
+    pub content: Vec<u8>,
+    /// The declaration text the voter accepted.
+    pub declaration: String,
+    /// 32 random bytes.
+    pub nonce: [u8; 32],
+}
+
+impl std::fmt::Debug for BallotPackage {
+    // Never print ballot content, even in debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BallotPackage")
+            .field("election_id", &self.election_id)
+            .field("ballot_style", &self.ballot_style)
+            .field("media_type", &self.media_type)
+            .field("content_len", &self.content.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks `type/subtype` with the restricted-name characters of RFC 6838
+/// section 4.2.
+pub fn check_media_type(s: &str) -> Result<(), DecodeError> {
+    const WHAT: &str = "media type";
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 127
+            && p.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    };
+    match s.split_once('/') {
+        Some((t, st)) if ok_part(t) && ok_part(st) && s.len() <= MAX_MEDIA_TYPE => Ok(()),
+        _ => Err(DecodeError::InvalidValue {
+            what: WHAT,
+            reason: "not a type/subtype media type",
+        }),
+    }
+}
+
+impl BallotPackage {
+    /// A package with a fresh random nonce.
+    pub fn new(
+        election_id: &str,
+        ballot_style: &str,
+        media_type: &str,
+        content: Vec<u8>,
+        declaration: &str,
+    ) -> Self {
+        let mut nonce = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut nonce);
+        BallotPackage {
+            election_id: election_id.to_owned(),
+            ballot_style: ballot_style.to_owned(),
+            media_type: media_type.to_owned(),
+            content,
+            declaration: declaration.to_owned(),
+            nonce,
+        }
+    }
+
+    /// The canonical encoding. Checks the same rules as the reader, so a
+    /// package that encodes also decodes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, EncodeError> {
+        let invalid = |what| EncodeError {
+            what,
+            len: 0,
+            max: 0,
+        };
+        check_identifier(&self.election_id, 64, "election id")
+            .map_err(|_| invalid("election id"))?;
+        check_identifier(&self.ballot_style, 64, "ballot style")
+            .map_err(|_| invalid("ballot style"))?;
+        check_media_type(&self.media_type).map_err(|_| invalid("media type"))?;
+        check_text(&self.declaration, "declaration").map_err(|_| invalid("declaration"))?;
+        let mut w = Writer::new();
+        w.raw(MAGIC);
+        w.u8(VERSION);
+        w.vec8(self.election_id.as_bytes(), 64, "election id")?;
+        w.vec8(self.ballot_style.as_bytes(), 64, "ballot style")?;
+        w.vec8(self.media_type.as_bytes(), MAX_MEDIA_TYPE, "media type")?;
+        w.vec32(&self.content, MAX_CONTENT, "ballot content")?;
+        w.vec16(self.declaration.as_bytes(), MAX_DECLARATION, "declaration")?;
+        w.raw(&self.nonce);
+        Ok(w.into_bytes())
+    }
+
+    /// Reads the canonical encoding; refuses anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.magic(MAGIC, "ballot package")?;
+        r.version(VERSION, "ballot package")?;
+        let election_id = r.string8(64, "election id")?;
+        check_identifier(election_id, 64, "election id")?;
+        let ballot_style = r.string8(64, "ballot style")?;
+        check_identifier(ballot_style, 64, "ballot style")?;
+        let media_type = r.string8(MAX_MEDIA_TYPE, "media type")?;
+        check_media_type(media_type)?;
+        let content = r.vec32(MAX_CONTENT, "ballot content")?;
+        let declaration = r.string16(MAX_DECLARATION, "declaration")?;
+        check_text(declaration, "declaration")?;
+        let nonce = r.array("nonce")?;
+        r.finish("ballot package")?;
+        Ok(BallotPackage {
+            election_id: election_id.to_owned(),
+            ballot_style: ballot_style.to_owned(),
+            media_type: media_type.to_owned(),
+            content: content.to_vec(),
+            declaration: declaration.to_owned(),
+            nonce,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BallotPackage {
+        BallotPackage::new(
+            "2026-general",
+            "style-7",
+            MEDIA_PDF,
+            b"%PDF-1.7 marked".to_vec(),
+            "I declare under penalty of perjury that I am eligible to vote.",
+        )
+    }
+
+    #[test]
+    fn round_trips() {
+        let p = sample();
+        assert_eq!(
+            BallotPackage::from_bytes(&p.to_bytes().unwrap()).unwrap(),
+            p
+        );
+    }
+
+    #[test]
+    fn two_packages_of_the_same_ballot_differ() {
+        let (a, b) = (sample(), sample());
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(a.to_bytes().unwrap(), b.to_bytes().unwrap());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_ballot() {
+        assert!(!format!("{:?}", sample()).contains("marked"));
+    }
+
+    #[test]
+    fn refuses_bad_encodings() {
+        let good = sample().to_bytes().unwrap();
+        let mut magic = good.clone();
+        magic[0] = b'X';
+        assert_eq!(
+            BallotPackage::from_bytes(&magic),
+            Err(DecodeError::BadMagic {
+                what: "ballot package"
+            })
+        );
+        let mut version = good.clone();
+        version[14] = 2;
+        assert!(matches!(
+            BallotPackage::from_bytes(&version),
+            Err(DecodeError::UnknownVersion { .. })
+        ));
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(matches!(
+            BallotPackage::from_bytes(&trailing),
+            Err(DecodeError::TrailingBytes { .. })
+        ));
+        assert!(matches!(
+            BallotPackage::from_bytes(&good[..good.len() - 1]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        // A content length over the limit is refused before anything is read.
+        let mut w = Writer::new();
+        w.raw(MAGIC);
+        w.u8(VERSION);
+        w.vec8(b"e", 64, "").unwrap();
+        w.vec8(b"s", 64, "").unwrap();
+        w.vec8(b"application/pdf", 127, "").unwrap();
+        w.u32(u32::MAX);
+        assert!(matches!(
+            BallotPackage::from_bytes(&w.into_bytes()),
+            Err(DecodeError::TooLong {
+                what: "ballot content",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn refuses_bad_fields() {
+        for p in [
+            BallotPackage {
+                election_id: "a b".into(),
+                ..sample()
+            },
+            BallotPackage {
+                ballot_style: "".into(),
+                ..sample()
+            },
+            BallotPackage {
+                media_type: "pdf".into(),
+                ..sample()
+            },
+            BallotPackage {
+                media_type: "application/pdf; x=y".into(),
+                ..sample()
+            },
+            BallotPackage {
+                declaration: "bell\u{7}".into(),
+                ..sample()
+            },
+            BallotPackage {
+                content: vec![0; MAX_CONTENT + 1],
+                ..sample()
+            },
+        ] {
+            assert!(p.to_bytes().is_err(), "{p:?}");
+        }
+        check_media_type(MEDIA_SELECTIONS).unwrap();
+    }
+}
