@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ballot;
+pub mod bundle;
 pub mod checkpoint;
 pub mod clock;
 pub mod cms;
@@ -17,4 +18,5 @@ pub mod pki;
 pub mod receipt;
 pub mod roster;
 pub mod signed;
+pub mod status;
 pub mod x509;
