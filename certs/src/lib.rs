@@ -324,11 +324,16 @@ pub struct Ca {
     ski: Vec<u8>,
 }
 
-fn build_cert(
-    spec: &CertSpec,
-    key: &PrivateKey,
-    issuer: Option<(&Name, &[u8], &PrivateKey)>,
-) -> Result<(Vec<u8>, Vec<u8>, Name, Vec<u8>)> {
+/// What [`build_cert`] produces: the certificate DER, its serial, its
+/// subject and its subject key identifier.
+struct Built {
+    der: Vec<u8>,
+    serial: Vec<u8>,
+    subject: Name,
+    ski: Vec<u8>,
+}
+
+fn build_cert(spec: &CertSpec, key: &PrivateKey, issuer: Option<(&Name, &[u8], &PrivateKey)>) -> Result<Built> {
     let subject =
         Name::from_str(&spec.subject).with_context(|| format!("bad subject {}", spec.subject))?;
     let spki_der = key.spki_der()?;
@@ -444,14 +449,19 @@ fn build_cert(
         signature_algorithm: sig_alg,
         signature: BitString::from_bytes(&signature)?,
     };
-    Ok((cert.to_der()?, serial.as_bytes().to_vec(), subject, ski))
+    Ok(Built {
+        der: cert.to_der()?,
+        serial: serial.as_bytes().to_vec(),
+        subject,
+        ski,
+    })
 }
 
 impl Ca {
     /// A self-signed root CA.
     pub fn new_root(spec: &CertSpec) -> Result<Self> {
         let key = PrivateKey::generate(spec.alg)?;
-        let (cert_der, serial, name, ski) = build_cert(spec, &key, None)?;
+        let Built { der: cert_der, serial, subject: name, ski } = build_cert(spec, &key, None)?;
         Ok(Ca {
             issued: Issued {
                 cert_der,
@@ -466,7 +476,7 @@ impl Ca {
     /// Issues a certificate with a fresh key.
     pub fn issue(&self, spec: &CertSpec) -> Result<Issued> {
         let key = PrivateKey::generate(spec.alg)?;
-        let (cert_der, serial, _, _) =
+        let Built { der: cert_der, serial, .. } =
             build_cert(spec, &key, Some((&self.name, &self.ski, &self.issued.key)))?;
         Ok(Issued {
             cert_der,
@@ -478,7 +488,7 @@ impl Ca {
     /// Issues a subordinate CA.
     pub fn issue_ca(&self, spec: &CertSpec) -> Result<Ca> {
         let key = PrivateKey::generate(spec.alg)?;
-        let (cert_der, serial, name, ski) =
+        let Built { der: cert_der, serial, subject: name, ski } =
             build_cert(spec, &key, Some((&self.name, &self.ski, &self.issued.key)))?;
         Ok(Ca {
             issued: Issued {

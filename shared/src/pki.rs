@@ -597,7 +597,7 @@ mod tests {
             s.verify_voter(jane, &[], now, now).unwrap_err(),
             ChainError::UnknownIssuer
         );
-        s.verify_voter(jane, &[p.id_ca.issued.cert_der.clone()], now, now)
+        s.verify_voter(jane, std::slice::from_ref(&p.id_ca.issued.cert_der), now, now)
             .unwrap();
     }
 }

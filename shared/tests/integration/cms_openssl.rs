@@ -113,7 +113,7 @@ fn a_signature_made_here_verifies_with_openssl() {
         let der = shared::cms::sign(
             b"package",
             &v.issued.cert_der,
-            &[pki.id_ca.issued.cert_der.clone()],
+            std::slice::from_ref(&pki.id_ca.issued.cert_der),
             &key,
         )
         .unwrap();
