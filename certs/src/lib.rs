@@ -333,7 +333,11 @@ struct Built {
     ski: Vec<u8>,
 }
 
-fn build_cert(spec: &CertSpec, key: &PrivateKey, issuer: Option<(&Name, &[u8], &PrivateKey)>) -> Result<Built> {
+fn build_cert(
+    spec: &CertSpec,
+    key: &PrivateKey,
+    issuer: Option<(&Name, &[u8], &PrivateKey)>,
+) -> Result<Built> {
     let subject =
         Name::from_str(&spec.subject).with_context(|| format!("bad subject {}", spec.subject))?;
     let spki_der = key.spki_der()?;
@@ -461,7 +465,12 @@ impl Ca {
     /// A self-signed root CA.
     pub fn new_root(spec: &CertSpec) -> Result<Self> {
         let key = PrivateKey::generate(spec.alg)?;
-        let Built { der: cert_der, serial, subject: name, ski } = build_cert(spec, &key, None)?;
+        let Built {
+            der: cert_der,
+            serial,
+            subject: name,
+            ski,
+        } = build_cert(spec, &key, None)?;
         Ok(Ca {
             issued: Issued {
                 cert_der,
@@ -476,8 +485,11 @@ impl Ca {
     /// Issues a certificate with a fresh key.
     pub fn issue(&self, spec: &CertSpec) -> Result<Issued> {
         let key = PrivateKey::generate(spec.alg)?;
-        let Built { der: cert_der, serial, .. } =
-            build_cert(spec, &key, Some((&self.name, &self.ski, &self.issued.key)))?;
+        let Built {
+            der: cert_der,
+            serial,
+            ..
+        } = build_cert(spec, &key, Some((&self.name, &self.ski, &self.issued.key)))?;
         Ok(Issued {
             cert_der,
             key,
@@ -488,8 +500,12 @@ impl Ca {
     /// Issues a subordinate CA.
     pub fn issue_ca(&self, spec: &CertSpec) -> Result<Ca> {
         let key = PrivateKey::generate(spec.alg)?;
-        let Built { der: cert_der, serial, subject: name, ski } =
-            build_cert(spec, &key, Some((&self.name, &self.ski, &self.issued.key)))?;
+        let Built {
+            der: cert_der,
+            serial,
+            subject: name,
+            ski,
+        } = build_cert(spec, &key, Some((&self.name, &self.ski, &self.issued.key)))?;
         Ok(Ca {
             issued: Issued {
                 cert_der,

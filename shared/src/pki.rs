@@ -597,7 +597,12 @@ mod tests {
             s.verify_voter(jane, &[], now, now).unwrap_err(),
             ChainError::UnknownIssuer
         );
-        s.verify_voter(jane, std::slice::from_ref(&p.id_ca.issued.cert_der), now, now)
-            .unwrap();
+        s.verify_voter(
+            jane,
+            std::slice::from_ref(&p.id_ca.issued.cert_der),
+            now,
+            now,
+        )
+        .unwrap();
     }
 }

@@ -223,10 +223,24 @@ impl StatusFile {
         let count = r.u64("entry count")?;
         // Each entry is 10 bytes: refuse a count the data cannot hold
         // before allocating for it.
-        if count > MAX_ENTRIES || count.saturating_mul(10) != r.remaining() as u64 {
-            return Err(DecodeError::InvalidValue {
+        if count > MAX_ENTRIES {
+            return Err(DecodeError::TooLong {
                 what: "entry count",
-                reason: "does not match the data",
+                len: count,
+                max: MAX_ENTRIES,
+            });
+        }
+        let need = count * 10;
+        let have = r.remaining() as u64;
+        if need > have {
+            return Err(DecodeError::Truncated {
+                what: "status entries",
+            });
+        }
+        if need < have {
+            return Err(DecodeError::TrailingBytes {
+                what: "status file",
+                count: (have - need) as usize,
             });
         }
         let mut statuses = Vec::with_capacity(count as usize);

@@ -8,3 +8,4 @@ mod cms_openssl;
 mod common;
 mod dod_pki;
 mod merkle_vectors;
+mod vectors;
