@@ -7,6 +7,9 @@
 //! `refuse:<DecodeError variant>` / `refuse:<reason>` for signed formats),
 //! `hex` or `text` (the input), and `key` where a signature is involved.
 
+// A developer tool: any failure should stop it with the message.
+#![allow(clippy::expect_used, clippy::indexing_slicing)]
+
 use shared::ballot::BallotPackage;
 use shared::bundle::{ballot_file_name, BundleEntry};
 use shared::checkpoint::Checkpoint;
