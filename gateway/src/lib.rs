@@ -1,2 +1,7 @@
-//! The online side.
+//! The online side of the ballot return system: the internet-facing
+//! gateway (mutual TLS, acceptance checks, durable storage, the Merkle log
+//! and receipts, bundle export) and the voter client.
 #![forbid(unsafe_code)]
+
+pub mod sequencer;
+pub mod store;

@@ -305,6 +305,20 @@ impl Tree {
         self.size() - 1
     }
 
+    /// Drops every leaf from `size` on (used to undo appends whose
+    /// transaction failed). Does nothing if the tree is not larger.
+    pub fn truncate(&mut self, size: u64) {
+        for (k, row) in self.levels.iter_mut().enumerate() {
+            // Level k holds the complete subtrees of 2^k leaves.
+            let keep =
+                usize::try_from(size.checked_shr(k as u32).unwrap_or(0)).unwrap_or(usize::MAX);
+            row.truncate(keep);
+        }
+        while self.levels.len() > 1 && self.levels.last().is_some_and(|r| r.is_empty()) {
+            self.levels.pop();
+        }
+    }
+
     /// The leaf hash at `index`.
     pub fn leaf(&self, index: u64) -> Option<Hash> {
         self.levels
@@ -513,6 +527,22 @@ mod tests {
         assert!(t.inclusion_proof(5, 5).is_err());
         assert!(t.consistency_proof(4, 3).is_err());
         assert!(t.consistency_proof(1, 9).is_err());
+    }
+
+    #[test]
+    fn truncating_undoes_appends_exactly() {
+        for n in [1u64, 2, 7, 8, 23, 40] {
+            let mut t = tree_of(40);
+            t.truncate(n);
+            let fresh = tree_of(n);
+            assert_eq!(t.size(), n);
+            assert_eq!(t.root(n).unwrap(), fresh.root(n).unwrap());
+            // Appending again gives the same tree as never having truncated.
+            for i in n..40 {
+                t.push(leaf_hash(&i.to_be_bytes()));
+            }
+            assert_eq!(t.root(40).unwrap(), tree_of(40).root(40).unwrap());
+        }
     }
 
     #[test]

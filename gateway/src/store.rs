@@ -1,0 +1,179 @@
+//! Durable storage: SQLite in WAL mode with `synchronous=FULL`, so a
+//! committed transaction survives a power cut or `kill -9`.
+//!
+//! Only the sequencer's writer thread writes ballots, leaves and
+//! checkpoints; other connections (the export and import-status commands,
+//! the security-event log) take the database's write lock briefly and wait
+//! for it with a busy timeout.
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::Path;
+use thiserror::Error;
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Why storage failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The disk is full.
+    #[error("the disk is full")]
+    DiskFull,
+    /// The database was written by a newer version of this program.
+    #[error("the database has schema version {0}, newer than this program understands ({SCHEMA_VERSION})")]
+    TooNew(i64),
+    /// The stored log does not verify.
+    #[error("the stored log is not consistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Maps SQLite's "disk full" to [`StoreError::DiskFull`].
+    pub fn classify(e: rusqlite::Error) -> Self {
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            if f.code == rusqlite::ErrorCode::DiskFull {
+                return StoreError::DiskFull;
+            }
+        }
+        StoreError::Sqlite(e)
+    }
+}
+
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    "
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
+    CREATE TABLE ballots (
+        leaf_index     INTEGER PRIMARY KEY,
+        voter_id       TEXT NOT NULL,
+        identity       TEXT NOT NULL,
+        client_cert    BLOB NOT NULL,
+        received_at    INTEGER NOT NULL,
+        message        BLOB NOT NULL,
+        message_sha256 BLOB NOT NULL,
+        salt           BLOB NOT NULL,
+        log_entry      BLOB NOT NULL,
+        leaf_hash      BLOB NOT NULL,
+        receipt        TEXT NOT NULL,
+        UNIQUE (voter_id, message_sha256)
+    );
+    CREATE TABLE checkpoints (
+        size       INTEGER PRIMARY KEY,
+        note       TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE exports (
+        sequence        INTEGER PRIMARY KEY,
+        first_index     INTEGER NOT NULL,
+        entry_count     INTEGER NOT NULL,
+        checkpoint_size INTEGER NOT NULL,
+        created_at      INTEGER NOT NULL
+    );
+    CREATE TABLE security_events (
+        id       INTEGER PRIMARY KEY,
+        at       INTEGER NOT NULL,
+        kind     TEXT NOT NULL,
+        code     TEXT NOT NULL,
+        identity TEXT,
+        peer     TEXT,
+        detail   TEXT NOT NULL
+    );
+    CREATE TABLE statuses (
+        leaf_index INTEGER PRIMARY KEY,
+        status     INTEGER NOT NULL,
+        reason     INTEGER NOT NULL
+    );
+    ",
+];
+
+/// Opens (creating if needed) the database at `path`, applies migrations
+/// and sets the durability pragmas.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew(version));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let target = i as i64 + 1;
+        if version < target {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", target)?;
+            tx.commit()?;
+        }
+    }
+    Ok(conn)
+}
+
+/// Reads a metadata value.
+pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// Writes a metadata value.
+pub fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )
+    .map_err(StoreError::classify)?;
+    Ok(())
+}
+
+/// A security event: a refusal or an administrative action. Never ballot bytes.
+#[derive(Debug, Clone)]
+pub struct SecurityEvent {
+    /// When (Unix seconds).
+    pub at: u64,
+    /// `rejection`, `tls`, `admin`.
+    pub kind: &'static str,
+    /// The stable error code or action name.
+    pub code: String,
+    /// The voter identity, when known.
+    pub identity: Option<String>,
+    /// The peer address, when known.
+    pub peer: Option<String>,
+    /// Details for the operator.
+    pub detail: String,
+}
+
+/// Records a security event.
+pub fn record_event(conn: &Connection, e: &SecurityEvent) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO security_events (at, kind, code, identity, peer, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![e.at as i64, e.kind, e.code, e.identity, e.peer, e.detail],
+    )
+    .map_err(StoreError::classify)?;
+    Ok(())
+}
+
+/// Counts security events with a code (for tests and the health report).
+pub fn count_events(conn: &Connection, code: &str) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM security_events WHERE code = ?1",
+        params![code],
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}

@@ -1,0 +1,7 @@
+//! The gateway's integration tests, in one binary: real SQLite files, real
+//! TLS on 127.0.0.1, generated certificates.
+
+// A test that meets an unexpected error should stop with it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod sequencer;
