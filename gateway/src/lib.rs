@@ -3,5 +3,12 @@
 //! and receipts, bundle export) and the voter client.
 #![forbid(unsafe_code)]
 
+pub mod app;
+pub mod client;
+pub mod config;
+pub mod export;
 pub mod sequencer;
+pub mod server;
+pub mod setup;
 pub mod store;
+pub mod tls;

@@ -11,6 +11,7 @@ pub mod cms;
 pub mod codec;
 pub mod log_entry;
 pub mod manifest;
+pub mod media;
 pub mod merkle;
 pub mod note;
 pub mod pgp;

@@ -1,1 +1,259 @@
-fn main() {}
+//! `ballot-return`: send your marked ballot to your county, and check on it later.
+#![forbid(unsafe_code)]
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use gateway::client::{self, Ballot, Credentials, Gateway, SavedReceipt};
+use std::path::{Path, PathBuf};
+
+/// Send your marked ballot to your county election office over the
+/// internet, signed with your CAC and sealed so only the county can open it.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug)]
+struct Connection {
+    /// The gateway address from your ballot instructions (https://…).
+    #[arg(long)]
+    gateway: String,
+    /// The certificate authority of the gateway's TLS certificate (PEM).
+    #[arg(long)]
+    ca: PathBuf,
+    /// Your certificate (PEM): the PIV authentication certificate of your CAC.
+    #[arg(long)]
+    cert: PathBuf,
+    /// Your private key (PEM).
+    #[arg(long)]
+    key: PathBuf,
+    /// Your card's issuing CA certificates, to include (PEM).
+    #[arg(long)]
+    chain: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Sign, seal and send your marked ballot; save the receipt.
+    Send {
+        #[command(flatten)]
+        conn: Connection,
+        /// The election key fingerprint printed in your ballot instructions.
+        #[arg(long)]
+        election_fingerprint: String,
+        /// Your marked ballot (PDF, or a selections file).
+        #[arg(long)]
+        ballot: PathBuf,
+        /// Your ballot style, printed on your blank ballot.
+        #[arg(long)]
+        ballot_style: String,
+        /// The ballot's file type; guessed from the file name if absent.
+        #[arg(long)]
+        media_type: Option<String>,
+        /// Confirms that you accept the voter declaration (it is printed first).
+        #[arg(long)]
+        accept_declaration: bool,
+        /// Where to save the receipt.
+        #[arg(long, default_value = "ballot-receipt.json")]
+        receipt: PathBuf,
+        /// How many times to try on a poor connection.
+        #[arg(long, default_value_t = 8)]
+        attempts: u32,
+    },
+    /// Check that your ballot is still in the county's log, and what became of it.
+    Status {
+        #[command(flatten)]
+        conn: Connection,
+        /// The receipt saved when you sent your ballot.
+        #[arg(long, default_value = "ballot-receipt.json")]
+        receipt: PathBuf,
+    },
+}
+
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+fn gateway(conn: &Connection) -> Result<(Gateway, Credentials)> {
+    let roots = gateway::tls::read_chain(&read(&conn.ca, "the gateway CA file")?)?;
+    let mut chain = gateway::tls::read_chain(&read(&conn.cert, "your certificate")?)?;
+    let extra = match &conn.chain {
+        Some(p) => gateway::tls::read_chain(&read(p, "the chain file")?)?,
+        None => Vec::new(),
+    };
+    let key_pem = zeroize::Zeroizing::new(read(&conn.key, "your key")?);
+    let tls_key = gateway::tls::read_key(&key_pem)?;
+    let signing_key = shared::cms::VoterKey::from_pem(&key_pem).context("your key cannot sign")?;
+    let cert = chain
+        .first()
+        .map(|c| c.to_vec())
+        .context("your certificate file is empty")?;
+    let others: Vec<Vec<u8>> = chain
+        .iter()
+        .skip(1)
+        .chain(extra.iter())
+        .map(|c| c.to_vec())
+        .collect();
+    chain.extend(extra);
+    let tls = gateway::tls::client_config(&roots, Some((chain, tls_key)), &[b"http/1.1"])?;
+    Ok((
+        Gateway::new(&conn.gateway, tls)?,
+        Credentials {
+            cert,
+            chain: others,
+            key: signing_key,
+        },
+    ))
+}
+
+fn media_type_for(path: &Path) -> Result<String> {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("pdf") => Ok(shared::ballot::MEDIA_PDF.into()),
+        Some("json") => Ok(shared::ballot::MEDIA_SELECTIONS.into()),
+        _ => bail!("cannot tell the ballot's file type from its name; give --media-type"),
+    }
+}
+
+async fn send(
+    conn: Connection,
+    fpr: String,
+    ballot: PathBuf,
+    style: String,
+    media_type: Option<String>,
+    accept: bool,
+    receipt_path: PathBuf,
+    attempts: u32,
+) -> Result<()> {
+    let (gw, creds) = gateway(&conn)?;
+    println!("Contacting the gateway and checking the election details…");
+    let manifest = gw.manifest(&fpr).await?;
+    println!("Election: {} ({})", manifest.title, manifest.jurisdiction);
+    println!("Ballots are accepted until {}.", manifest.closes_at);
+    println!(
+        "\nVoter declaration:\n\n  {}\n",
+        manifest.declaration.replace('\n', "\n  ")
+    );
+    if !accept {
+        bail!("to send your ballot you must accept the declaration above: run again with --accept-declaration");
+    }
+    let media_type = match media_type {
+        Some(m) => m,
+        None => media_type_for(&ballot)?,
+    };
+    let content = read(&ballot, "your ballot")?;
+    let upload = client::prepare(
+        &manifest,
+        &Ballot {
+            content,
+            media_type,
+            ballot_style: style,
+        },
+        &creds,
+    )?;
+    println!(
+        "Your ballot is signed and sealed ({} bytes). Sending…",
+        upload.len()
+    );
+    let answer = client::upload(&gw, &upload, attempts, &mut |m| println!("{m}")).await?;
+    let (receipt, cp) = client::check_receipt(&manifest, &upload, &answer)?;
+    let saved = SavedReceipt {
+        election_id: manifest.election_id.clone(),
+        election_fingerprint: fpr.trim().to_uppercase(),
+        gateway: conn.gateway.clone(),
+        leaf_index: receipt.index,
+        voter_id: answer["voter_id"].as_str().unwrap_or("").to_owned(),
+        salt: answer["salt"].as_str().unwrap_or("").to_owned(),
+        message_sha256: hex::encode(receipt.entry.message_sha256),
+        receipt: receipt.to_text()?,
+    };
+    let json = serde_json::to_vec_pretty(&saved)?;
+    std::fs::write(&receipt_path, json)
+        .with_context(|| format!("cannot save the receipt to {}", receipt_path.display()))?;
+    if answer["duplicate"].as_bool() == Some(true) {
+        println!("The gateway already had this ballot; it sent the same receipt again.");
+    }
+    println!(
+        "Your ballot was received and logged as entry {} of the county's public log (log size {}).",
+        receipt.index, cp.checkpoint.size
+    );
+    println!(
+        "Receipt saved to {}. Keep it: with it you can check that your ballot stays in the log,",
+        receipt_path.display()
+    );
+    println!(
+        "and later see whether it was counted: ballot-return status --receipt {}",
+        receipt_path.display()
+    );
+    Ok(())
+}
+
+async fn status(conn: Connection, receipt_path: PathBuf) -> Result<()> {
+    let (gw, _) = gateway(&conn)?;
+    let saved: SavedReceipt = serde_json::from_slice(&read(&receipt_path, "the receipt")?)
+        .context("the receipt file is not one saved by ballot-return")?;
+    let r = client::status(&gw, &saved).await?;
+    println!(
+        "Your ballot (entry {}) is still in the county's log, which now has {} entries and is consistent with your receipt.",
+        saved.leaf_index, r.log_size
+    );
+    println!("Status: {}", r.explanation);
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Send {
+                conn,
+                election_fingerprint,
+                ballot,
+                ballot_style,
+                media_type,
+                accept_declaration,
+                receipt,
+                attempts,
+            } => {
+                send(
+                    conn,
+                    election_fingerprint,
+                    ballot,
+                    ballot_style,
+                    media_type,
+                    accept_declaration,
+                    receipt,
+                    attempts,
+                )
+                .await
+            }
+            Command::Status { conn, receipt } => status(conn, receipt).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Your ballot was NOT sent or checked: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The gateway's configuration file (TOML). Every setting has a safe
+//! default except the paths that name this deployment's files;
+//! `docs/gateway-config.toml` is a commented example.
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use shared::pki::{certs_from_pem_or_der, crls_from_pem_or_der, Anchor, TrustStore};
+use shared::x509::{IdentityPolicy, IdentityRule};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the database, keys and setup files live.
+    pub data_dir: PathBuf,
+    /// Network settings.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The TLS server certificate.
+    pub tls: TlsConfig,
+    /// Trust anchors for voter certificates.
+    pub trust: TrustConfig,
+    /// Per-voter limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Log output.
+    #[serde(default)]
+    pub logging: Logging,
+}
+
+/// Listeners and protocol limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The public HTTPS listener.
+    pub listen: SocketAddr,
+    /// The health listener: plain HTTP, meant for loopback only.
+    pub health_listen: SocketAddr,
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Seconds a client has to finish the TLS handshake.
+    pub tls_handshake_timeout_secs: u64,
+    /// Seconds a client has to send the request headers (slowloris guard).
+    pub header_read_timeout_secs: u64,
+    /// Seconds a whole request may take, including the upload. Ballots are
+    /// at most a few megabytes; this leaves room for a slow satellite link.
+    pub request_timeout_secs: u64,
+    /// Seconds an idle HTTP/1.1 keep-alive or HTTP/2 connection stays open.
+    pub idle_timeout_secs: u64,
+    /// The largest request head (HTTP/1.1) or header list (HTTP/2).
+    pub max_header_bytes: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 streams reset by the client before being served, per
+    /// connection, before the connection is closed (rapid-reset guard).
+    pub http2_max_pending_reset_streams: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
+            health_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 2048,
+            tls_handshake_timeout_secs: 15,
+            header_read_timeout_secs: 15,
+            request_timeout_secs: 300,
+            idle_timeout_secs: 60,
+            max_header_bytes: 16 * 1024,
+            http2_max_concurrent_streams: 8,
+            http2_max_pending_reset_streams: 20,
+        }
+    }
+}
+
+/// The TLS server certificate and key (PEM).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// The private key (PKCS #8). Must not be readable by others.
+    pub private_key: PathBuf,
+}
+
+/// Trust anchors, intermediates and CRLs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    /// The anchors.
+    pub anchor: Vec<AnchorConfig>,
+    /// A folder of intermediate CA certificates (`*.pem`, `*.der`, `*.crt`).
+    pub intermediates_dir: Option<PathBuf>,
+    /// A folder of CRLs (`*.crl`, `*.pem`, `*.der`). Every issuing CA needs a
+    /// current CRL, or its certificates are refused.
+    pub crls_dir: PathBuf,
+}
+
+/// One trust anchor and the rules for certificates under it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnchorConfig {
+    /// A short name for logs.
+    pub name: String,
+    /// The anchor certificate (PEM or DER).
+    pub certificate: PathBuf,
+    /// `edipi` (DoD) or `uri-prefix:<prefix>` (a county voter CA).
+    #[serde(default = "default_identity")]
+    pub identity: String,
+    /// Accepted certificate policy OIDs; defaults to the DoD mediumHardware set.
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+fn default_identity() -> String {
+    "edipi".into()
+}
+
+/// Per-voter limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Uploads a voter may start per hour (a token bucket; retries count).
+    pub uploads_per_voter_per_hour: u32,
+    /// Ballots one voter may have logged in the whole election.
+    pub max_ballots_per_voter: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            uploads_per_voter_per_hour: 20,
+            max_ballots_per_voter: 10,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Logging {
+    /// `human` or `json`.
+    pub format: String,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Logging {
+            format: "human".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a configuration file; relative paths are relative to its folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut c: Config = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut c.data_dir);
+        fix(&mut c.tls.certificate);
+        fix(&mut c.tls.private_key);
+        fix(&mut c.trust.crls_dir);
+        if let Some(d) = c.trust.intermediates_dir.as_mut() {
+            fix(d);
+        }
+        for a in &mut c.trust.anchor {
+            fix(&mut a.certificate);
+        }
+        Ok(c)
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("gateway.db")
+    }
+
+    /// The keys folder.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+}
+
+fn files_with(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the folder {}", dir.display()))?
+    {
+        let p = e?.path();
+        let ok = p
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| exts.contains(&x.to_ascii_lowercase().as_str()));
+        if ok && p.is_file() {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Builds the trust store from the configuration.
+pub fn load_trust(t: &TrustConfig) -> Result<TrustStore> {
+    if t.anchor.is_empty() {
+        bail!("no trust anchor is configured ([[trust.anchor]])");
+    }
+    let mut anchors = Vec::new();
+    for a in &t.anchor {
+        let data = std::fs::read(&a.certificate)
+            .with_context(|| format!("cannot read {}", a.certificate.display()))?;
+        let certs =
+            certs_from_pem_or_der(&data).with_context(|| format!("{}", a.certificate.display()))?;
+        let rule = if a.identity == "edipi" {
+            IdentityRule::Edipi
+        } else if let Some(p) = a.identity.strip_prefix("uri-prefix:") {
+            IdentityRule::UriPrefix(p.to_owned())
+        } else {
+            bail!(
+                "anchor {}: identity must be \"edipi\" or \"uri-prefix:<prefix>\"",
+                a.name
+            );
+        };
+        let policies = if a.policies.is_empty() {
+            IdentityPolicy::dod_default().accepted_policies
+        } else {
+            a.policies.clone()
+        };
+        for cert_der in certs {
+            anchors.push(Anchor {
+                name: a.name.clone(),
+                cert_der,
+                policy: IdentityPolicy {
+                    accepted_policies: policies.clone(),
+                    rule: rule.clone(),
+                },
+            });
+        }
+    }
+    let mut intermediates = Vec::new();
+    if let Some(dir) = &t.intermediates_dir {
+        for f in files_with(dir, &["pem", "der", "crt", "cer"])? {
+            let data = std::fs::read(&f)?;
+            intermediates
+                .extend(certs_from_pem_or_der(&data).with_context(|| format!("{}", f.display()))?);
+        }
+    }
+    let mut crls = Vec::new();
+    for f in files_with(&t.crls_dir, &["crl", "pem", "der"])? {
+        let data = std::fs::read(&f)?;
+        crls.extend(crls_from_pem_or_der(&data).with_context(|| format!("{}", f.display()))?);
+    }
+    Ok(TrustStore::new(anchors, intermediates, crls)?)
+}
+
+/// The CRL and intermediate files as DER, for transfer bundles.
+pub fn pki_files(t: &TrustConfig) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+    let mut crls = Vec::new();
+    for f in files_with(&t.crls_dir, &["crl", "pem", "der"])? {
+        crls.extend(crls_from_pem_or_der(&std::fs::read(&f)?)?);
+    }
+    let mut inter = Vec::new();
+    if let Some(dir) = &t.intermediates_dir {
+        for f in files_with(dir, &["pem", "der", "crt", "cer"])? {
+            inter.extend(certs_from_pem_or_der(&std::fs::read(&f)?)?);
+        }
+    }
+    Ok((crls, inter))
+}

@@ -1,0 +1,327 @@
+//! `ballot-gateway export`: writes a transfer bundle (DESIGN section 7,
+//! `docs/spec/transfer-bundle.md`) for every entry logged since the last
+//! export, signed with the transfer key, and `import-status`: takes the
+//! verifier's signed status file back.
+//!
+//! A bundle is written into a temporary folder beside its destination,
+//! every file fsynced, and renamed into place only when complete; the
+//! export is recorded in the database after the rename, so the next export
+//! continues where this one stopped.
+
+use crate::setup::{self, GatewayKeys};
+use crate::store::{self, SecurityEvent};
+use anyhow::{bail, Context, Result};
+use rusqlite::params;
+use sha2::{Digest, Sha256};
+use shared::bundle::{self, BundleEntry, BundleHeader, FileRef};
+use shared::checkpoint::SignedCheckpoint;
+use shared::clock::Clock;
+use shared::log_entry::LogEntry;
+use shared::media;
+use shared::merkle::{Hash, Tree};
+use shared::status::{Status, StatusFile};
+use shared::x509::VoterIdentity;
+use std::path::{Path, PathBuf};
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportSummary {
+    /// The bundle folder.
+    pub dir: PathBuf,
+    /// Its sequence number.
+    pub sequence: u64,
+    /// The first leaf index.
+    pub first_index: u64,
+    /// The number of ballots.
+    pub entries: u64,
+}
+
+fn fsync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+fn write_file(path: &Path, data: &[u8]) -> Result<FileRef> {
+    setup::write_new(path, data, 0o644)?;
+    Ok(FileRef {
+        size: data.len() as u64,
+        sha256: Sha256::digest(data).into(),
+    })
+}
+
+fn load_tree(conn: &rusqlite::Connection) -> Result<Tree> {
+    let mut tree = Tree::new();
+    let mut stmt = conn.prepare("SELECT leaf_hash FROM ballots ORDER BY leaf_index")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let h: Vec<u8> = r.get(0)?;
+        let h: Hash = h
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("a stored leaf hash is not 32 bytes"))?;
+        tree.push(h);
+    }
+    Ok(tree)
+}
+
+/// Writes the next bundle into `out_dir`. With `all`, the bundle holds every
+/// entry from leaf 0. Returns `None` when there is nothing new.
+pub fn export(
+    data_dir: &Path,
+    crls: &[Vec<u8>],
+    intermediates: &[Vec<u8>],
+    out_dir: &Path,
+    all: bool,
+    clock: &dyn Clock,
+) -> Result<Option<ExportSummary>> {
+    let GatewayKeys { transfer, log } = setup::load_keys(data_dir)?;
+    let conn = store::open(&data_dir.join("gateway.db"))?;
+    let election = setup::load_election(&conn)?;
+    // A consistent snapshot of the log while the server keeps writing.
+    let tx = conn.unchecked_transaction()?;
+    let tree = load_tree(&tx)?;
+    let latest: Option<(i64, String)> = tx
+        .query_row(
+            "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok();
+    let Some((size, new_checkpoint)) = latest else {
+        return Ok(None);
+    };
+    let size = size as u64;
+    // Leaves committed after the latest checkpoint cannot exist (one
+    // transaction), but check rather than assume.
+    if tree.size() < size {
+        bail!(
+            "the log has {} leaves but its checkpoint says {size}",
+            tree.size()
+        );
+    }
+    let last: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT sequence, checkpoint_size FROM exports ORDER BY sequence DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .ok();
+    let sequence = last.map_or(1, |(s, _)| s as u64 + 1);
+    let first_index = if all {
+        0
+    } else {
+        last.map_or(0, |(_, c)| c as u64)
+    };
+    if first_index == size && !all {
+        return Ok(None);
+    }
+    let previous_checkpoint = if first_index == 0 {
+        None
+    } else {
+        Some(tx.query_row(
+            "SELECT note FROM checkpoints WHERE size = ?1",
+            params![first_index as i64],
+            |r| r.get::<_, String>(0),
+        )?)
+    };
+    let consistency_proof = if first_index == 0 {
+        Vec::new()
+    } else {
+        tree.consistency_proof(first_index, size)?
+    };
+
+    std::fs::create_dir_all(out_dir)?;
+    let final_dir = out_dir.join(media::bundle_dir(sequence));
+    if final_dir.exists() {
+        bail!(
+            "{} already exists; move it away or export to another folder",
+            final_dir.display()
+        );
+    }
+    let tmp = out_dir.join(format!(
+        ".{}.partial-{}",
+        media::bundle_dir(sequence),
+        std::process::id()
+    ));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    for sub in ["", "ballots", "crls", "intermediates"] {
+        std::fs::create_dir_all(tmp.join(sub))?;
+    }
+    let crl_refs = crls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| write_file(&tmp.join(bundle::crl_file_name(i)), c))
+        .collect::<Result<Vec<_>>>()?;
+    let inter_refs = intermediates
+        .iter()
+        .enumerate()
+        .map(|(i, c)| write_file(&tmp.join(bundle::intermediate_file_name(i)), c))
+        .collect::<Result<Vec<_>>>()?;
+    let header = BundleHeader {
+        election_id: election.manifest.election_id.clone(),
+        sequence,
+        log_origin: log.name().to_owned(),
+        previous_checkpoint,
+        new_checkpoint,
+        consistency_proof,
+        crls: crl_refs,
+        intermediates: inter_refs,
+        first_index,
+        entry_count: size - first_index,
+    };
+    let manifest_path = tmp.join(bundle::MANIFEST_FILE);
+    {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&manifest_path)?;
+        let mut w = std::io::BufWriter::new(file);
+        header.write(&mut w)?;
+        let mut stmt = tx.prepare(
+            "SELECT leaf_index, log_entry, salt, voter_id, identity, client_cert, message FROM ballots
+             WHERE leaf_index >= ?1 AND leaf_index < ?2 ORDER BY leaf_index",
+        )?;
+        let mut rows = stmt.query(params![first_index as i64, size as i64])?;
+        let mut expected = first_index;
+        while let Some(r) = rows.next()? {
+            let index = r.get::<_, i64>(0)? as u64;
+            if index != expected {
+                bail!("leaf {expected} is missing from the database");
+            }
+            expected += 1;
+            let log_entry = LogEntry::from_bytes(&r.get::<_, Vec<u8>>(1)?)?;
+            let salt: [u8; 32] = r
+                .get::<_, Vec<u8>>(2)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("leaf {index}: bad salt"))?;
+            let identity = VoterIdentity::parse_canonical(&r.get::<_, String>(4)?)
+                .with_context(|| format!("leaf {index}: bad identity"))?;
+            let message: Vec<u8> = r.get(6)?;
+            let file = bundle::ballot_file_name(index);
+            let fref = write_file(&tmp.join(&file), &message)?;
+            BundleEntry {
+                leaf_index: index,
+                log_entry,
+                salt,
+                voter_id: r.get(3)?,
+                identity,
+                client_cert: r.get(5)?,
+                ballot_file: file,
+                ballot_size: fref.size,
+                ballot_sha256: fref.sha256,
+            }
+            .write(&mut w)?;
+        }
+        if expected != size {
+            bail!("leaf {expected} is missing from the database");
+        }
+        let file = w
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("writing the manifest: {e}"))?;
+        file.sync_all()?;
+    }
+    let signature =
+        shared::pgp::sign_detached_reader(&transfer, None, std::fs::File::open(&manifest_path)?)?;
+    write_file(&tmp.join(bundle::SIGNATURE_FILE), &signature)?;
+    for sub in ["ballots", "crls", "intermediates", ""] {
+        fsync_dir(&tmp.join(sub))?;
+    }
+    drop(tx);
+    std::fs::rename(&tmp, &final_dir).context("cannot move the finished bundle into place")?;
+    fsync_dir(out_dir)?;
+    conn.execute(
+        "INSERT INTO exports (sequence, first_index, entry_count, checkpoint_size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![sequence as i64, first_index as i64, (size - first_index) as i64, size as i64, clock.now().0 as i64],
+    )?;
+    store::record_event(
+        &conn,
+        &SecurityEvent {
+            at: clock.now().0,
+            kind: "admin",
+            code: "export".into(),
+            identity: None,
+            peer: None,
+            detail: format!("bundle {sequence}: leaves {first_index}..{size}"),
+        },
+    )?;
+    Ok(Some(ExportSummary {
+        dir: final_dir,
+        sequence,
+        first_index,
+        entries: size - first_index,
+    }))
+}
+
+/// `ballot-gateway import-status`: verifies the verifier's status file
+/// (signed by the election key; its checkpoint signed by this gateway's log
+/// key, cosigned by the verifier's witness key, and equal to a checkpoint
+/// this gateway issued) and stores the statuses.
+pub fn import_status(data_dir: &Path, file: &Path, clock: &dyn Clock) -> Result<String> {
+    let keys = setup::load_keys(data_dir)?;
+    let conn = store::open(&data_dir.join("gateway.db"))?;
+    let election = setup::load_election(&conn)?;
+    let fpr = String::from_utf8(
+        store::meta_get(&conn, "election_fingerprint")?.context("no election imported")?,
+    )?;
+    let bytes = setup::read_bounded(file, 200 * 1024 * 1024)?;
+    let status = StatusFile::open_signed(&bytes, &fpr)
+        .context("the status file does not verify with the election key")?;
+    if status.election_id != election.manifest.election_id {
+        bail!("the status file is for election {}", status.election_id);
+    }
+    let cp = SignedCheckpoint::verify(status.checkpoint.as_bytes(), &keys.log.verifier())
+        .context("the status file's checkpoint is not signed by this gateway's log key")?;
+    let witness = shared::note::NoteVerifier::from_vkey(&election.manifest.witness_key)?;
+    cp.verify_cosignature(&witness)
+        .context("the status file's checkpoint lacks the verifier's cosignature")?;
+    let ours: String = conn
+        .query_row(
+            "SELECT note FROM checkpoints WHERE size = ?1",
+            params![cp.checkpoint.size as i64],
+            |r| r.get(0),
+        )
+        .context("the status file's checkpoint is not one this gateway issued")?;
+    let ours = SignedCheckpoint::verify(ours.as_bytes(), &keys.log.verifier())?;
+    if ours.checkpoint.root != cp.checkpoint.root {
+        bail!("the status file's checkpoint has a different root than this gateway's log: the log was forked");
+    }
+    if status.statuses.len() as u64 != cp.checkpoint.size {
+        bail!(
+            "the status file lists {} ballots for a log of {}",
+            status.statuses.len(),
+            cp.checkpoint.size
+        );
+    }
+    let tx = conn.unchecked_transaction()?;
+    tx.execute("DELETE FROM statuses", [])?;
+    {
+        let mut stmt =
+            tx.prepare("INSERT INTO statuses (leaf_index, status, reason) VALUES (?1, ?2, ?3)")?;
+        for (i, s) in status.statuses.iter().enumerate() {
+            let (st, reason) = match s {
+                Status::Accepted => (1, 0),
+                Status::Rejected(r) => (2, i64::from(r.code())),
+                Status::Superseded => (3, 0),
+            };
+            stmt.execute(params![i as i64, st, reason])?;
+        }
+    }
+    store::meta_put(&tx, "status_file", &bytes)?;
+    store::record_event(
+        &tx,
+        &SecurityEvent {
+            at: clock.now().0,
+            kind: "admin",
+            code: "import-status".into(),
+            identity: None,
+            peer: None,
+            detail: format!("statuses for {} ballots", status.statuses.len()),
+        },
+    )?;
+    tx.commit()?;
+    Ok(format!(
+        "imported statuses for {} ballots",
+        status.statuses.len()
+    ))
+}
