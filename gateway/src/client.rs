@@ -49,8 +49,16 @@ impl Answer {
     pub fn error(&self) -> (String, String) {
         let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
         (
-            v["error"]["code"].as_str().unwrap_or("unknown").to_owned(),
-            v["error"]["message"].as_str().unwrap_or("").to_owned(),
+            v.pointer("/error/code")
+                .unwrap_or(&serde_json::Value::Null)
+                .as_str()
+                .unwrap_or("unknown")
+                .to_owned(),
+            v.pointer("/error/message")
+                .unwrap_or(&serde_json::Value::Null)
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
         )
     }
 }
@@ -233,7 +241,9 @@ pub fn check_receipt(
     upload: &[u8],
     answer: &serde_json::Value,
 ) -> Result<(Receipt, SignedCheckpoint)> {
-    let text = answer["receipt"]
+    let text = answer
+        .pointer("/receipt")
+        .unwrap_or(&serde_json::Value::Null)
         .as_str()
         .ok_or_else(|| anyhow!("the gateway's answer has no receipt"))?;
     let receipt = Receipt::parse(text.as_bytes())?;
@@ -248,15 +258,30 @@ pub fn check_receipt(
     if receipt.entry.election_id != manifest.election_id {
         bail!("the receipt is for another election");
     }
-    let salt: [u8; 32] = hex::decode(answer["salt"].as_str().unwrap_or(""))
-        .ok()
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| anyhow!("the gateway's answer has no valid salt"))?;
-    let voter_id = answer["voter_id"].as_str().unwrap_or("");
+    let salt: [u8; 32] = hex::decode(
+        answer
+            .pointer("/salt")
+            .unwrap_or(&serde_json::Value::Null)
+            .as_str()
+            .unwrap_or(""),
+    )
+    .ok()
+    .and_then(|s| s.try_into().ok())
+    .ok_or_else(|| anyhow!("the gateway's answer has no valid salt"))?;
+    let voter_id = answer
+        .pointer("/voter_id")
+        .unwrap_or(&serde_json::Value::Null)
+        .as_str()
+        .unwrap_or("");
     if voter_commitment(&salt, voter_id) != receipt.entry.voter_commitment {
         bail!("the receipt's voter commitment does not match");
     }
-    if answer["leaf_index"].as_u64() != Some(receipt.index) {
+    if answer
+        .pointer("/leaf_index")
+        .unwrap_or(&serde_json::Value::Null)
+        .as_u64()
+        != Some(receipt.index)
+    {
         bail!("the receipt's index does not match the answer");
     }
     Ok((receipt, cp))
@@ -364,7 +389,9 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
         );
     }
     let v: serde_json::Value = serde_json::from_slice(&a.body)?;
-    let proof = v["proof"]
+    let proof = v
+        .pointer("/proof")
+        .unwrap_or(&serde_json::Value::Null)
         .as_array()
         .ok_or_else(|| anyhow!("bad consistency proof"))?
         .iter()
@@ -399,8 +426,18 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
     }
     let v: serde_json::Value = serde_json::from_slice(&a.body)?;
     Ok(StatusReport {
-        status: v["status"].as_str().unwrap_or("unknown").to_owned(),
-        explanation: v["explanation"].as_str().unwrap_or("").to_owned(),
+        status: v
+            .pointer("/status")
+            .unwrap_or(&serde_json::Value::Null)
+            .as_str()
+            .unwrap_or("unknown")
+            .to_owned(),
+        explanation: v
+            .pointer("/explanation")
+            .unwrap_or(&serde_json::Value::Null)
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
         log_size: n,
     })
 }

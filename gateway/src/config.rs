@@ -261,8 +261,11 @@ pub fn load_trust(t: &TrustConfig) -> Result<TrustStore> {
     Ok(TrustStore::new(anchors, intermediates, crls)?)
 }
 
+/// DER blobs (certificates or CRLs).
+pub type DerList = Vec<Vec<u8>>;
+
 /// The CRL and intermediate files as DER, for transfer bundles.
-pub fn pki_files(t: &TrustConfig) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+pub fn pki_files(t: &TrustConfig) -> Result<(DerList, DerList)> {
     let mut crls = Vec::new();
     for f in files_with(&t.crls_dir, &["crl", "pem", "der"])? {
         crls.extend(crls_from_pem_or_der(&std::fs::read(&f)?)?);

@@ -34,34 +34,38 @@ struct Connection {
     chain: Option<PathBuf>,
 }
 
+/// What `send` needs.
+#[derive(clap::Args, Debug)]
+struct SendArgs {
+    #[command(flatten)]
+    conn: Connection,
+    /// The election key fingerprint printed in your ballot instructions.
+    #[arg(long)]
+    election_fingerprint: String,
+    /// Your marked ballot (PDF, or a selections file).
+    #[arg(long)]
+    ballot: PathBuf,
+    /// Your ballot style, printed on your blank ballot.
+    #[arg(long)]
+    ballot_style: String,
+    /// The ballot's file type; guessed from the file name if absent.
+    #[arg(long)]
+    media_type: Option<String>,
+    /// Confirms that you accept the voter declaration (it is printed first).
+    #[arg(long)]
+    accept_declaration: bool,
+    /// Where to save the receipt.
+    #[arg(long, default_value = "ballot-receipt.json")]
+    receipt: PathBuf,
+    /// How many times to try on a poor connection.
+    #[arg(long, default_value_t = 8)]
+    attempts: u32,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Sign, seal and send your marked ballot; save the receipt.
-    Send {
-        #[command(flatten)]
-        conn: Connection,
-        /// The election key fingerprint printed in your ballot instructions.
-        #[arg(long)]
-        election_fingerprint: String,
-        /// Your marked ballot (PDF, or a selections file).
-        #[arg(long)]
-        ballot: PathBuf,
-        /// Your ballot style, printed on your blank ballot.
-        #[arg(long)]
-        ballot_style: String,
-        /// The ballot's file type; guessed from the file name if absent.
-        #[arg(long)]
-        media_type: Option<String>,
-        /// Confirms that you accept the voter declaration (it is printed first).
-        #[arg(long)]
-        accept_declaration: bool,
-        /// Where to save the receipt.
-        #[arg(long, default_value = "ballot-receipt.json")]
-        receipt: PathBuf,
-        /// How many times to try on a poor connection.
-        #[arg(long, default_value_t = 8)]
-        attempts: u32,
-    },
+    Send(SendArgs),
     /// Check that your ballot is still in the county's log, and what became of it.
     Status {
         #[command(flatten)]
@@ -121,16 +125,17 @@ fn media_type_for(path: &Path) -> Result<String> {
     }
 }
 
-async fn send(
-    conn: Connection,
-    fpr: String,
-    ballot: PathBuf,
-    style: String,
-    media_type: Option<String>,
-    accept: bool,
-    receipt_path: PathBuf,
-    attempts: u32,
-) -> Result<()> {
+async fn send(args: SendArgs) -> Result<()> {
+    let SendArgs {
+        conn,
+        election_fingerprint: fpr,
+        ballot,
+        ballot_style: style,
+        media_type,
+        accept_declaration: accept,
+        receipt: receipt_path,
+        attempts,
+    } = args;
     let (gw, creds) = gateway(&conn)?;
     println!("Contacting the gateway and checking the election details…");
     let manifest = gw.manifest(&fpr).await?;
@@ -168,15 +173,30 @@ async fn send(
         election_fingerprint: fpr.trim().to_uppercase(),
         gateway: conn.gateway.clone(),
         leaf_index: receipt.index,
-        voter_id: answer["voter_id"].as_str().unwrap_or("").to_owned(),
-        salt: answer["salt"].as_str().unwrap_or("").to_owned(),
+        voter_id: answer
+            .pointer("/voter_id")
+            .unwrap_or(&serde_json::Value::Null)
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
+        salt: answer
+            .pointer("/salt")
+            .unwrap_or(&serde_json::Value::Null)
+            .as_str()
+            .unwrap_or("")
+            .to_owned(),
         message_sha256: hex::encode(receipt.entry.message_sha256),
         receipt: receipt.to_text()?,
     };
     let json = serde_json::to_vec_pretty(&saved)?;
     std::fs::write(&receipt_path, json)
         .with_context(|| format!("cannot save the receipt to {}", receipt_path.display()))?;
-    if answer["duplicate"].as_bool() == Some(true) {
+    if answer
+        .pointer("/duplicate")
+        .unwrap_or(&serde_json::Value::Null)
+        .as_bool()
+        == Some(true)
+    {
         println!("The gateway already had this ballot; it sent the same receipt again.");
     }
     println!(
@@ -221,35 +241,18 @@ fn main() -> std::process::ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Send {
-                conn,
-                election_fingerprint,
-                ballot,
-                ballot_style,
-                media_type,
-                accept_declaration,
-                receipt,
-                attempts,
-            } => {
-                send(
-                    conn,
-                    election_fingerprint,
-                    ballot,
-                    ballot_style,
-                    media_type,
-                    accept_declaration,
-                    receipt,
-                    attempts,
-                )
+            Command::Send(args) => send(args)
                 .await
-            }
-            Command::Status { conn, receipt } => status(conn, receipt).await,
+                .map_err(|e| e.context("your ballot was NOT sent")),
+            Command::Status { conn, receipt } => status(conn, receipt)
+                .await
+                .map_err(|e| e.context("the check did not complete")),
         }
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Your ballot was NOT sent or checked: {e}");
+            eprintln!("{e}");
             for cause in e.chain().skip(1) {
                 eprintln!("  because: {cause}");
             }

@@ -3,5 +3,9 @@
 
 // A test that meets an unexpected error should stop with it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+// Helpers are shared between the test modules of this one binary.
+#![allow(unreachable_pub, dead_code)]
 
+mod fixture;
 mod sequencer;
+mod server;

@@ -1,0 +1,484 @@
+//! The real server, one test per acceptance check of DESIGN section 5:
+//! each refusal has its own status and stable code (or TLS alert), is
+//! recorded as a security event, and stores nothing.
+
+use crate::fixture::{post, wait_for_event, World, ELECTION};
+use devpki::{cac_spec, CertSpec, KeyAlg};
+use gateway::client;
+use gateway::config::Limits;
+use http::{Method, StatusCode};
+use sequoia_openpgp as openpgp;
+use shared::receipt::Receipt;
+use std::io::Write;
+
+fn code(a: &gateway::client::Answer) -> String {
+    a.error().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_ballot_gets_a_receipt_that_verifies_and_a_retry_gets_the_same_one() {
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    for label in ["jane-p256", "maria-rsa"] {
+        let upload = w.ballot(label, "candidate A");
+        let gw = w.client(&r, label);
+        let a = post(&gw, upload.clone()).await.unwrap();
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        let (receipt, _) = client::check_receipt(&w.manifest, &upload, &v).unwrap();
+        let again = post(&gw, upload.clone()).await.unwrap();
+        let v2: serde_json::Value = serde_json::from_slice(&again.body).unwrap();
+        assert_eq!(
+            v2["receipt"], v["receipt"],
+            "a retry returns the same receipt"
+        );
+        assert_eq!(v2["duplicate"], true);
+        assert_eq!(
+            Receipt::parse(v2["receipt"].as_str().unwrap().as_bytes()).unwrap(),
+            receipt
+        );
+    }
+    // A county voter certificate (URI identity) is accepted too.
+    let gw = w.client_with(&r, &w.pki.voter("omar-county").unwrap().issued);
+    let upload = gateway::client::prepare(
+        &w.manifest,
+        &client::Ballot {
+            content: b"%PDF-1.7 county".to_vec(),
+            media_type: "application/pdf".into(),
+            ballot_style: "style-2".into(),
+        },
+        &client::Credentials {
+            cert: w.pki.voter("omar-county").unwrap().issued.cert_der.clone(),
+            chain: vec![],
+            key: shared::cms::VoterKey::from_pem(
+                w.pki
+                    .voter("omar-county")
+                    .unwrap()
+                    .issued
+                    .key
+                    .pkcs8_pem()
+                    .as_bytes(),
+            )
+            .unwrap(),
+        },
+    )
+    .unwrap();
+    assert_eq!(post(&gw, upload).await.unwrap().status, StatusCode::OK);
+    assert_eq!(w.ballots_stored(), 3);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_has_its_own_code_and_stores_nothing() {
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    let jane_upload = w.ballot("jane-p256", "x");
+
+    // No client certificate.
+    let a = post(&w.anonymous(&r), jane_upload.clone()).await.unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::UNAUTHORIZED, "client-certificate-required")
+    );
+
+    // Certificates refused during the TLS handshake, each with its own reason.
+    let stranger_ca = devpki::Ca::new_root(&CertSpec {
+        ca: Some(None),
+        ..CertSpec::leaf(
+            "CN=Some Other Root,O=Elsewhere,C=US",
+            KeyAlg::P256,
+            time::OffsetDateTime::now_utc(),
+            365,
+        )
+    })
+    .unwrap();
+    let stranger = stranger_ca
+        .issue(&cac_spec(
+            "DOE",
+            "JANE",
+            "Q",
+            "1234567890",
+            KeyAlg::P256,
+            time::OffsetDateTime::now_utc(),
+        ))
+        .unwrap();
+    for (gw, event) in [
+        (w.client_with(&r, &stranger), "unknown-issuer"),
+        (w.client(&r, "mallory-rogue"), "bad-certificate-signature"),
+        (w.client(&r, "ed-expired"), "certificate-expired"),
+        (w.client(&r, "rick-revoked"), "certificate-revoked"),
+        (
+            w.client(&r, "nora-noclientauth"),
+            "client-auth-not-permitted",
+        ),
+    ] {
+        let result = post(&gw, jane_upload.clone()).await;
+        assert!(
+            result.is_err(),
+            "{event}: the handshake should fail, got {:?}",
+            result.map(|a| a.status)
+        );
+        assert!(
+            wait_for_event(&w, event).await >= 1,
+            "{event} was not recorded"
+        );
+    }
+
+    // Refusals after the handshake carry a JSON code.
+    for (label, status, expected) in [
+        (
+            "jane-cardauth",
+            StatusCode::FORBIDDEN,
+            "card-authentication-certificate",
+        ),
+        ("ned-nopolicy", StatusCode::FORBIDDEN, "policy-not-accepted"),
+        ("john-p384", StatusCode::FORBIDDEN, "not-on-roster"),
+    ] {
+        let a = post(&w.client(&r, label), jane_upload.clone())
+            .await
+            .unwrap();
+        assert_eq!((a.status, code(&a).as_str()), (status, expected), "{label}");
+    }
+
+    let jane = w.client(&r, "jane-p256");
+    // Not OpenPGP.
+    let a = post(&jane, b"%PDF-1.7 an unencrypted ballot".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-openpgp")
+    );
+    // Encrypted to another key.
+    let other = shared::pgp::generate_election_key("Not the election", None).unwrap();
+    let a = post(&jane, shared::pgp::encrypt(&other, b"x").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "wrong-recipient")
+    );
+    // SEIPD v1 (what a v4 OpenPGP key without AEAD support gets).
+    let (v4, _) = openpgp::cert::CertBuilder::general_purpose(Some("old"))
+        .set_profile(openpgp::Profile::RFC4880)
+        .unwrap()
+        .set_features(openpgp::types::Features::empty().set_seipdv1())
+        .unwrap()
+        .generate()
+        .unwrap();
+    let a = post(&jane, shared::pgp::encrypt(&v4, b"x").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "seipd-v1-not-accepted")
+    );
+    // Password-encrypted.
+    let mut pw = Vec::new();
+    {
+        use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+        let m = Encryptor::with_passwords(
+            Message::new(&mut pw),
+            vec![openpgp::crypto::Password::from("pw")],
+        )
+        .build()
+        .unwrap();
+        let mut l = LiteralWriter::new(m).build().unwrap();
+        l.write_all(b"x").unwrap();
+        l.finalize().unwrap();
+    }
+    let a = post(&jane, pw).await.unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "password-encrypted")
+    );
+    // Oversized: the limit is the largest accepted ballot plus 64 KiB.
+    let a = post(&jane, vec![0xc1; 300 * 1024 + 64 * 1024 + 1])
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "ballot-too-large")
+    );
+
+    // Election not open yet, and closed.
+    let now = shared::clock::Clock::now(&w.clock);
+    w.clock
+        .set(shared::clock::UnixTime(w.manifest.opens_at.0 - 10));
+    let a = post(&jane, jane_upload.clone()).await;
+    w.clock.set(now);
+    // The certificate is checked against the same clock; it is valid then.
+    let a = a.unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::FORBIDDEN, "election-not-open")
+    );
+    w.clock.set(w.manifest.closes_at);
+    let a = post(&jane, jane_upload.clone()).await.unwrap();
+    w.clock.set(now);
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::FORBIDDEN, "election-closed")
+    );
+
+    assert_eq!(w.ballots_stored(), 0, "no refused upload was stored");
+    assert!(wait_for_event(&w, "not-on-roster").await >= 1);
+    assert!(w.events("wrong-recipient") >= 1);
+    // Security events never hold ballot bytes.
+    let details: Vec<String> = w
+        .db()
+        .prepare("SELECT detail FROM security_events")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|d| d.unwrap())
+        .collect();
+    assert!(details
+        .iter()
+        .all(|d| !d.contains("%PDF") && d.len() < 2000));
+
+    // And a valid ballot still goes through.
+    assert_eq!(
+        post(&jane, jane_upload).await.unwrap().status,
+        StatusCode::OK
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_over_the_rate_limit_is_told_to_wait() {
+    let w = World::new(Limits {
+        uploads_per_voter_per_hour: 3,
+        max_ballots_per_voter: 10,
+    });
+    let r = w.start().await;
+    let jane = w.client(&r, "jane-p256");
+    for i in 0..3 {
+        let a = post(&jane, w.ballot("jane-p256", &format!("try {i}")))
+            .await
+            .unwrap();
+        assert_eq!(a.status, StatusCode::OK);
+    }
+    let a = post(&jane, w.ballot("jane-p256", "one more"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate-limited")
+    );
+    // Another voter is not affected.
+    let maria = w.client(&r, "maria-rsa");
+    assert_eq!(
+        post(&maria, w.ballot("maria-rsa", "m"))
+            .await
+            .unwrap()
+            .status,
+        StatusCode::OK
+    );
+    // An hour later the voter may send again.
+    w.clock.advance(3600);
+    assert_eq!(
+        post(&jane, w.ballot("jane-p256", "later"))
+            .await
+            .unwrap()
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(w.ballots_stored(), 5);
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    let mut saved = Vec::new();
+    for (label, marks) in [("jane-p256", "a"), ("maria-rsa", "b"), ("jane-p256", "c")] {
+        let upload = w.ballot(label, marks);
+        let a = post(&w.client(&r, label), upload.clone()).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        client::check_receipt(&w.manifest, &upload, &v).unwrap();
+        saved.push(client::SavedReceipt {
+            election_id: ELECTION.into(),
+            election_fingerprint: shared::pgp::fingerprint_hex(&w.election_key),
+            gateway: String::new(),
+            leaf_index: v["leaf_index"].as_u64().unwrap(),
+            voter_id: v["voter_id"].as_str().unwrap().into(),
+            salt: v["salt"].as_str().unwrap().into(),
+            message_sha256: String::new(),
+            receipt: v["receipt"].as_str().unwrap().into(),
+        });
+    }
+    r.stop().await;
+
+    let r = w.start().await;
+    let a = post(&w.client(&r, "maria-rsa"), w.ballot("maria-rsa", "d"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK);
+    // Each earlier receipt: still verifies, and the gateway's latest
+    // checkpoint is consistent with it (what `ballot-return status` checks).
+    for (s, label) in saved.iter().zip(["jane-p256", "maria-rsa", "jane-p256"]) {
+        let report = client::status(&w.client(&r, label), s).await.unwrap();
+        assert_eq!(report.status, "received");
+        assert_eq!(report.log_size, 4);
+    }
+    // Only the owner sees a ballot's status.
+    let a = w
+        .client(&r, "maria-rsa")
+        .request(
+            Method::GET,
+            &format!("/v1/ballots/{}/status", saved[0].leaf_index),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::NOT_FOUND, "not-found")
+    );
+    // Public endpoints need no certificate.
+    let a = w
+        .anonymous(&r)
+        .request(Method::GET, "/v1/log/checkpoint", None)
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(String::from_utf8_lossy(&a.body)
+        .starts_with("ballots.test-county.example/2026-general\n4\n"));
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_then_more_ballots_then_an_export_that_continues() {
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    for (label, marks) in [("jane-p256", "a"), ("maria-rsa", "b")] {
+        assert_eq!(
+            post(&w.client(&r, label), w.ballot(label, marks))
+                .await
+                .unwrap()
+                .status,
+            StatusCode::OK
+        );
+    }
+    let out = w.dir.path().join("usb");
+    let (crls, inter) = gateway::config::pki_files(&w.config.trust).unwrap();
+    let clock = w.clock.clone();
+    let first = gateway::export::export(&w.data(), &crls, &inter, &out, false, &clock)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.sequence, first.first_index, first.entries),
+        (1, 0, 2)
+    );
+    assert!(
+        gateway::export::export(&w.data(), &crls, &inter, &out, false, &clock)
+            .unwrap()
+            .is_none()
+    );
+
+    for (label, marks) in [("jane-p256", "c"), ("omar-county", "d")] {
+        let upload = if label == "omar-county" {
+            let v = w.pki.voter(label).unwrap();
+            gateway::client::prepare(
+                &w.manifest,
+                &client::Ballot {
+                    content: marks.as_bytes().to_vec(),
+                    media_type: "application/pdf".into(),
+                    ballot_style: "style-2".into(),
+                },
+                &client::Credentials {
+                    cert: v.issued.cert_der.clone(),
+                    chain: vec![],
+                    key: shared::cms::VoterKey::from_pem(v.issued.key.pkcs8_pem().as_bytes())
+                        .unwrap(),
+                },
+            )
+            .unwrap()
+        } else {
+            w.ballot(label, marks)
+        };
+        assert_eq!(
+            post(&w.client(&r, label), upload).await.unwrap().status,
+            StatusCode::OK
+        );
+    }
+    let second = gateway::export::export(&w.data(), &crls, &inter, &out, false, &clock)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (second.sequence, second.first_index, second.entries),
+        (2, 2, 2)
+    );
+
+    // The second bundle: signed by the transfer key, continuing the first
+    // checkpoint with a valid consistency proof, with every file listed.
+    let transfer = shared::pgp::read_public_cert(
+        &std::fs::read(
+            w.dir
+                .path()
+                .join("media")
+                .join(shared::media::GATEWAY_TRANSFER_KEY),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = &second.dir;
+    let manifest = std::fs::read(dir.join("manifest.bin")).unwrap();
+    let sig = std::fs::read(dir.join("manifest.sig")).unwrap();
+    shared::pgp::verify_detached(&transfer, &manifest, &sig).unwrap();
+    let mut rd = manifest.as_slice();
+    let header = shared::bundle::BundleHeader::read(&mut rd).unwrap();
+    assert_eq!(
+        (header.sequence, header.first_index, header.entry_count),
+        (2, 2, 2)
+    );
+    let log_key = shared::note::NoteVerifier::from_vkey(&w.manifest.log_key).unwrap();
+    let prev = shared::checkpoint::SignedCheckpoint::verify(
+        header.previous_checkpoint.unwrap().as_bytes(),
+        &log_key,
+    )
+    .unwrap();
+    let new =
+        shared::checkpoint::SignedCheckpoint::verify(header.new_checkpoint.as_bytes(), &log_key)
+            .unwrap();
+    shared::merkle::verify_consistency(
+        2,
+        4,
+        &header.consistency_proof,
+        &prev.checkpoint.root,
+        &new.checkpoint.root,
+    )
+    .unwrap();
+    assert!(!header.crls.is_empty() && !header.intermediates.is_empty());
+    let mut n = 0;
+    while let Some(e) = shared::bundle::BundleEntry::read(&mut rd).unwrap() {
+        let ballot = std::fs::read(dir.join(&e.ballot_file)).unwrap();
+        use sha2::Digest;
+        assert_eq!(
+            <[u8; 32]>::from(sha2::Sha256::digest(&ballot)),
+            e.ballot_sha256
+        );
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    // --all starts again from leaf 0 with the next sequence number.
+    let all = gateway::export::export(&w.data(), &crls, &inter, &out, true, &clock)
+        .unwrap()
+        .unwrap();
+    assert_eq!((all.sequence, all.first_index, all.entries), (3, 0, 4));
+    // No temporary folder is left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    r.stop().await;
+}
