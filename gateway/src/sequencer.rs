@@ -95,6 +95,7 @@ pub enum SubmitError {
 enum Job {
     Submit(NewBallot, oneshot::Sender<Result<Accepted, SubmitError>>),
     Event(SecurityEvent),
+    Stop,
 }
 
 /// The handle through which the server submits uploads.
@@ -109,6 +110,7 @@ impl std::fmt::Debug for Job {
         match self {
             Job::Submit(b, _) => write!(f, "Submit({})", b.voter_id),
             Job::Event(e) => write!(f, "Event({})", e.code),
+            Job::Stop => write!(f, "Stop"),
         }
     }
 }
@@ -245,6 +247,12 @@ impl Sequencer {
         rx.await.map_err(|_| SubmitError::ShuttingDown)?
     }
 
+    /// Asks the writer to finish the work queued so far and stop. Uploads
+    /// submitted afterwards fail with [`SubmitError::ShuttingDown`].
+    pub async fn stop(&self) {
+        let _ = self.tx.send(Job::Stop).await;
+    }
+
     /// Records a security event without waiting (dropped, with a log line,
     /// if the writer is overwhelmed).
     pub fn record(&self, event: SecurityEvent) {
@@ -273,6 +281,7 @@ struct Pending {
 
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut stopping = false;
         while let Some(first) = rx.blocking_recv() {
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
@@ -281,7 +290,22 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            if let Some(pos) = jobs.iter().position(|j| matches!(j, Job::Stop)) {
+                // Work queued before the stop is done; anything after it is
+                // refused when the channel closes.
+                jobs.truncate(pos);
+                stopping = true;
+            }
             self.process(jobs);
+            if stopping {
+                break;
+            }
+        }
+        rx.close();
+        while let Ok(job) = rx.try_recv() {
+            if let Job::Submit(_, reply) = job {
+                let _ = reply.send(Err(SubmitError::ShuttingDown));
+            }
         }
         tracing::info!("sequencer stopped");
     }
@@ -296,6 +320,7 @@ impl Writer {
                         tracing::error!(error = %err, code = %e.code, "cannot record a security event");
                     }
                 }
+                Job::Stop => {}
             }
         }
         if submits.is_empty() {

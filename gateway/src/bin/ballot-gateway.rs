@@ -116,7 +116,11 @@ async fn serve(config: Config) -> Result<()> {
     let health = tokio::net::TcpListener::bind(config.server.health_listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.health_listen))?;
-    tracing::info!(listen = %config.server.listen, health = %config.server.health_listen, "serving");
+    let (addr, health_addr) = (listener.local_addr()?, health.local_addr()?);
+    tracing::info!(listen = %addr, health = %health_addr, "serving");
+    println!("Listening on https://{addr} (health: http://{health_addr}/healthz)");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let health_state = gw.state.clone();
     let mut health_stop = stop_rx.clone();
@@ -135,7 +139,7 @@ async fn serve(config: Config) -> Result<()> {
     .await?;
     let _ = stop_tx.send(true);
     let _ = health_task.await;
-    drop(gw.state);
+    gw.state.seq.stop().await;
     let _ = tokio::task::spawn_blocking(move || gw.writer.join()).await;
     tracing::info!("stopped");
     Ok(())

@@ -273,7 +273,7 @@ impl Running {
         if let Some(t) = self.task.take() {
             t.await.unwrap();
         }
-        drop(self.state);
+        self.state.seq.stop().await;
         if let Some(w) = self.writer.take() {
             tokio::task::spawn_blocking(move || w.join().unwrap())
                 .await

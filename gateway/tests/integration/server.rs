@@ -482,3 +482,175 @@ async fn an_export_then_more_ballots_then_an_export_that_continues() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
+    use shared::status::{Reason, Status, StatusFile};
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    let mut leaves = Vec::new();
+    for label in ["jane-p256", "maria-rsa"] {
+        let a = post(&w.client(&r, label), w.ballot(label, "x"))
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        leaves.push(v.pointer("/leaf_index").unwrap().as_u64().unwrap());
+    }
+    let cp = w
+        .anonymous(&r)
+        .request(Method::GET, "/v1/log/checkpoint", None)
+        .await
+        .unwrap()
+        .body;
+    let note = shared::note::Note::parse(&cp).unwrap();
+    let cosigned = w.witness.cosign(&note, 1_800_000_000).unwrap();
+    let status = StatusFile {
+        election_id: ELECTION.into(),
+        checkpoint: cosigned.clone(),
+        statuses: vec![
+            Status::Accepted,
+            Status::Rejected(Reason::CertificateRevoked),
+        ],
+    };
+    let write = |name: &str, s: &StatusFile, key: &sequoia_openpgp::Cert| {
+        let path = w.dir.path().join(name);
+        std::fs::write(
+            &path,
+            shared::signed::sign_document(&s.to_bytes().unwrap(), key, None).unwrap(),
+        )
+        .unwrap();
+        path
+    };
+    let clock = w.clock.clone();
+    // Signed by a key other than the election key.
+    let impostor = shared::pgp::generate_election_key("impostor", None).unwrap();
+    let bad = write("impostor.signed", &status, &impostor);
+    assert!(gateway::export::import_status(&w.data(), &bad, &clock).is_err());
+    // Without the verifier's cosignature.
+    let uncosigned = StatusFile {
+        checkpoint: String::from_utf8(cp.to_vec()).unwrap(),
+        ..status.clone()
+    };
+    let bad = write("uncosigned.signed", &uncosigned, &w.election_key);
+    let e = gateway::export::import_status(&w.data(), &bad, &clock).unwrap_err();
+    assert!(format!("{e:#}").contains("cosignature"), "{e:#}");
+    // A checkpoint of a forked log (signed with the log key, another root).
+    let keys = gateway::setup::load_keys(&w.data()).unwrap();
+    let forked = shared::checkpoint::Checkpoint {
+        origin: crate::fixture::ORIGIN.into(),
+        size: 2,
+        root: [7; 32],
+        extensions: vec![],
+    }
+    .sign(&keys.log)
+    .unwrap();
+    let forked = w
+        .witness
+        .cosign(
+            &shared::note::Note::parse(forked.as_bytes()).unwrap(),
+            1_800_000_000,
+        )
+        .unwrap();
+    let bad = write(
+        "forked.signed",
+        &StatusFile {
+            checkpoint: forked,
+            ..status.clone()
+        },
+        &w.election_key,
+    );
+    let e = gateway::export::import_status(&w.data(), &bad, &clock).unwrap_err();
+    assert!(format!("{e:#}").contains("forked"), "{e:#}");
+
+    let good = write("status.signed", &status, &w.election_key);
+    gateway::export::import_status(&w.data(), &good, &clock).unwrap();
+    let jane = w
+        .client(&r, "jane-p256")
+        .request(
+            Method::GET,
+            &format!("/v1/ballots/{}/status", leaves[0]),
+            None,
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&jane.body).unwrap();
+    assert_eq!(v.pointer("/status").unwrap(), "accepted");
+    let maria = w
+        .client(&r, "maria-rsa")
+        .request(
+            Method::GET,
+            &format!("/v1/ballots/{}/status", leaves[1]),
+            None,
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&maria.body).unwrap();
+    assert_eq!(v.pointer("/status").unwrap(), "rejected");
+    assert!(v
+        .pointer("/explanation")
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("revoked"));
+    // Auditors can fetch the signed status file.
+    let a = w
+        .anonymous(&r)
+        .request(Method::GET, "/v1/status-file", None)
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        StatusFile::open_signed(&a.body, &shared::pgp::fingerprint_hex(&w.election_key)).unwrap(),
+        status
+    );
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_is_served_with_the_same_rules() {
+    use http_body_util::BodyExt;
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    let v = w.pki.voter("jane-p256").unwrap();
+    let chain = vec![
+        v.issued.cert_der.clone().into(),
+        w.pki.id_ca.issued.cert_der.clone().into(),
+    ];
+    let key = gateway::tls::read_key(v.issued.key.pkcs8_pem().as_bytes()).unwrap();
+    let tls = gateway::tls::client_config(
+        &[w.pki.root.issued.cert_der.clone().into()],
+        Some((chain, key)),
+        &[b"h2"],
+    )
+    .unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", r.port))
+        .await
+        .unwrap();
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let upload = w.ballot("jane-p256", "over h2");
+    let req = http::Request::post("https://localhost/v1/ballots")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            upload.clone(),
+        )))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    client::check_receipt(&w.manifest, &upload, &v).unwrap();
+    r.stop().await;
+}
