@@ -27,6 +27,8 @@ pub struct World {
     pub config: Config,
     pub clock: ManualClock,
     pub manifest: ElectionManifest,
+    /// Extra CAC voters (for load), on the roster as V-X000000…
+    pub extra: Vec<devpki::Issued>,
 }
 
 /// A running server.
@@ -44,6 +46,11 @@ fn now() -> time::OffsetDateTime {
 
 impl World {
     pub fn new(limits: Limits) -> World {
+        Self::with_voters(limits, 0, 300 * 1024)
+    }
+
+    /// A world with `extra` more voters and ballots of up to `max_ballot` bytes.
+    pub fn with_voters(limits: Limits, extra: usize, max_ballot: u32) -> World {
         let dir = tempfile::tempdir().unwrap();
         let pki = devpki::generate(now()).unwrap();
         pki.write_to(&dir.path().join("pki")).unwrap();
@@ -80,7 +87,7 @@ impl World {
             witness_key: witness.verifier().to_vkey(),
             accepted_media: vec![MediaRule {
                 media_type: shared::ballot::MEDIA_PDF.into(),
-                max_size: 300 * 1024,
+                max_size: max_ballot,
             }],
             replacement_rule: ReplacementRule::LatestBeforeDeadline,
             declaration: "I swear or affirm that I am eligible to vote in this election.".into(),
@@ -101,6 +108,22 @@ impl World {
                     ballot_style: "style-1".into(),
                 })
                 .unwrap();
+        }
+        let mut extra_voters = Vec::with_capacity(extra);
+        for i in 0..extra {
+            let edipi = format!("{:010}", 9_000_000_000u64 + i as u64);
+            let issued = pki
+                .id_ca
+                .issue(&devpki::cac_spec("LOAD", "TEST", "X", &edipi, devpki::KeyAlg::P256, now()))
+                .unwrap();
+            roster
+                .insert(RosterEntry {
+                    voter_id: format!("V-X{i:06}"),
+                    identity: VoterIdentity::Edipi(edipi),
+                    ballot_style: "style-1".into(),
+                })
+                .unwrap();
+            extra_voters.push(issued);
         }
         roster
             .insert(RosterEntry {
@@ -171,6 +194,7 @@ impl World {
             config,
             clock,
             manifest,
+            extra: extra_voters,
         }
     }
 
@@ -230,6 +254,24 @@ impl World {
             chain: vec![self.pki.id_ca.issued.cert_der.clone()],
             key: shared::cms::VoterKey::from_pem(v.issued.key.pkcs8_pem().as_bytes()).unwrap(),
         }
+    }
+
+    /// A valid upload of `content` signed by an issued certificate.
+    pub fn ballot_of(&self, issued: &devpki::Issued, content: Vec<u8>) -> Vec<u8> {
+        gateway::client::prepare(
+            &self.manifest,
+            &Ballot {
+                content,
+                media_type: shared::ballot::MEDIA_PDF.into(),
+                ballot_style: "style-1".into(),
+            },
+            &Credentials {
+                cert: issued.cert_der.clone(),
+                chain: vec![self.pki.id_ca.issued.cert_der.clone()],
+                key: shared::cms::VoterKey::from_pem(issued.key.pkcs8_pem().as_bytes()).unwrap(),
+            },
+        )
+        .unwrap()
     }
 
     /// A valid upload for a voter.

@@ -1,0 +1,87 @@
+//! A quick local load measurement (not a test): starts a real gateway
+//! in-process on 127.0.0.1, then many distinct voters upload ballots over
+//! mutual TLS, each upload on a new connection as `ballot-return` does.
+//! Reports accepted ballots per second and receipt latency.
+//!
+//! `cargo run --release -p ballot-gateway --example load -- [voters] [uploads] [concurrency] [ballot bytes]`
+//! (defaults: 200 voters, 2000 uploads, 64 at a time, 200000-byte ballots).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, unreachable_pub, dead_code)]
+
+#[path = "../tests/integration/fixture.rs"]
+mod fixture;
+
+use gateway::config::Limits;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("numbers")).collect();
+    let voters = args.first().copied().unwrap_or(200);
+    let uploads = args.get(1).copied().unwrap_or(2000);
+    let concurrency = args.get(2).copied().unwrap_or(64);
+    let size = args.get(3).copied().unwrap_or(200_000);
+    let per_voter = uploads.div_ceil(voters) as u64;
+    eprintln!("setting up {voters} voters (distinct certificates)…");
+    let w = Arc::new(fixture::World::with_voters(
+        Limits {
+            uploads_per_voter_per_hour: 10_000,
+            max_ballots_per_voter: per_voter + 1,
+        },
+        voters,
+        (size + 1024) as u32,
+    ));
+    eprintln!("signing and encrypting {uploads} ballots of {size} bytes…");
+    let t0 = Instant::now();
+    let bodies: Vec<(usize, Vec<u8>)> = (0..uploads)
+        .map(|i| {
+            let v = i % voters;
+            let mut content = vec![b'x'; size];
+            content[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            (v, w.ballot_of(&w.extra[v], content))
+        })
+        .collect();
+    let prep = t0.elapsed();
+    let upload_bytes = bodies.first().map(|b| b.1.len()).unwrap_or(0);
+    let r = w.start().await;
+    let clients: Vec<_> = (0..voters).map(|v| w.client_with(&r, &w.extra[v])).collect();
+    let clients = Arc::new(clients);
+    let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(uploads);
+    for (v, body) in bodies {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let clients = clients.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let a = fixture::post(&clients[v], body).await;
+            drop(permit);
+            (t.elapsed(), a.map(|a| a.status.as_u16()).unwrap_or(0))
+        }));
+    }
+    let mut lat = Vec::with_capacity(uploads);
+    let mut ok = 0;
+    for t in tasks {
+        let (d, status) = t.await.unwrap();
+        if status == 200 {
+            ok += 1;
+        }
+        lat.push(d);
+    }
+    let total = start.elapsed();
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("uploads: {uploads} ({ok} accepted), {voters} voters, concurrency {concurrency}, upload size {upload_bytes} bytes");
+    println!("client-side preparation (CMS sign + ML-KEM encrypt): {:.1} ms per ballot", ms(prep) / uploads as f64);
+    println!("accepted per second: {:.0}", ok as f64 / total.as_secs_f64());
+    println!(
+        "receipt latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        ms(pct(0.50)),
+        ms(pct(0.99)),
+        ms(*lat.last().unwrap())
+    );
+    println!("log size after the run: {}", w.ballots_stored());
+    r.stop().await;
+}
