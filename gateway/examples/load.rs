@@ -6,7 +6,13 @@
 //! `cargo run --release -p ballot-gateway --example load -- [voters] [uploads] [concurrency] [ballot bytes]`
 //! (defaults: 200 voters, 2000 uploads, 64 at a time, 200000-byte ballots).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, unreachable_pub, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    unreachable_pub,
+    dead_code
+)]
 
 #[path = "../tests/integration/fixture.rs"]
 mod fixture;
@@ -17,7 +23,10 @@ use std::time::{Duration, Instant};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("numbers")).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("numbers"))
+        .collect();
     let voters = args.first().copied().unwrap_or(200);
     let uploads = args.get(1).copied().unwrap_or(2000);
     let concurrency = args.get(2).copied().unwrap_or(64);
@@ -45,7 +54,9 @@ async fn main() {
     let prep = t0.elapsed();
     let upload_bytes = bodies.first().map(|b| b.1.len()).unwrap_or(0);
     let r = w.start().await;
-    let clients: Vec<_> = (0..voters).map(|v| w.client_with(&r, &w.extra[v])).collect();
+    let clients: Vec<_> = (0..voters)
+        .map(|v| w.client_with(&r, &w.extra[v]))
+        .collect();
     let clients = Arc::new(clients);
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let start = Instant::now();
@@ -74,8 +85,14 @@ async fn main() {
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("uploads: {uploads} ({ok} accepted), {voters} voters, concurrency {concurrency}, upload size {upload_bytes} bytes");
-    println!("client-side preparation (CMS sign + ML-KEM encrypt): {:.1} ms per ballot", ms(prep) / uploads as f64);
-    println!("accepted per second: {:.0}", ok as f64 / total.as_secs_f64());
+    println!(
+        "client-side preparation (CMS sign + ML-KEM encrypt): {:.1} ms per ballot",
+        ms(prep) / uploads as f64
+    );
+    println!(
+        "accepted per second: {:.0}",
+        ok as f64 / total.as_secs_f64()
+    );
     println!(
         "receipt latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         ms(pct(0.50)),

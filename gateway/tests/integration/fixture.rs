@@ -114,7 +114,14 @@ impl World {
             let edipi = format!("{:010}", 9_000_000_000u64 + i as u64);
             let issued = pki
                 .id_ca
-                .issue(&devpki::cac_spec("LOAD", "TEST", "X", &edipi, devpki::KeyAlg::P256, now()))
+                .issue(&devpki::cac_spec(
+                    "LOAD",
+                    "TEST",
+                    "X",
+                    &edipi,
+                    devpki::KeyAlg::P256,
+                    now(),
+                ))
                 .unwrap();
             roster
                 .insert(RosterEntry {

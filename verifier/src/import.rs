@@ -1,0 +1,575 @@
+//! `ballot-verifier import MEDIA`: reads a transfer bundle from media that
+//! are hostile until proven otherwise (DESIGN section 7,
+//! `docs/spec/transfer-bundle.md`).
+//!
+//! Order of checks, each failing with its own [`ImportError`]:
+//!
+//! 1. the bundle folder and every file are opened without following links
+//!    and only if they are regular files (checked again on the open handle,
+//!    so a file swapped for a link between the check and the open is
+//!    caught);
+//! 2. `manifest.sig` (at most 16 KiB) is verified over `manifest.bin` (at
+//!    most [`MAX_MANIFEST`] bytes), streaming, with the pinned transfer key,
+//!    before anything of the manifest is parsed;
+//! 3. the header: the pinned election and log, the bundle number strictly
+//!    next (the same bundle again is a no-op; another bundle with a number
+//!    already used is a replay; a smaller number is a rollback; a larger one
+//!    a gap);
+//! 4. both checkpoints signed by the pinned log key; the previous one equal
+//!    to the last checkpoint imported; the consistency proof between them;
+//! 5. every entry, in order: its leaf index, its election, its ballot file
+//!    (name derived from the index, size at most the limit and as listed,
+//!    SHA-256 as listed and as logged);
+//! 6. the leaves recompute to the new checkpoint's root;
+//! 7. the folder holds exactly the listed files, nothing else;
+//! 8. the CRL and intermediate files, by size and hash.
+//!
+//! Everything is written in one SQLite transaction that commits only after
+//! the last check: a bundle that fails leaves the verifier's state exactly
+//! as it was.
+
+use crate::state;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use shared::bundle::{self, BundleEntry, BundleHeader};
+use shared::checkpoint::SignedCheckpoint;
+use shared::clock::Clock;
+use shared::merkle::{self, Hash, Tree};
+use shared::note::NoteVerifier;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// The largest bundle manifest read (entries are at most 64 KiB each).
+pub const MAX_MANIFEST: u64 = 2 * 1024 * 1024 * 1024;
+/// The largest ballot file read.
+pub const MAX_BALLOT_FILE: u64 = 16 * 1024 * 1024;
+
+/// Why a bundle was refused. The verifier's state is unchanged in every case.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ImportError {
+    /// The verifier has not been set up.
+    #[error("the verifier is not set up: {0}")]
+    NotSetUp(String),
+    /// A required file is missing.
+    #[error("{0} is missing from the bundle")]
+    Missing(String),
+    /// A path is a symbolic link, a device or anything but a regular file
+    /// (or folder, for folders).
+    #[error("{0} is not a regular file (a link, device or other special file); the media may have been tampered with")]
+    NotRegular(String),
+    /// A file is larger than allowed or than listed.
+    #[error("{path} is {size} bytes, more than {limit}")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The manifest signature is not by the pinned transfer key.
+    #[error("the bundle's signature does not verify with the gateway's transfer key: {0}")]
+    BadSignature(String),
+    /// The manifest is malformed.
+    #[error("the bundle manifest is malformed: {0}")]
+    Malformed(String),
+    /// The bundle is for another election or log.
+    #[error("the bundle is for {found}, not {expected}")]
+    WrongElection {
+        /// What the verifier is set up for.
+        expected: String,
+        /// What the bundle says.
+        found: String,
+    },
+    /// A bundle number was skipped.
+    #[error("bundle {found} was given but bundle {expected} is next: a bundle is missing (gap)")]
+    Gap {
+        /// The next number.
+        expected: u64,
+        /// The number given.
+        found: u64,
+    },
+    /// A smaller bundle number than already imported, with other content.
+    #[error("bundle {found} is older than the last imported bundle {last} (rollback)")]
+    Rollback {
+        /// The last imported number.
+        last: u64,
+        /// The number given.
+        found: u64,
+    },
+    /// Another bundle with an already used number.
+    #[error("bundle {0} was already imported with different content (replay of a forged or altered bundle)")]
+    Replay(u64),
+    /// A checkpoint is not signed by the pinned log key, or the log does not
+    /// extend the one imported before.
+    #[error("the log is not consistent: {0}")]
+    Inconsistent(String),
+    /// A ballot file does not match the manifest or the log.
+    #[error("{path}: {reason}")]
+    FileMismatch {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file that the manifest does not list.
+    #[error("unexpected file in the bundle: {0}")]
+    ExtraFile(String),
+    /// Reading failed.
+    #[error("reading the media failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The verifier's database failed.
+    #[error("the verifier's database failed: {0}")]
+    Db(#[from] rusqlite::Error),
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    /// A new bundle was imported.
+    New {
+        /// Its number.
+        sequence: u64,
+        /// Ballots imported.
+        entries: u64,
+        /// The log size now.
+        log_size: u64,
+    },
+    /// The bundle had been imported before; nothing changed.
+    AlreadyImported(u64),
+}
+
+fn display(p: &Path, root: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// Opens a regular file without following links. The check is repeated on
+/// the open handle (same device and inode) to defeat a swap in between.
+fn open_regular(path: &Path, root: &Path) -> Result<(File, u64), ImportError> {
+    use std::os::unix::fs::MetadataExt;
+    let name = display(path, root);
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ImportError::Missing(name))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !meta.file_type().is_file() {
+        return Err(ImportError::NotRegular(name));
+    }
+    let f = File::open(path)?;
+    let m2 = f.metadata()?;
+    if !m2.file_type().is_file() || m2.dev() != meta.dev() || m2.ino() != meta.ino() {
+        return Err(ImportError::NotRegular(name));
+    }
+    Ok((f, m2.len()))
+}
+
+fn check_dir(path: &Path, root: &Path) -> Result<(), ImportError> {
+    let name = display(path, root);
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_dir() => Ok(()),
+        Ok(_) => Err(ImportError::NotRegular(name)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ImportError::Missing(name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reads a whole regular file of at most `limit` bytes.
+fn read_regular(path: &Path, root: &Path, limit: u64) -> Result<Vec<u8>, ImportError> {
+    let (f, len) = open_regular(path, root)?;
+    if len > limit {
+        return Err(ImportError::TooLarge {
+            path: display(path, root),
+            size: len,
+            limit,
+        });
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    f.take(limit + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > limit {
+        return Err(ImportError::TooLarge {
+            path: display(path, root),
+            size: out.len() as u64,
+            limit,
+        });
+    }
+    Ok(out)
+}
+
+/// Lists a folder's entries (names only), refusing anything odd.
+fn list(dir: &Path) -> Result<Vec<String>, ImportError> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        out.push(e.file_name().to_string_lossy().into_owned());
+    }
+    Ok(out)
+}
+
+/// Imports the bundle in folder `bundle_dir`. `progress` is told how many
+/// entries of how many have been checked.
+pub fn import(
+    conn: &mut Connection,
+    bundle_dir: &Path,
+    clock: &dyn Clock,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Imported, ImportError> {
+    let root = bundle_dir;
+    check_dir(root, root.parent().unwrap_or(root))?;
+    let pins = state::pins(conn).map_err(|e| ImportError::NotSetUp(e.to_string()))?;
+    let transfer = shared::pgp::read_public_cert(&pins.transfer_cert)
+        .map_err(|e| ImportError::NotSetUp(e.to_string()))?;
+    let log_key =
+        NoteVerifier::from_vkey(&pins.log_key).map_err(|e| ImportError::NotSetUp(e.to_string()))?;
+
+    // 1-2: the signature, before anything of the manifest is parsed.
+    let sig = read_regular(
+        &root.join(bundle::SIGNATURE_FILE),
+        root,
+        shared::pgp::MAX_SIGNATURE_LEN as u64,
+    )?;
+    let manifest_path = root.join(bundle::MANIFEST_FILE);
+    let (file, len) = open_regular(&manifest_path, root)?;
+    if len > MAX_MANIFEST {
+        return Err(ImportError::TooLarge {
+            path: bundle::MANIFEST_FILE.into(),
+            size: len,
+            limit: MAX_MANIFEST,
+        });
+    }
+    let mut hasher = HashingReader {
+        inner: file.take(MAX_MANIFEST),
+        hash: Sha256::new(),
+    };
+    shared::pgp::verify_detached_reader(&transfer, &mut hasher, &sig)
+        .map_err(|e| ImportError::BadSignature(e.to_string()))?;
+    let manifest_sha: Hash = hasher.hash.finalize().into();
+    // Parse the file that was verified: reopen it and check that it still
+    // hashes the same as the bytes the signature covered.
+    let (file, _) = open_regular(&manifest_path, root)?;
+    let mut reader = HashingReader {
+        inner: std::io::BufReader::new(file).take(MAX_MANIFEST),
+        hash: Sha256::new(),
+    };
+    let malformed = |e: bundle::BundleError| match e {
+        bundle::BundleError::Io(e) => ImportError::Io(e),
+        other => ImportError::Malformed(other.to_string()),
+    };
+    let header = BundleHeader::read(&mut reader).map_err(malformed)?;
+
+    // 3: election, log, bundle number.
+    if header.election_id != pins.election_id {
+        return Err(ImportError::WrongElection {
+            expected: format!("election {}", pins.election_id),
+            found: format!("election {}", header.election_id),
+        });
+    }
+    if header.log_origin != log_key.name() {
+        return Err(ImportError::WrongElection {
+            expected: format!("log {}", log_key.name()),
+            found: format!("log {}", header.log_origin),
+        });
+    }
+    let last: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT sequence, manifest_sha256 FROM bundles ORDER BY sequence DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let last_seq = last.as_ref().map_or(0, |(s, _)| *s as u64);
+    if header.sequence <= last_seq {
+        let same: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT manifest_sha256 FROM bundles WHERE sequence = ?1",
+                params![header.sequence as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        return match same {
+            Some(h) if h == manifest_sha => Ok(Imported::AlreadyImported(header.sequence)),
+            Some(_) if header.sequence == last_seq => Err(ImportError::Replay(header.sequence)),
+            _ => Err(ImportError::Rollback {
+                last: last_seq,
+                found: header.sequence,
+            }),
+        };
+    }
+    if header.sequence != last_seq + 1 {
+        return Err(ImportError::Gap {
+            expected: last_seq + 1,
+            found: header.sequence,
+        });
+    }
+
+    // 4: checkpoints and consistency with what was imported before.
+    let mut tree = Tree::new();
+    {
+        let mut stmt = conn.prepare("SELECT leaf_hash FROM leaves ORDER BY leaf_index")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let h: Vec<u8> = r.get(0)?;
+            tree.push(
+                h.try_into().map_err(|_| {
+                    ImportError::Inconsistent("a stored leaf hash is damaged".into())
+                })?,
+            );
+        }
+    }
+    let ours = tree.size();
+    let new_cp = SignedCheckpoint::verify(header.new_checkpoint.as_bytes(), &log_key)
+        .map_err(|e| ImportError::Inconsistent(format!("the new checkpoint: {e}")))?;
+    let new_size = new_cp.checkpoint.size;
+    if header.first_index.checked_add(header.entry_count) != Some(new_size) {
+        return Err(ImportError::Malformed(
+            "the entry count does not reach the new checkpoint's size".into(),
+        ));
+    }
+    if header.first_index != ours {
+        return Err(ImportError::Inconsistent(format!(
+            "the bundle starts at log entry {} but {} entries were imported before",
+            header.first_index, ours
+        )));
+    }
+    if let Some(prev) = &header.previous_checkpoint {
+        let prev = SignedCheckpoint::verify(prev.as_bytes(), &log_key)
+            .map_err(|e| ImportError::Inconsistent(format!("the previous checkpoint: {e}")))?;
+        let our_root = tree
+            .root(ours)
+            .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
+        if prev.checkpoint.size != ours || prev.checkpoint.root != our_root {
+            return Err(ImportError::Inconsistent(
+                "the bundle's previous checkpoint is not the last one imported".into(),
+            ));
+        }
+        merkle::verify_consistency(
+            ours,
+            new_size,
+            &header.consistency_proof,
+            &our_root,
+            &new_cp.checkpoint.root,
+        )
+        .map_err(|e| {
+            ImportError::Inconsistent(format!(
+                "the new checkpoint does not extend the previous one: {e}"
+            ))
+        })?;
+    } else if !header.consistency_proof.is_empty() {
+        return Err(ImportError::Malformed(
+            "a first bundle carries no consistency proof".into(),
+        ));
+    }
+
+    // 5: every entry, within one transaction.
+    let tx = conn.transaction()?;
+    let mut expected_files: HashSet<String> = HashSet::new();
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO leaves (leaf_index, leaf_hash, log_entry, salt, voter_id, identity, client_cert, received_at, ciphertext, bundle)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        let mut next = header.first_index;
+        while let Some(e) = BundleEntry::read(&mut reader).map_err(malformed)? {
+            if e.leaf_index != next || next >= new_size {
+                return Err(ImportError::Malformed(format!(
+                    "entry for leaf {} where leaf {next} was expected",
+                    e.leaf_index
+                )));
+            }
+            if e.log_entry.election_id != pins.election_id {
+                return Err(ImportError::WrongElection {
+                    expected: format!("election {}", pins.election_id),
+                    found: format!("election {} (leaf {next})", e.log_entry.election_id),
+                });
+            }
+            let name = bundle::ballot_file_name(next);
+            let path = root.join(&name);
+            let limit = e.ballot_size.min(MAX_BALLOT_FILE);
+            if e.ballot_size > MAX_BALLOT_FILE {
+                return Err(ImportError::TooLarge {
+                    path: name,
+                    size: e.ballot_size,
+                    limit: MAX_BALLOT_FILE,
+                });
+            }
+            let ciphertext = read_regular(&path, root, limit)?;
+            if ciphertext.len() as u64 != e.ballot_size {
+                return Err(ImportError::FileMismatch {
+                    path: name,
+                    reason: format!(
+                        "{} bytes, but the manifest lists {}",
+                        ciphertext.len(),
+                        e.ballot_size
+                    ),
+                });
+            }
+            let digest: Hash = Sha256::digest(&ciphertext).into();
+            if digest != e.ballot_sha256 || digest != e.log_entry.message_sha256 {
+                return Err(ImportError::FileMismatch {
+                    path: name,
+                    reason: "its SHA-256 is not the one listed and logged (altered or swapped)"
+                        .into(),
+                });
+            }
+            let entry_bytes = e
+                .log_entry
+                .to_bytes()
+                .map_err(|x| ImportError::Malformed(x.to_string()))?;
+            let leaf = merkle::leaf_hash(&entry_bytes);
+            insert.execute(params![
+                next as i64,
+                leaf.as_slice(),
+                entry_bytes,
+                e.salt.as_slice(),
+                e.voter_id,
+                e.identity.to_canonical(),
+                e.client_cert,
+                e.log_entry.received_at.0 as i64,
+                ciphertext,
+                header.sequence as i64,
+            ])?;
+            tree.push(leaf);
+            expected_files.insert(name);
+            next += 1;
+            progress(next - header.first_index, header.entry_count);
+        }
+        if next != new_size {
+            return Err(ImportError::Malformed(format!(
+                "the manifest lists {} entries, not {}",
+                next - header.first_index,
+                header.entry_count
+            )));
+        }
+    }
+    let manifest_again: Hash = reader.hash.finalize().into();
+    if manifest_again != manifest_sha {
+        return Err(ImportError::BadSignature(
+            "the manifest changed while it was being read".into(),
+        ));
+    }
+
+    // 6: the leaves recompute to the new root.
+    let root_hash = tree
+        .root(new_size)
+        .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
+    if root_hash != new_cp.checkpoint.root {
+        return Err(ImportError::Inconsistent(
+            "the bundle's entries do not add up to its checkpoint's root".into(),
+        ));
+    }
+
+    // 8 (before 7, which needs the names): CRLs and intermediates.
+    for (refs, name_of, kind) in [
+        (
+            &header.crls,
+            bundle::crl_file_name as fn(usize) -> String,
+            "crl",
+        ),
+        (
+            &header.intermediates,
+            bundle::intermediate_file_name as fn(usize) -> String,
+            "intermediate",
+        ),
+    ] {
+        for (i, f) in refs.iter().enumerate() {
+            let name = name_of(i);
+            let data = read_regular(&root.join(&name), root, f.size)?;
+            let digest: Hash = Sha256::digest(&data).into();
+            if data.len() as u64 != f.size || digest != f.sha256 {
+                return Err(ImportError::FileMismatch {
+                    path: name,
+                    reason: "its size or SHA-256 is not the one listed".into(),
+                });
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO pki_files (sha256, kind, der) VALUES (?1, ?2, ?3)",
+                params![digest.as_slice(), kind, data],
+            )?;
+            expected_files.insert(name);
+        }
+    }
+
+    // 7: nothing but the listed files.
+    for top in list(root)? {
+        match top.as_str() {
+            bundle::MANIFEST_FILE | bundle::SIGNATURE_FILE => {}
+            "ballots" | "crls" | "intermediates" => {
+                let dir = root.join(&top);
+                check_dir(&dir, root)?;
+                for f in list(&dir)? {
+                    let name = format!("{top}/{f}");
+                    if !expected_files.contains(&name) {
+                        return Err(ImportError::ExtraFile(name));
+                    }
+                }
+            }
+            other => return Err(ImportError::ExtraFile(other.to_owned())),
+        }
+    }
+
+    tx.execute(
+        "INSERT INTO bundles (sequence, first_index, entry_count, checkpoint, manifest_sha256, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            header.sequence as i64,
+            header.first_index as i64,
+            header.entry_count as i64,
+            header.new_checkpoint,
+            manifest_sha.as_slice(),
+            clock.now().0 as i64
+        ],
+    )?;
+    tx.commit()?;
+    Ok(Imported::New {
+        sequence: header.sequence,
+        entries: header.entry_count,
+        log_size: new_size,
+    })
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+}
+
+/// The latest imported checkpoint, if any.
+pub fn latest_checkpoint(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT checkpoint FROM bundles ORDER BY sequence DESC LIMIT 1",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Finds the bundle folders on the media, in order (`bundle-000001`, …).
+pub fn bundles_on(media: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(media)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.len() == 13
+                    && n.strip_prefix("bundle-")
+                        .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
+            })
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,114 @@
+//! The verifier's own state: an SQLite database (WAL, `synchronous=FULL`)
+//! holding the pinned gateway keys, every imported leaf with its
+//! ciphertext, the imported bundles, and the CRLs and intermediates that
+//! came with them.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::Path;
+
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE leaves (
+    leaf_index  INTEGER PRIMARY KEY,
+    leaf_hash   BLOB NOT NULL,
+    log_entry   BLOB NOT NULL,
+    salt        BLOB NOT NULL,
+    voter_id    TEXT NOT NULL,
+    identity    TEXT NOT NULL,
+    client_cert BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    bundle      INTEGER NOT NULL
+);
+CREATE TABLE bundles (
+    sequence        INTEGER PRIMARY KEY,
+    first_index     INTEGER NOT NULL,
+    entry_count     INTEGER NOT NULL,
+    checkpoint      TEXT NOT NULL,
+    manifest_sha256 BLOB NOT NULL,
+    imported_at     INTEGER NOT NULL
+);
+CREATE TABLE pki_files (
+    sha256 BLOB PRIMARY KEY,
+    kind   TEXT NOT NULL,
+    der    BLOB NOT NULL
+);
+";
+
+/// What the verifier pins about the gateway and the election.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pins {
+    /// The election id.
+    pub election_id: String,
+    /// The gateway transfer key (public, binary OpenPGP).
+    pub transfer_cert: Vec<u8>,
+    /// The gateway log key (C2SP verifier key text).
+    pub log_key: String,
+}
+
+/// Opens (creating if needed) the verifier's database.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 0 {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+    } else if version > SCHEMA_VERSION {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "the verifier database has schema version {version}, newer than this program"
+        )));
+    }
+    Ok(conn)
+}
+
+/// Reads a metadata value.
+pub fn meta_get(conn: &Connection, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// Writes a metadata value.
+pub fn meta_put(conn: &Connection, key: &str, value: &[u8]) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Records the pins (the setup ceremony).
+pub fn set_pins(conn: &Connection, pins: &Pins) -> rusqlite::Result<()> {
+    let tx = conn.unchecked_transaction()?;
+    meta_put(&tx, "election_id", pins.election_id.as_bytes())?;
+    meta_put(&tx, "transfer_cert", &pins.transfer_cert)?;
+    meta_put(&tx, "log_key", pins.log_key.as_bytes())?;
+    tx.commit()
+}
+
+/// Reads the pins.
+pub fn pins(conn: &Connection) -> anyhow::Result<Pins> {
+    use anyhow::Context;
+    let get = |k: &str| -> anyhow::Result<Vec<u8>> {
+        meta_get(conn, k)?.with_context(|| {
+            format!("the verifier is not set up ({k} is missing): run ballot-verifier init")
+        })
+    };
+    Ok(Pins {
+        election_id: String::from_utf8(get("election_id")?)?,
+        transfer_cert: get("transfer_cert")?,
+        log_key: String::from_utf8(get("log_key")?)?,
+    })
+}

@@ -1,0 +1,395 @@
+//! Hostile media: every way a bundle can be wrong is refused with its own
+//! error, and the verifier's state stays exactly as it was.
+
+use gateway::sequencer::{NewBallot, Sequencer, SequencerConfig};
+use rusqlite::Connection;
+use shared::clock::{ManualClock, UnixTime};
+use shared::manifest::{ElectionManifest, MediaRule, ReplacementRule};
+use shared::note::{NoteSigner, TYPE_COSIGNATURE};
+use shared::roster::Roster;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use verifier::import::{import, ImportError, Imported};
+use verifier::state::{self, Pins};
+
+const ORIGIN: &str = "ballots.test-county.example/2026-general";
+
+struct Gw {
+    data: PathBuf,
+    media: PathBuf,
+    clock: ManualClock,
+    election_key: sequoia_openpgp::Cert,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let t = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
+}
+
+impl Gw {
+    fn new(dir: &Path) -> Gw {
+        let clock = ManualClock::new(UnixTime(1_793_000_000));
+        let data = dir.join("gw");
+        let media = dir.join("media");
+        gateway::setup::init(&data, ORIGIN, &media, &clock).unwrap();
+        let transfer = shared::pgp::read_public_cert(
+            &std::fs::read(media.join("gateway-transfer.pgp")).unwrap(),
+        )
+        .unwrap();
+        let election_key = shared::pgp::generate_election_key("Test election", None).unwrap();
+        let manifest = ElectionManifest {
+            election_id: "2026-general".into(),
+            title: "General".into(),
+            jurisdiction: "Test County".into(),
+            opens_at: UnixTime(1_792_000_000),
+            closes_at: UnixTime(1_794_000_000),
+            election_cert: shared::pgp::public_bytes(&election_key).unwrap(),
+            gateway_transfer_fpr: shared::pgp::fingerprint_hex(&transfer),
+            log_origin: ORIGIN.into(),
+            log_key: std::fs::read_to_string(media.join("gateway-log.vkey"))
+                .unwrap()
+                .trim()
+                .into(),
+            witness_key: NoteSigner::generate("w.example", TYPE_COSIGNATURE)
+                .unwrap()
+                .verifier()
+                .to_vkey(),
+            accepted_media: vec![MediaRule {
+                media_type: "application/pdf".into(),
+                max_size: 1 << 20,
+            }],
+            replacement_rule: ReplacementRule::LatestBeforeDeadline,
+            declaration: "I am eligible.".into(),
+        };
+        let roster = Roster::from_csv(
+            "2026-general",
+            "voter_id,edipi,ballot_style\nV-1,1234567890,s\n",
+        )
+        .unwrap();
+        std::fs::write(
+            media.join("election-manifest.signed"),
+            shared::signed::sign_document(&manifest.to_bytes().unwrap(), &election_key, None)
+                .unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            media.join("roster.signed"),
+            shared::signed::sign_document(&roster.to_bytes().unwrap(), &election_key, None)
+                .unwrap(),
+        )
+        .unwrap();
+        gateway::setup::import_setup(
+            &data,
+            &media,
+            &shared::pgp::fingerprint_hex(&election_key),
+            &clock,
+        )
+        .unwrap();
+        Gw {
+            data,
+            media,
+            clock,
+            election_key,
+        }
+    }
+
+    fn fork(&self, dir: &Path) -> Gw {
+        let data = dir.join("gw-fork");
+        copy_dir(&self.data, &data);
+        Gw {
+            data,
+            media: self.media.clone(),
+            clock: self.clock.clone(),
+            election_key: self.election_key.clone(),
+        }
+    }
+
+    /// Logs ballots with these contents.
+    fn submit(&self, contents: &[&str]) {
+        let keys = gateway::setup::load_keys(&self.data).unwrap();
+        let (seq, writer) = Sequencer::start(
+            &self.data.join("gateway.db"),
+            keys.log,
+            Arc::new(self.clock.clone()),
+            SequencerConfig {
+                election_id: "2026-general".into(),
+                max_ballots_per_voter: 100,
+            },
+        )
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for c in contents {
+                let msg = shared::pgp::encrypt(&self.election_key, c.as_bytes()).unwrap();
+                seq.submit(NewBallot {
+                    voter_id: "V-1".into(),
+                    identity: "edipi:1234567890".into(),
+                    client_cert: vec![0x30, 0x00],
+                    message: msg.into(),
+                })
+                .await
+                .unwrap();
+            }
+            seq.stop().await;
+        });
+        writer.join().unwrap();
+    }
+
+    fn export(&self, out: &Path) -> PathBuf {
+        gateway::export::export(&self.data, &[b"crl".to_vec()], &[], out, false, &self.clock)
+            .unwrap()
+            .unwrap()
+            .dir
+    }
+
+    fn pins(&self, election_id: &str) -> Pins {
+        let transfer = shared::pgp::read_public_cert(
+            &std::fs::read(self.media.join("gateway-transfer.pgp")).unwrap(),
+        )
+        .unwrap();
+        Pins {
+            election_id: election_id.into(),
+            transfer_cert: shared::pgp::public_bytes(&transfer).unwrap(),
+            log_key: std::fs::read_to_string(self.media.join("gateway-log.vkey"))
+                .unwrap()
+                .trim()
+                .into(),
+        }
+    }
+}
+
+fn verifier_db(dir: &Path, name: &str, pins: &Pins) -> Connection {
+    let c = state::open(&dir.join(name)).unwrap();
+    state::set_pins(&c, pins).unwrap();
+    c
+}
+
+/// Everything the verifier has imported, as a comparable snapshot.
+fn snapshot(c: &Connection) -> (i64, i64, Vec<u8>) {
+    let leaves: i64 = c
+        .query_row("SELECT COUNT(*) FROM leaves", [], |r| r.get(0))
+        .unwrap();
+    let bundles: i64 = c
+        .query_row("SELECT COUNT(*) FROM bundles", [], |r| r.get(0))
+        .unwrap();
+    let mut hashes = Vec::new();
+    let mut stmt = c
+        .prepare("SELECT leaf_hash FROM leaves ORDER BY leaf_index")
+        .unwrap();
+    for h in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+        hashes.extend(h.unwrap());
+    }
+    (leaves, bundles, hashes)
+}
+
+fn run(c: &mut Connection, dir: &Path) -> Result<Imported, ImportError> {
+    let clock = ManualClock::new(UnixTime(1_793_500_000));
+    import(c, dir, &clock, &mut |_, _| {})
+}
+
+/// Expects a refusal and an unchanged state.
+fn refused(c: &mut Connection, dir: &Path) -> ImportError {
+    let before = snapshot(c);
+    let e = run(c, dir).expect_err("the bundle should be refused");
+    assert_eq!(
+        snapshot(c),
+        before,
+        "a refused bundle changed the state ({e})"
+    );
+    e
+}
+
+#[test]
+fn bundles_import_in_order_once_and_every_media_attack_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let g = Gw::new(dir);
+    let f = g.fork(dir);
+    let usb = dir.join("usb");
+    let fork_usb = dir.join("usb-fork");
+    g.submit(&["a", "b"]);
+    let b1 = g.export(&usb);
+    g.submit(&["c"]);
+    let b2 = g.export(&usb);
+    g.submit(&["d", "e"]);
+    let b3 = g.export(&usb);
+    f.submit(&["x"]);
+    let f1 = f.export(&fork_usb);
+    f.submit(&["y"]);
+    let f2 = f.export(&fork_usb);
+
+    let mut v = verifier_db(dir, "v.db", &g.pins("2026-general"));
+    let mut seen = Vec::new();
+    let clock = ManualClock::new(UnixTime(1_793_500_000));
+    assert_eq!(
+        import(&mut v, &b1, &clock, &mut |i, n| seen.push((i, n))).unwrap(),
+        Imported::New {
+            sequence: 1,
+            entries: 2,
+            log_size: 2
+        }
+    );
+    assert_eq!(seen, vec![(1, 2), (2, 2)], "progress is reported per entry");
+    assert_eq!(
+        run(&mut v, &b1).unwrap(),
+        Imported::AlreadyImported(1),
+        "importing twice is a no-op"
+    );
+    assert!(matches!(
+        refused(&mut v, &b3),
+        ImportError::Gap {
+            expected: 2,
+            found: 3
+        }
+    ));
+    assert!(matches!(
+        run(&mut v, &b2).unwrap(),
+        Imported::New { sequence: 2, .. }
+    ));
+    assert!(matches!(
+        refused(&mut v, &f1),
+        ImportError::Rollback { last: 2, found: 1 }
+    ));
+    assert!(matches!(refused(&mut v, &f2), ImportError::Replay(2)));
+    assert!(matches!(
+        run(&mut v, &b3).unwrap(),
+        Imported::New {
+            sequence: 3,
+            log_size: 5,
+            ..
+        }
+    ));
+
+    // A verifier that followed the fork cannot take the real log's bundle 2.
+    let mut v2 = verifier_db(dir, "v2.db", &g.pins("2026-general"));
+    run(&mut v2, &f1).unwrap();
+    assert!(matches!(
+        refused(&mut v2, &b2),
+        ImportError::Inconsistent(_)
+    ));
+    // Another election.
+    let mut v3 = verifier_db(dir, "v3.db", &g.pins("2026-primary"));
+    assert!(matches!(
+        refused(&mut v3, &b1),
+        ImportError::WrongElection { .. }
+    ));
+}
+
+/// A fresh verifier and a fresh copy of bundle 1 for each attack.
+fn attack(name: &str, damage: impl FnOnce(&Path)) -> ImportError {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let g = Gw::new(dir);
+    g.submit(&["first ballot", "second ballot"]);
+    let b1 = g.export(&dir.join("usb"));
+    damage(&b1);
+    let mut v = verifier_db(dir, "v.db", &g.pins("2026-general"));
+    let e = refused(&mut v, &b1);
+    eprintln!("{name}: {e}");
+    e
+}
+
+fn ballot(b: &Path, i: u64) -> PathBuf {
+    b.join(shared::bundle::ballot_file_name(i))
+}
+
+#[test]
+fn a_tampered_manifest_is_refused_before_it_is_parsed() {
+    let e = attack("tampered manifest", |b| {
+        let p = b.join("manifest.bin");
+        let mut m = std::fs::read(&p).unwrap();
+        let n = m.len() - 10;
+        m[n] ^= 1;
+        std::fs::write(p, m).unwrap();
+    });
+    assert!(matches!(e, ImportError::BadSignature(_)), "{e}");
+}
+
+#[test]
+fn a_missing_or_foreign_signature_is_refused() {
+    let e = attack("missing signature", |b| {
+        std::fs::remove_file(b.join("manifest.sig")).unwrap()
+    });
+    assert!(
+        matches!(e, ImportError::Missing(ref n) if n == "manifest.sig"),
+        "{e}"
+    );
+    let e = attack("signature by another key", |b| {
+        let other = shared::pgp::generate_signing_key("someone", None).unwrap();
+        let m = std::fs::read(b.join("manifest.bin")).unwrap();
+        std::fs::write(
+            b.join("manifest.sig"),
+            shared::pgp::sign_detached(&other, None, &m).unwrap(),
+        )
+        .unwrap();
+    });
+    assert!(matches!(e, ImportError::BadSignature(_)), "{e}");
+}
+
+#[test]
+fn missing_extra_swapped_linked_and_oversized_files_are_refused() {
+    let e = attack("missing ballot", |b| {
+        std::fs::remove_file(ballot(b, 1)).unwrap()
+    });
+    assert!(matches!(e, ImportError::Missing(_)), "{e}");
+    let e = attack("extra ballot", |b| {
+        std::fs::write(b.join("ballots/0000000000000002.pgp"), b"extra").unwrap()
+    });
+    assert!(matches!(e, ImportError::ExtraFile(_)), "{e}");
+    let e = attack("extra top-level file", |b| {
+        std::fs::write(b.join("autorun.inf"), b"x").unwrap()
+    });
+    assert!(
+        matches!(e, ImportError::ExtraFile(ref n) if n == "autorun.inf"),
+        "{e}"
+    );
+    let e = attack("swapped ballots", |b| {
+        let (p0, p1) = (ballot(b, 0), ballot(b, 1));
+        let (a, c) = (std::fs::read(&p0).unwrap(), std::fs::read(&p1).unwrap());
+        std::fs::write(&p0, c).unwrap();
+        std::fs::write(&p1, a).unwrap();
+    });
+    assert!(
+        matches!(
+            e,
+            ImportError::FileMismatch { .. } | ImportError::TooLarge { .. }
+        ),
+        "{e}"
+    );
+    let e = attack("symlink", |b| {
+        let p = ballot(b, 0);
+        let moved = b.parent().unwrap().join("elsewhere.pgp");
+        std::fs::rename(&p, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &p).unwrap();
+    });
+    assert!(matches!(e, ImportError::NotRegular(_)), "{e}");
+    let e = attack("linked folder", |b| {
+        let d = b.join("ballots");
+        let moved = b.parent().unwrap().join("ballots-elsewhere");
+        std::fs::rename(&d, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &d).unwrap();
+    });
+    assert!(matches!(e, ImportError::NotRegular(_)), "{e}");
+    let e = attack("oversized ballot", |b| {
+        let p = ballot(b, 1);
+        let mut data = std::fs::read(&p).unwrap();
+        data.extend(std::iter::repeat_n(0u8, 100_000));
+        std::fs::write(p, data).unwrap();
+    });
+    assert!(matches!(e, ImportError::TooLarge { .. }), "{e}");
+    let e = attack("altered CRL", |b| {
+        std::fs::write(b.join("crls/0001.crl"), b"crX").unwrap()
+    });
+    assert!(matches!(e, ImportError::FileMismatch { .. }), "{e}");
+}
