@@ -6,4 +6,5 @@
 #![forbid(unsafe_code)]
 
 pub mod import;
+pub mod process;
 pub mod state;

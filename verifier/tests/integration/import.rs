@@ -14,11 +14,11 @@ use verifier::state::{self, Pins};
 
 const ORIGIN: &str = "ballots.test-county.example/2026-general";
 
-struct Gw {
-    data: PathBuf,
-    media: PathBuf,
-    clock: ManualClock,
-    election_key: sequoia_openpgp::Cert,
+pub(crate) struct Gw {
+    pub(crate) data: PathBuf,
+    pub(crate) media: PathBuf,
+    pub(crate) clock: ManualClock,
+    pub(crate) election_key: sequoia_openpgp::Cert,
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -35,8 +35,16 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 impl Gw {
-    fn new(dir: &Path) -> Gw {
-        let clock = ManualClock::new(UnixTime(1_793_000_000));
+    pub(crate) fn new(dir: &Path) -> Gw {
+        Self::with_roster(
+            dir,
+            "voter_id,edipi,ballot_style\nV-1,1234567890,s\n",
+            (1_792_000_000, 1_794_000_000),
+        )
+    }
+
+    pub(crate) fn with_roster(dir: &Path, csv: &str, window: (u64, u64)) -> Gw {
+        let clock = ManualClock::new(UnixTime(window.0 + 10));
         let data = dir.join("gw");
         let media = dir.join("media");
         gateway::setup::init(&data, ORIGIN, &media, &clock).unwrap();
@@ -49,8 +57,8 @@ impl Gw {
             election_id: "2026-general".into(),
             title: "General".into(),
             jurisdiction: "Test County".into(),
-            opens_at: UnixTime(1_792_000_000),
-            closes_at: UnixTime(1_794_000_000),
+            opens_at: UnixTime(window.0),
+            closes_at: UnixTime(window.1),
             election_cert: shared::pgp::public_bytes(&election_key).unwrap(),
             gateway_transfer_fpr: shared::pgp::fingerprint_hex(&transfer),
             log_origin: ORIGIN.into(),
@@ -69,11 +77,7 @@ impl Gw {
             replacement_rule: ReplacementRule::LatestBeforeDeadline,
             declaration: "I am eligible.".into(),
         };
-        let roster = Roster::from_csv(
-            "2026-general",
-            "voter_id,edipi,ballot_style\nV-1,1234567890,s\n",
-        )
-        .unwrap();
+        let roster = Roster::from_csv("2026-general", csv).unwrap();
         std::fs::write(
             media.join("election-manifest.signed"),
             shared::signed::sign_document(&manifest.to_bytes().unwrap(), &election_key, None)
@@ -113,7 +117,24 @@ impl Gw {
     }
 
     /// Logs ballots with these contents.
-    fn submit(&self, contents: &[&str]) {
+    pub(crate) fn submit(&self, contents: &[&str]) {
+        let ballots: Vec<(String, String, Vec<u8>, Option<u64>)> = contents
+            .iter()
+            .map(|c| {
+                (
+                    "V-1".to_owned(),
+                    "edipi:1234567890".to_owned(),
+                    shared::pgp::encrypt(&self.election_key, c.as_bytes()).unwrap(),
+                    None,
+                )
+            })
+            .collect();
+        self.submit_raw(&ballots);
+    }
+
+    /// Logs (voter id, identity, message, received_at) as a gateway would
+    /// record them, with no checks: what a compromised gateway could log.
+    pub(crate) fn submit_raw(&self, ballots: &[(String, String, Vec<u8>, Option<u64>)]) {
         let keys = gateway::setup::load_keys(&self.data).unwrap();
         let (seq, writer) = Sequencer::start(
             &self.data.join("gateway.db"),
@@ -130,13 +151,15 @@ impl Gw {
             .build()
             .unwrap();
         rt.block_on(async {
-            for c in contents {
-                let msg = shared::pgp::encrypt(&self.election_key, c.as_bytes()).unwrap();
+            for (voter_id, identity, msg, at) in ballots {
+                if let Some(t) = at {
+                    self.clock.set(UnixTime(*t));
+                }
                 seq.submit(NewBallot {
-                    voter_id: "V-1".into(),
-                    identity: "edipi:1234567890".into(),
+                    voter_id: voter_id.clone(),
+                    identity: identity.clone(),
                     client_cert: vec![0x30, 0x00],
-                    message: msg.into(),
+                    message: msg.clone().into(),
                 })
                 .await
                 .unwrap();
@@ -146,14 +169,21 @@ impl Gw {
         writer.join().unwrap();
     }
 
-    fn export(&self, out: &Path) -> PathBuf {
+    pub(crate) fn export_with(&self, out: &Path, crls: &[Vec<u8>], inter: &[Vec<u8>]) -> PathBuf {
+        gateway::export::export(&self.data, crls, inter, out, false, &self.clock)
+            .unwrap()
+            .unwrap()
+            .dir
+    }
+
+    pub(crate) fn export(&self, out: &Path) -> PathBuf {
         gateway::export::export(&self.data, &[b"crl".to_vec()], &[], out, false, &self.clock)
             .unwrap()
             .unwrap()
             .dir
     }
 
-    fn pins(&self, election_id: &str) -> Pins {
+    pub(crate) fn pins(&self, election_id: &str) -> Pins {
         let transfer = shared::pgp::read_public_cert(
             &std::fs::read(self.media.join("gateway-transfer.pgp")).unwrap(),
         )
@@ -169,7 +199,7 @@ impl Gw {
     }
 }
 
-fn verifier_db(dir: &Path, name: &str, pins: &Pins) -> Connection {
+pub(crate) fn verifier_db(dir: &Path, name: &str, pins: &Pins) -> Connection {
     let c = state::open(&dir.join(name)).unwrap();
     state::set_pins(&c, pins).unwrap();
     c
@@ -193,7 +223,7 @@ fn snapshot(c: &Connection) -> (i64, i64, Vec<u8>) {
     (leaves, bundles, hashes)
 }
 
-fn run(c: &mut Connection, dir: &Path) -> Result<Imported, ImportError> {
+pub(crate) fn run(c: &mut Connection, dir: &Path) -> Result<Imported, ImportError> {
     let clock = ManualClock::new(UnixTime(1_793_500_000));
     import(c, dir, &clock, &mut |_, _| {})
 }

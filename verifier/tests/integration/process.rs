@@ -1,0 +1,313 @@
+//! Processing: one crafted ballot per rejection reason, the replacement
+//! rule, a revocation after receipt, separation of identity from content,
+//! and the signed, cosigned status file.
+
+use crate::import::{run, verifier_db, Gw};
+use devpki::{DevPki, Issued};
+use shared::ballot::BallotPackage;
+use shared::clock::{ManualClock, UnixTime};
+use shared::manifest::ElectionManifest;
+use shared::note::{NoteSigner, TYPE_COSIGNATURE};
+use shared::pki::Anchor;
+use shared::roster::Roster;
+use shared::status::{Reason, Status, StatusFile};
+use shared::x509::IdentityPolicy;
+use std::collections::HashSet;
+use verifier::process::{process, Inputs};
+
+const DECL: &str = "I am eligible.";
+
+fn cms_of(pki: &DevPki, v: &Issued, package: &BallotPackage) -> Vec<u8> {
+    let key = shared::cms::VoterKey::from_pem(v.key.pkcs8_pem().as_bytes()).unwrap();
+    shared::cms::sign(
+        &package.to_bytes().unwrap(),
+        &v.cert_der,
+        &[pki.id_ca.issued.cert_der.clone()],
+        &key,
+    )
+    .unwrap()
+}
+
+fn package(election: &str, style: &str, marks: &str) -> BallotPackage {
+    BallotPackage::new(
+        election,
+        style,
+        "application/pdf",
+        format!("%PDF-1.7 {marks}").into_bytes(),
+        DECL,
+    )
+}
+
+#[test]
+fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let now = time::OffsetDateTime::now_utc();
+    let t = now.unix_timestamp() as u64;
+    let pki = devpki::generate(now).unwrap();
+    // Opened ten days ago; closes in two days (before the CRLs expire).
+    let (opens, closes) = (t - 10 * 86_400, t + 2 * 86_400);
+    let g = Gw::with_roster(
+        dir,
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\nV-RICK,4567890123,s1\n",
+        (opens, closes),
+    );
+    let manifest_bytes = std::fs::read(g.media.join("election-manifest.signed")).unwrap();
+    let fpr = shared::pgp::fingerprint_hex(&g.election_key);
+    let manifest = ElectionManifest::open_signed(&manifest_bytes, &fpr).unwrap();
+    let roster =
+        Roster::open_signed(&std::fs::read(g.media.join("roster.signed")).unwrap(), &fpr).unwrap();
+    let enc = |cms: &[u8]| shared::pgp::encrypt(&g.election_key, cms).unwrap();
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let maria = &pki.voter("maria-rsa").unwrap().issued;
+    let rick = &pki.voter("rick-revoked").unwrap().issued;
+    let john = &pki.voter("john-p384").unwrap().issued;
+    let e = "2026-general";
+    let mut bad_sig = cms_of(&pki, jane, &package(e, "s1", "bad sig"));
+    let n = bad_sig.len() - 5;
+    bad_sig[n] ^= 1;
+    let other_key = shared::pgp::generate_election_key("other", None).unwrap();
+    let unsigned_garbage = {
+        let key = shared::cms::VoterKey::from_pem(jane.key.pkcs8_pem().as_bytes()).unwrap();
+        shared::cms::sign(b"not a ballot package", &jane.cert_der, &[], &key).unwrap()
+    };
+    let id = |s: &str| format!("edipi:{s}");
+    let r = |v: &str, i: &str, m: Vec<u8>, at: u64| (v.to_owned(), id(i), m, Some(at));
+    // (expected status, the ballot as the gateway logged it)
+    let cases: Vec<(Status, (String, String, Vec<u8>, Option<u64>))> = vec![
+        // 0: jane's first ballot, later replaced.
+        (
+            Status::Superseded,
+            r(
+                "V-JANE",
+                "1234567890",
+                enc(&cms_of(&pki, jane, &package(e, "s1", "first"))),
+                t - 3600,
+            ),
+        ),
+        // 1: a damaged signature.
+        (
+            Status::Rejected(Reason::BadSignature),
+            r("V-JANE", "1234567890", enc(&bad_sig), t - 3500),
+        ),
+        // 2: signed by maria, uploaded by jane.
+        (
+            Status::Rejected(Reason::SignerNotUploader),
+            r(
+                "V-JANE",
+                "1234567890",
+                enc(&cms_of(&pki, maria, &package(e, "s1", "m"))),
+                t - 3400,
+            ),
+        ),
+        // 3: rick's card was revoked two days ago; this came yesterday.
+        (
+            Status::Rejected(Reason::CertificateRevoked),
+            r(
+                "V-RICK",
+                "4567890123",
+                enc(&cms_of(&pki, rick, &package(e, "s1", "r"))),
+                t - 86_400,
+            ),
+        ),
+        // 4: john is not on the roster (a compromised gateway logged him anyway).
+        (
+            Status::Rejected(Reason::NotOnRoster),
+            r(
+                "V-JOHN",
+                "2345678901",
+                enc(&cms_of(&pki, john, &package(e, "s1", "j"))),
+                t - 3300,
+            ),
+        ),
+        // 5: the wrong ballot style.
+        (
+            Status::Rejected(Reason::WrongBallotStyle),
+            r(
+                "V-MARIA",
+                "3456789012",
+                enc(&cms_of(&pki, maria, &package(e, "s9", "m"))),
+                t - 3200,
+            ),
+        ),
+        // 6: another election's ballot.
+        (
+            Status::Rejected(Reason::WrongElection),
+            r(
+                "V-MARIA",
+                "3456789012",
+                enc(&cms_of(&pki, maria, &package("2024-general", "s1", "m"))),
+                t - 3100,
+            ),
+        ),
+        // 7: encrypted to another key.
+        (
+            Status::Rejected(Reason::DecryptionFailed),
+            r(
+                "V-MARIA",
+                "3456789012",
+                shared::pgp::encrypt(&other_key, b"x").unwrap(),
+                t - 3000,
+            ),
+        ),
+        // 8: signed content that is not a ballot package.
+        (
+            Status::Rejected(Reason::MalformedPackage),
+            r("V-JANE", "1234567890", enc(&unsigned_garbage), t - 2900),
+        ),
+        // 9: maria's valid ballot.
+        (
+            Status::Accepted,
+            r(
+                "V-MARIA",
+                "3456789012",
+                enc(&cms_of(&pki, maria, &package(e, "s1", "maria counts"))),
+                t - 2800,
+            ),
+        ),
+        // 10: jane's replacement: the latest valid one counts.
+        (
+            Status::Accepted,
+            r(
+                "V-JANE",
+                "1234567890",
+                enc(&cms_of(&pki, jane, &package(e, "s1", "jane counts"))),
+                t - 2000,
+            ),
+        ),
+        // 11: rick's ballot from three days ago, before his card was revoked: it counts.
+        (
+            Status::Accepted,
+            r(
+                "V-RICK",
+                "4567890123",
+                enc(&cms_of(&pki, rick, &package(e, "s1", "rick counts"))),
+                t - 3 * 86_400,
+            ),
+        ),
+        // 12: after the deadline (jane again; it must not replace #10).
+        (
+            Status::Rejected(Reason::AfterDeadline),
+            r(
+                "V-JANE",
+                "1234567890",
+                enc(&cms_of(&pki, jane, &package(e, "s1", "too late"))),
+                closes + 60,
+            ),
+        ),
+    ];
+    let logged: Vec<_> = cases.iter().map(|(_, b)| b.clone()).collect();
+    g.submit_raw(&logged);
+    let bundle = g.export_with(
+        &dir.join("usb"),
+        &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
+        &[pki.id_ca.issued.cert_der.clone()],
+    );
+
+    let mut v = verifier_db(dir, "v.db", &g.pins(e));
+    run(&mut v, &bundle).unwrap();
+    let witness = NoteSigner::generate("county.test.example/witness", TYPE_COSIGNATURE).unwrap();
+    let inputs = Inputs {
+        election_key: &g.election_key,
+        password: None,
+        witness: &witness,
+        manifest: &manifest,
+        roster: &roster,
+        anchors: vec![Anchor {
+            name: "Test DoD Root CA 3".into(),
+            cert_der: pki.root.issued.cert_der.clone(),
+            policy: IdentityPolicy::dod_default(),
+        }],
+    };
+    let out = dir.join("canvass");
+    let clock = ManualClock::new(UnixTime(t));
+    let outcome = process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();
+    assert_eq!(
+        (outcome.total, outcome.accepted, outcome.superseded),
+        (13, 3, 1)
+    );
+    assert_eq!(outcome.rejected_total(), 9);
+    assert_eq!(outcome.revoked_after_receipt, 1);
+
+    // The status file: signed by the election key, its checkpoint cosigned.
+    let status =
+        StatusFile::open_signed(&std::fs::read(out.join("status.signed")).unwrap(), &fpr).unwrap();
+    let expected: Vec<Status> = cases.iter().map(|(s, _)| *s).collect();
+    assert_eq!(status.statuses, expected);
+    let log_key = shared::note::NoteVerifier::from_vkey(&manifest.log_key).unwrap();
+    let cp = shared::checkpoint::SignedCheckpoint::verify(status.checkpoint.as_bytes(), &log_key)
+        .unwrap();
+    assert_eq!(cp.verify_cosignature(&witness.verifier()).unwrap(), t);
+    // The gateway refuses a status file cosigned by a witness other than the
+    // one its manifest names (this test made its own witness key).
+    gateway::export::import_status(&g.data, &out.join("status.signed"), &g.clock)
+        .expect_err("the fixture's witness key is not the one in the manifest");
+
+    // Separation: the ballots folder holds exactly the three counted
+    // contents, under random names, with nothing else in the files.
+    let mut contents = HashSet::new();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(out.join("ballots")).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "INDEX.csv" {
+            continue;
+        }
+        assert_eq!(name.len(), 32 + 4, "random 128-bit names: {name}");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().modified().unwrap(),
+            manifest.closes_at.to_system_time(),
+            "one fixed timestamp"
+        );
+        contents.insert(String::from_utf8(std::fs::read(&p).unwrap()).unwrap());
+        names.push(name);
+    }
+    let want: HashSet<String> = [
+        "%PDF-1.7 maria counts",
+        "%PDF-1.7 jane counts",
+        "%PDF-1.7 rick counts",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    assert_eq!(contents, want);
+    // No output file other than ballots/ holds any ballot content, and no
+    // file in ballots/ names a voter, a leaf or a time.
+    let voters = std::fs::read_to_string(out.join("voters.csv")).unwrap();
+    for text in [
+        &voters,
+        &std::fs::read_to_string(out.join("report.txt")).unwrap(),
+        &std::fs::read_to_string(out.join("report.json")).unwrap(),
+    ] {
+        assert!(!text.contains("counts"), "ballot content outside ballots/");
+        for n in &names {
+            assert!(
+                !text.contains(n.as_str()),
+                "a ballot file name appears in an identity-side file"
+            );
+        }
+    }
+    let index = std::fs::read_to_string(out.join("ballots/INDEX.csv")).unwrap();
+    for secret in ["V-JANE", "V-MARIA", "V-RICK", "1234567890", "edipi"] {
+        assert!(!index.contains(secret));
+        for c in &contents {
+            assert!(!c.contains(secret));
+        }
+    }
+    assert!(
+        voters.contains("V-JANE,0,superseded,\n")
+            && voters.contains("V-RICK,3,rejected,certificate-revoked\n"),
+        "{voters}"
+    );
+    let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    assert!(
+        report.contains("Accepted (to be counted):      3"),
+        "{report}"
+    );
+    assert!(
+        report.contains("revoked after the ballot was received"),
+        "{report}"
+    );
+    // A second run refuses to overwrite.
+    assert!(process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).is_err());
+}
