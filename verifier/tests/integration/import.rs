@@ -14,6 +14,10 @@ use verifier::state::{self, Pins};
 
 const ORIGIN: &str = "ballots.test-county.example/2026-general";
 
+/// A ballot as a gateway logs it: voter id, identity, message, and the
+/// time of receipt (or the clock's time).
+pub(crate) type Logged = (String, String, Vec<u8>, Option<u64>);
+
 pub(crate) struct Gw {
     pub(crate) data: PathBuf,
     pub(crate) media: PathBuf,
@@ -118,7 +122,7 @@ impl Gw {
 
     /// Logs ballots with these contents.
     pub(crate) fn submit(&self, contents: &[&str]) {
-        let ballots: Vec<(String, String, Vec<u8>, Option<u64>)> = contents
+        let ballots: Vec<Logged> = contents
             .iter()
             .map(|c| {
                 (
@@ -134,7 +138,7 @@ impl Gw {
 
     /// Logs (voter id, identity, message, received_at) as a gateway would
     /// record them, with no checks: what a compromised gateway could log.
-    pub(crate) fn submit_raw(&self, ballots: &[(String, String, Vec<u8>, Option<u64>)]) {
+    pub(crate) fn submit_raw(&self, ballots: &[Logged]) {
         let keys = gateway::setup::load_keys(&self.data).unwrap();
         let (seq, writer) = Sequencer::start(
             &self.data.join("gateway.db"),

@@ -2,7 +2,7 @@
 //! rule, a revocation after receipt, separation of identity from content,
 //! and the signed, cosigned status file.
 
-use crate::import::{run, verifier_db, Gw};
+use crate::import::{run, verifier_db, Gw, Logged};
 use devpki::{DevPki, Issued};
 use shared::ballot::BallotPackage;
 use shared::clock::{ManualClock, UnixTime};
@@ -22,7 +22,7 @@ fn cms_of(pki: &DevPki, v: &Issued, package: &BallotPackage) -> Vec<u8> {
     shared::cms::sign(
         &package.to_bytes().unwrap(),
         &v.cert_der,
-        &[pki.id_ca.issued.cert_der.clone()],
+        std::slice::from_ref(&pki.id_ca.issued.cert_der),
         &key,
     )
     .unwrap()
@@ -74,7 +74,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let id = |s: &str| format!("edipi:{s}");
     let r = |v: &str, i: &str, m: Vec<u8>, at: u64| (v.to_owned(), id(i), m, Some(at));
     // (expected status, the ballot as the gateway logged it)
-    let cases: Vec<(Status, (String, String, Vec<u8>, Option<u64>))> = vec![
+    let cases: Vec<(Status, Logged)> = vec![
         // 0: jane's first ballot, later replaced.
         (
             Status::Superseded,
@@ -201,7 +201,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let bundle = g.export_with(
         &dir.join("usb"),
         &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
-        &[pki.id_ca.issued.cert_der.clone()],
+        std::slice::from_ref(&pki.id_ca.issued.cert_der),
     );
 
     let mut v = verifier_db(dir, "v.db", &g.pins(e));
