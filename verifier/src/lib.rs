@@ -5,6 +5,7 @@
 //! audits.
 #![forbid(unsafe_code)]
 
+pub mod ceremony;
 pub mod import;
 pub mod process;
 pub mod state;

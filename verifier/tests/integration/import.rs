@@ -23,6 +23,8 @@ pub(crate) struct Gw {
     pub(crate) media: PathBuf,
     pub(crate) clock: ManualClock,
     pub(crate) election_key: sequoia_openpgp::Cert,
+    /// The witness key named in the manifest.
+    pub(crate) witness_skey: String,
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -57,6 +59,7 @@ impl Gw {
         )
         .unwrap();
         let election_key = shared::pgp::generate_election_key("Test election", None).unwrap();
+        let witness = NoteSigner::generate("w.example", TYPE_COSIGNATURE).unwrap();
         let manifest = ElectionManifest {
             election_id: "2026-general".into(),
             title: "General".into(),
@@ -70,10 +73,7 @@ impl Gw {
                 .unwrap()
                 .trim()
                 .into(),
-            witness_key: NoteSigner::generate("w.example", TYPE_COSIGNATURE)
-                .unwrap()
-                .verifier()
-                .to_vkey(),
+            witness_key: witness.verifier().to_vkey(),
             accepted_media: vec![MediaRule {
                 media_type: "application/pdf".into(),
                 max_size: 1 << 20,
@@ -106,6 +106,7 @@ impl Gw {
             media,
             clock,
             election_key,
+            witness_skey: witness.to_skey().to_string(),
         }
     }
 
@@ -117,6 +118,7 @@ impl Gw {
             media: self.media.clone(),
             clock: self.clock.clone(),
             election_key: self.election_key.clone(),
+            witness_skey: self.witness_skey.clone(),
         }
     }
 

@@ -1,0 +1,368 @@
+//! `ballot-verifier`: the county's offline, air-gapped program.
+#![forbid(unsafe_code)]
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use shared::clock::{SystemClock, UnixTime};
+use shared::manifest::MediaRule;
+use shared::pki::Anchor;
+use shared::x509::{IdentityPolicy, IdentityRule};
+use std::path::PathBuf;
+use verifier::ceremony::{self, ElectionParams};
+
+/// The county's offline verifier: holds the election key, imports transfer
+/// bundles from media, decides every ballot, and writes the canvass outputs.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// The verifier's folder (keys, state).
+    #[arg(long, global = true, default_value = "verifier-home")]
+    home: PathBuf,
+    /// Use the election key even though a network interface is up (tests only).
+    #[arg(long, global = true)]
+    allow_network: bool,
+    /// Read the passphrase from this open file descriptor instead of a prompt.
+    #[arg(long, global = true)]
+    passphrase_fd: Option<u32>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create the election and witness keys, pin the gateway's keys, and write
+    /// the signed election manifest and roster onto media for the gateway.
+    Init {
+        /// The media from `ballot-gateway init` (its public keys).
+        #[arg(long)]
+        gateway_media: PathBuf,
+        /// Where to write the manifest, roster and public election key.
+        #[arg(long)]
+        out_media: PathBuf,
+        /// Election id (letters, digits, - _ . :).
+        #[arg(long)]
+        election_id: String,
+        /// Title shown to voters.
+        #[arg(long)]
+        title: String,
+        /// County or state.
+        #[arg(long)]
+        jurisdiction: String,
+        /// First moment ballots are accepted (RFC 3339, e.g. 2026-09-19T00:00:00Z).
+        #[arg(long)]
+        opens: String,
+        /// Deadline (RFC 3339).
+        #[arg(long)]
+        closes: String,
+        /// A text file with the voter declaration.
+        #[arg(long)]
+        declaration_file: PathBuf,
+        /// The county's roster CSV (voter_id,edipi,ballot_style).
+        #[arg(long)]
+        roster_csv: PathBuf,
+        /// The witness key's name.
+        #[arg(long)]
+        witness_name: String,
+        /// Largest accepted PDF ballot, bytes.
+        #[arg(long, default_value_t = 5 * 1024 * 1024)]
+        max_pdf_bytes: u32,
+    },
+    /// Import every transfer bundle on the media (in order; already imported ones are skipped).
+    Import {
+        /// The media folder holding bundle-NNNNNN folders (or one bundle folder).
+        media: PathBuf,
+    },
+    /// Decide every imported ballot and write the canvass outputs.
+    Process {
+        /// A new folder for this run's outputs.
+        #[arg(long)]
+        out: PathBuf,
+        /// A DoD trust anchor (PEM); repeat for several.
+        #[arg(long)]
+        anchor: Vec<PathBuf>,
+        /// A county voter CA (PEM).
+        #[arg(long)]
+        county_anchor: Option<PathBuf>,
+        /// The county CA's subjectAltName URI prefix for voter ids.
+        #[arg(long)]
+        county_uri_prefix: Option<String>,
+        /// The county CA's accepted policy OID.
+        #[arg(long)]
+        county_policy: Vec<String>,
+    },
+    /// Verify a voter's receipt offline.
+    Audit {
+        /// The receipt (ballot-receipt.json from ballot-return, or a .tlog-proof).
+        #[arg(long)]
+        receipt: PathBuf,
+        /// The signed election manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The election key fingerprint.
+        #[arg(long)]
+        election_fingerprint: String,
+        /// A later published checkpoint.
+        #[arg(long)]
+        later_checkpoint: Option<PathBuf>,
+        /// The consistency proof to it (one base64 hash per line).
+        #[arg(long)]
+        consistency_proof: Option<PathBuf>,
+        /// The signed status file.
+        #[arg(long)]
+        status_file: Option<PathBuf>,
+    },
+}
+
+fn progress(label: &'static str) -> impl FnMut(u64, u64) {
+    let mut last = u64::MAX;
+    move |done, total| {
+        let pct = if total == 0 { 100 } else { done * 100 / total };
+        if pct / 5 != last / 5 || done == total {
+            eprint!("\r{label}: {done} of {total} ({pct}%)   ");
+            if done == total {
+                eprintln!();
+            }
+            last = pct;
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  because: {cause}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    let clock = SystemClock;
+    let ok = std::process::ExitCode::SUCCESS;
+    match cli.command {
+        Command::Init {
+            gateway_media,
+            out_media,
+            election_id,
+            title,
+            jurisdiction,
+            opens,
+            closes,
+            declaration_file,
+            roster_csv,
+            witness_name,
+            max_pdf_bytes,
+        } => {
+            ceremony::air_gap_guard(cli.allow_network)?;
+            let t = |s: &str| {
+                UnixTime::parse_rfc3339(s)
+                    .with_context(|| format!("{s} is not a time like 2026-11-03T19:00:00Z"))
+            };
+            let params = ElectionParams {
+                election_id,
+                title,
+                jurisdiction,
+                opens_at: t(&opens)?,
+                closes_at: t(&closes)?,
+                declaration: std::fs::read_to_string(&declaration_file)?
+                    .trim()
+                    .to_owned(),
+                accepted_media: vec![MediaRule {
+                    media_type: shared::ballot::MEDIA_PDF.into(),
+                    max_size: max_pdf_bytes,
+                }],
+                witness_name,
+            };
+            let csv = std::fs::read_to_string(&roster_csv)
+                .with_context(|| format!("cannot read {}", roster_csv.display()))?;
+            let pw = ceremony::read_passphrase(
+                cli.passphrase_fd,
+                "Choose the election key passphrase: ",
+                true,
+            )?;
+            let fpr = ceremony::init(
+                &cli.home,
+                &gateway_media,
+                &out_media,
+                &params,
+                &csv,
+                &pw,
+                &clock,
+            )?;
+            println!("The election key was created. Its fingerprint, to print in the voters' instructions and to");
+            println!("give to the gateway operator for import-setup:\n\n  {fpr}\n");
+            println!(
+                "The signed election manifest and roster are on {}.",
+                out_media.display()
+            );
+            Ok(ok)
+        }
+        Command::Import { media } => {
+            let mut conn = verifier::state::open(&cli.home.join("verifier.db"))?;
+            let mut dirs = verifier::import::bundles_on(&media)?;
+            if dirs.is_empty() {
+                dirs.push(media.clone());
+            }
+            for d in dirs {
+                let name = d.display().to_string();
+                let mut p = progress("checking ballots");
+                match verifier::import::import(&mut conn, &d, &clock, &mut p).with_context(
+                    || format!("bundle {name} was refused; nothing from it was imported"),
+                )? {
+                    verifier::import::Imported::New {
+                        sequence,
+                        entries,
+                        log_size,
+                    } => {
+                        println!("Imported bundle {sequence}: {entries} ballots; the log now has {log_size} entries.")
+                    }
+                    verifier::import::Imported::AlreadyImported(s) => {
+                        println!("Bundle {s} was imported before; skipped.")
+                    }
+                }
+            }
+            Ok(ok)
+        }
+        Command::Process {
+            out,
+            anchor,
+            county_anchor,
+            county_uri_prefix,
+            county_policy,
+        } => {
+            ceremony::air_gap_guard(cli.allow_network)?;
+            let loaded = ceremony::load(&cli.home)?;
+            let mut anchors = Vec::new();
+            for a in &anchor {
+                for der in shared::pki::certs_from_pem_or_der(&std::fs::read(a)?)? {
+                    anchors.push(Anchor {
+                        name: a.display().to_string(),
+                        cert_der: der,
+                        policy: IdentityPolicy::dod_default(),
+                    });
+                }
+            }
+            if let Some(c) = county_anchor {
+                let prefix =
+                    county_uri_prefix.context("--county-anchor needs --county-uri-prefix")?;
+                for der in shared::pki::certs_from_pem_or_der(&std::fs::read(&c)?)? {
+                    anchors.push(Anchor {
+                        name: c.display().to_string(),
+                        cert_der: der,
+                        policy: IdentityPolicy {
+                            accepted_policies: county_policy.clone(),
+                            rule: IdentityRule::UriPrefix(prefix.clone()),
+                        },
+                    });
+                }
+            }
+            anyhow::ensure!(
+                !anchors.is_empty(),
+                "give at least one trust anchor (--anchor)"
+            );
+            let pw =
+                ceremony::read_passphrase(cli.passphrase_fd, "Election key passphrase: ", false)?;
+            let conn = verifier::state::open(&cli.home.join("verifier.db"))?;
+            let inputs = verifier::process::Inputs {
+                election_key: &loaded.election_key,
+                password: Some(&pw),
+                witness: &loaded.witness,
+                manifest: &loaded.manifest,
+                roster: &loaded.roster,
+                anchors,
+            };
+            let mut p1 = progress("checking ballots");
+            let mut p2 = progress("writing accepted ballots");
+            let outcome =
+                verifier::process::process(&conn, &inputs, &out, &clock, &mut |d, t, pass| {
+                    if pass == 1 {
+                        p1(d, t)
+                    } else {
+                        p2(d, t)
+                    }
+                })?;
+            print!("{}", std::fs::read_to_string(out.join("report.txt"))?);
+            if outcome.rejected_total() > 0 {
+                println!("\nSome ballots were rejected (see voters.csv); exit status 3 says so.");
+                return Ok(std::process::ExitCode::from(3));
+            }
+            Ok(ok)
+        }
+        Command::Audit {
+            receipt,
+            manifest,
+            election_fingerprint,
+            later_checkpoint,
+            consistency_proof,
+            status_file,
+        } => {
+            let raw = std::fs::read(&receipt)?;
+            // Accept ballot-return's JSON or a bare tlog-proof.
+            let receipt_text = match serde_json_receipt(&raw) {
+                Some(t) => t.into_bytes(),
+                None => raw,
+            };
+            let m = shared::manifest::ElectionManifest::open_signed(
+                &std::fs::read(&manifest)?,
+                &election_fingerprint,
+            )
+            .context("the manifest does not verify with the election fingerprint")?;
+            let later = match (&later_checkpoint, &consistency_proof) {
+                (Some(c), proof) => {
+                    let hashes = match proof {
+                        Some(p) => parse_proof(&std::fs::read_to_string(p)?)?,
+                        None => Vec::new(),
+                    };
+                    Some((std::fs::read(c)?, hashes))
+                }
+                (None, _) => None,
+            };
+            let status = status_file.map(std::fs::read).transpose()?;
+            let r = ceremony::audit(
+                &receipt_text,
+                &m,
+                &election_fingerprint,
+                later.as_ref().map(|(c, p)| (c.as_slice(), p.as_slice())),
+                status.as_deref(),
+            )?;
+            println!("The receipt is valid: entry {} of a log of {} entries signed by the gateway's log key.", r.index, r.size);
+            if let Some(n) = r.later_size {
+                println!("The later checkpoint ({n} entries) is consistent with it: the entry is still in the log.");
+            }
+            if let Some(s) = r.status {
+                println!("Status in the county's signed status file: {s}");
+            }
+            Ok(ok)
+        }
+    }
+}
+
+/// The receipt text inside `ballot-return`'s saved JSON, if `raw` is that.
+fn serde_json_receipt(raw: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    v.get("receipt")?.as_str().map(str::to_owned)
+}
+
+fn parse_proof(text: &str) -> Result<Vec<[u8; 32]>> {
+    use base64::prelude::*;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            BASE64_STANDARD
+                .decode(l.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .context("a consistency proof line is not a base64 hash")
+        })
+        .collect()
+}

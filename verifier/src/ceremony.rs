@@ -1,0 +1,387 @@
+//! The verifier's part of the setup ceremony (DESIGN section 4), the
+//! air-gap guard (section 8), passphrase input, and receipt audits.
+
+use crate::state::{self, Pins};
+use anyhow::{bail, Context, Result};
+use sequoia_openpgp::crypto::Password;
+use sequoia_openpgp::Cert;
+use shared::checkpoint::SignedCheckpoint;
+use shared::clock::{Clock, UnixTime};
+use shared::manifest::{ElectionManifest, MediaRule, ReplacementRule};
+use shared::media;
+use shared::merkle::Hash;
+use shared::note::{NoteSigner, NoteVerifier, TYPE_COSIGNATURE};
+use shared::receipt::Receipt;
+use shared::roster::Roster;
+use shared::status::StatusFile;
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// The environment variable an automated run may use for the passphrase.
+pub const PASSPHRASE_ENV: &str = "BALLOT_VERIFIER_PASSPHRASE";
+
+/// The election's parameters, chosen by the county.
+#[derive(Debug, Clone)]
+pub struct ElectionParams {
+    /// The election id.
+    pub election_id: String,
+    /// The title.
+    pub title: String,
+    /// The county or state.
+    pub jurisdiction: String,
+    /// When ballots are first accepted.
+    pub opens_at: UnixTime,
+    /// The deadline.
+    pub closes_at: UnixTime,
+    /// The declaration voters accept.
+    pub declaration: String,
+    /// Accepted media types and sizes.
+    pub accepted_media: Vec<MediaRule>,
+    /// The witness key's name, e.g. `elections.example-county.gov/verifier`.
+    pub witness_name: String,
+}
+
+fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(mode);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        bail!(
+            "{} can be read by other users (mode {:o}); run: chmod 600 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        );
+    }
+    Ok(zeroize::Zeroizing::new(std::fs::read(path)?))
+}
+
+/// Reads the passphrase: from file descriptor `fd` if given (one line),
+/// else from the environment variable [`PASSPHRASE_ENV`] if set, else from
+/// a prompt on the terminal that does not echo. Never from the command line.
+pub fn read_passphrase(fd: Option<u32>, prompt: &str, confirm: bool) -> Result<Password> {
+    let text = if let Some(fd) = fd {
+        // /proc/self/fd avoids taking ownership of a raw descriptor (which
+        // would need `unsafe`).
+        let mut s = String::new();
+        std::fs::File::open(format!("/proc/self/fd/{fd}"))
+            .with_context(|| format!("cannot read the passphrase from file descriptor {fd}"))?
+            .take(4096)
+            .read_to_string(&mut s)?;
+        zeroize::Zeroizing::new(s.lines().next().unwrap_or("").to_owned())
+    } else if let Ok(v) = std::env::var(PASSPHRASE_ENV) {
+        zeroize::Zeroizing::new(v)
+    } else {
+        let first = zeroize::Zeroizing::new(
+            rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
+        );
+        if confirm {
+            let again = zeroize::Zeroizing::new(rpassword::prompt_password("Type it again: ")?);
+            if *again != *first {
+                bail!("the two passphrases differ; nothing was created");
+            }
+        }
+        first
+    };
+    if text.chars().count() < 12 {
+        bail!("the passphrase must be at least 12 characters");
+    }
+    Ok(Password::from(text.as_str()))
+}
+
+/// The network interfaces that are up, other than loopback.
+pub fn interfaces_up() -> Vec<String> {
+    let mut up = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/sys/class/net") {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name == "lo" {
+                continue;
+            }
+            let state = std::fs::read_to_string(e.path().join("operstate")).unwrap_or_default();
+            let state = state.trim();
+            if state == "up"
+                || (state == "unknown"
+                    && std::fs::read_to_string(e.path().join("carrier"))
+                        .is_ok_and(|c| c.trim() == "1"))
+            {
+                up.push(name);
+            }
+        }
+    }
+    up.sort();
+    up
+}
+
+/// Refuses to go on while a non-loopback interface is up, unless `allow`.
+pub fn air_gap_guard(allow: bool) -> Result<()> {
+    let up = interfaces_up();
+    if up.is_empty() {
+        return Ok(());
+    }
+    if allow {
+        tracing::warn!(interfaces = ?up, "network interfaces are up; continuing because --allow-network was given");
+        return Ok(());
+    }
+    bail!(
+        "this machine is connected to a network ({} up). The election key may only be used on an air-gapped machine: \
+         unplug the network cable and turn off wireless, then run this again. (--allow-network overrides this for tests only.)",
+        up.join(", ")
+    )
+}
+
+/// `ballot-verifier init`: creates the election key (protected by
+/// `password`) and the witness key in `home/keys`, pins the gateway's keys
+/// from `gateway_media`, and writes the signed manifest, the signed roster
+/// and the public election key onto `out_media`. Returns the election key
+/// fingerprint, which voters receive with their instructions.
+pub fn init(
+    home: &Path,
+    gateway_media: &Path,
+    out_media: &Path,
+    params: &ElectionParams,
+    roster_csv: &str,
+    password: &Password,
+    clock: &dyn Clock,
+) -> Result<String> {
+    let roster = Roster::from_csv(&params.election_id, roster_csv).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().take(20).map(|e| format!("  {e}")).collect();
+        anyhow::anyhow!(
+            "the roster file has {} problem(s); fix them and run again:\n{}",
+            errors.len(),
+            lines.join("\n")
+        )
+    })?;
+    let transfer = shared::pgp::read_public_cert(
+        &std::fs::read(gateway_media.join(media::GATEWAY_TRANSFER_KEY)).with_context(|| {
+            format!("the gateway's media has no {}", media::GATEWAY_TRANSFER_KEY)
+        })?,
+    )?;
+    let log_vkey = std::fs::read_to_string(gateway_media.join(media::GATEWAY_LOG_KEY))
+        .with_context(|| format!("the gateway's media has no {}", media::GATEWAY_LOG_KEY))?;
+    let log =
+        NoteVerifier::from_vkey(log_vkey.trim()).context("the gateway's log key is not valid")?;
+    let keys = home.join("keys");
+    if keys.exists() {
+        bail!(
+            "{} already exists: this verifier already holds an election key",
+            keys.display()
+        );
+    }
+    std::fs::create_dir_all(home)?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&keys)?;
+    }
+    let uid = format!(
+        "{} election key <{}>",
+        params.jurisdiction, params.election_id
+    );
+    let election = shared::pgp::generate_election_key(&uid, Some(password.clone()))?;
+    let witness =
+        NoteSigner::generate(&params.witness_name, TYPE_COSIGNATURE).context("bad witness name")?;
+    write_new(
+        &keys.join("election.key"),
+        &shared::pgp::secret_armored(&election)?,
+        0o600,
+    )?;
+    write_new(
+        &keys.join("witness.key"),
+        witness.to_skey().as_bytes(),
+        0o600,
+    )?;
+
+    let manifest = ElectionManifest {
+        election_id: params.election_id.clone(),
+        title: params.title.clone(),
+        jurisdiction: params.jurisdiction.clone(),
+        opens_at: params.opens_at,
+        closes_at: params.closes_at,
+        election_cert: shared::pgp::public_bytes(&election)?,
+        gateway_transfer_fpr: shared::pgp::fingerprint_hex(&transfer),
+        log_origin: log.name().to_owned(),
+        log_key: log.to_vkey(),
+        witness_key: witness.verifier().to_vkey(),
+        accepted_media: params.accepted_media.clone(),
+        replacement_rule: ReplacementRule::LatestBeforeDeadline,
+        declaration: params.declaration.clone(),
+    };
+    let manifest_signed =
+        shared::signed::sign_document(&manifest.to_bytes()?, &election, Some(password))?;
+    let roster_signed =
+        shared::signed::sign_document(&roster.to_bytes()?, &election, Some(password))?;
+    std::fs::create_dir_all(out_media)?;
+    write_new(
+        &out_media.join(media::ELECTION_MANIFEST),
+        &manifest_signed,
+        0o644,
+    )?;
+    write_new(&out_media.join(media::ROSTER), &roster_signed, 0o644)?;
+    write_new(
+        &out_media.join("election-key.pgp"),
+        &shared::pgp::public_armored(&election)?,
+        0o644,
+    )?;
+
+    let conn = state::open(&home.join("verifier.db"))?;
+    state::set_pins(
+        &conn,
+        &Pins {
+            election_id: params.election_id.clone(),
+            transfer_cert: shared::pgp::public_bytes(&transfer)?,
+            log_key: log.to_vkey(),
+        },
+    )?;
+    state::meta_put(&conn, "manifest", &manifest_signed)?;
+    state::meta_put(&conn, "roster", &roster_signed)?;
+    state::meta_put(
+        &conn,
+        "election_fingerprint",
+        shared::pgp::fingerprint_hex(&election).as_bytes(),
+    )?;
+    state::meta_put(&conn, "created_at", clock.now().0.to_string().as_bytes())?;
+    Ok(shared::pgp::fingerprint_hex(&election))
+}
+
+/// The verifier's keys and election, loaded from `home`.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The election key with its (protected) secret keys.
+    pub election_key: Cert,
+    /// The witness key.
+    pub witness: NoteSigner,
+    /// The manifest.
+    pub manifest: ElectionManifest,
+    /// The roster.
+    pub roster: Roster,
+}
+
+/// Loads what `init` created.
+pub fn load(home: &Path) -> Result<Loaded> {
+    let election_key =
+        shared::pgp::read_secret_cert(&read_secret_file(&home.join("keys/election.key"))?)?;
+    let skey = read_secret_file(&home.join("keys/witness.key"))?;
+    let witness = NoteSigner::from_skey(
+        std::str::from_utf8(&skey)
+            .context("bad witness key file")?
+            .trim(),
+    )?;
+    let conn = state::open(&home.join("verifier.db"))?;
+    let fpr = shared::pgp::fingerprint_hex(&election_key);
+    let manifest = ElectionManifest::open_signed(
+        &state::meta_get(&conn, "manifest")?.context("no manifest")?,
+        &fpr,
+    )?;
+    let roster = Roster::open_signed(
+        &state::meta_get(&conn, "roster")?.context("no roster")?,
+        &fpr,
+    )?;
+    Ok(Loaded {
+        election_key,
+        witness,
+        manifest,
+        roster,
+    })
+}
+
+/// What a receipt audit found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// The leaf index.
+    pub index: u64,
+    /// The receipt's checkpoint size.
+    pub size: u64,
+    /// A later checkpoint's size it was checked against, if any.
+    pub later_size: Option<u64>,
+    /// The status, in words, if a status file was given.
+    pub status: Option<String>,
+}
+
+/// Verifies a receipt offline: the checkpoint's signature with the log key
+/// of the election manifest, the inclusion; optionally its consistency
+/// with a later checkpoint, and its status in a signed status file.
+pub fn audit(
+    receipt: &[u8],
+    manifest: &ElectionManifest,
+    election_fingerprint: &str,
+    later: Option<(&[u8], &[Hash])>,
+    status_file: Option<&[u8]>,
+) -> Result<AuditReport> {
+    let log_key = NoteVerifier::from_vkey(&manifest.log_key)?;
+    let r = Receipt::parse(receipt).context("the receipt is not readable")?;
+    let cp = r.verify(&log_key).context("the receipt does not verify")?;
+    if r.entry.election_id != manifest.election_id {
+        bail!("the receipt is for election {}", r.entry.election_id);
+    }
+    let mut later_size = None;
+    if let Some((note, proof)) = later {
+        let l = SignedCheckpoint::verify(note, &log_key)
+            .context("the later checkpoint is not signed by the log key")?;
+        let (m, n) = (cp.checkpoint.size, l.checkpoint.size);
+        if m == n {
+            if cp.checkpoint.root != l.checkpoint.root {
+                bail!("the later checkpoint has the same size but a different root: the log was forked");
+            }
+        } else {
+            shared::merkle::verify_consistency(
+                m,
+                n,
+                proof,
+                &cp.checkpoint.root,
+                &l.checkpoint.root,
+            )
+            .context(
+                "the later checkpoint is not an extension of the receipt's: the log was rewritten",
+            )?;
+        }
+        later_size = Some(n);
+    }
+    let status = match status_file {
+        None => None,
+        Some(bytes) => {
+            let s = StatusFile::open_signed(bytes, election_fingerprint)
+                .context("the status file is not signed by the election key")?;
+            let scp = SignedCheckpoint::verify(s.checkpoint.as_bytes(), &log_key)?;
+            let witness = NoteVerifier::from_vkey(&manifest.witness_key)?;
+            scp.verify_cosignature(&witness)
+                .context("the status file's checkpoint lacks the county's cosignature")?;
+            if r.index >= scp.checkpoint.size {
+                bail!(
+                    "the status file covers {} ballots; this receipt is entry {}",
+                    scp.checkpoint.size,
+                    r.index
+                );
+            }
+            // The receipt's leaf must be in the status file's tree too.
+            if scp.checkpoint.size == cp.checkpoint.size
+                && scp.checkpoint.root != cp.checkpoint.root
+            {
+                bail!("the status file is for a different log than the receipt");
+            }
+            s.statuses.get(r.index as usize).map(|st| st.describe())
+        }
+    };
+    Ok(AuditReport {
+        index: r.index,
+        size: cp.checkpoint.size,
+        later_size,
+        status,
+    })
+}
