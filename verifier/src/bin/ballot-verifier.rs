@@ -116,7 +116,7 @@ enum Command {
 fn progress(label: &'static str) -> impl FnMut(u64, u64) {
     let mut last = u64::MAX;
     move |done, total| {
-        let pct = if total == 0 { 100 } else { done * 100 / total };
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
         if pct / 5 != last / 5 || done == total {
             eprint!("\r{label}: {done} of {total} ({pct}%)   ");
             if done == total {
