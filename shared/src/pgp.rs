@@ -457,6 +457,29 @@ pub fn decrypt(
     Ok(out)
 }
 
+/// A copy of `cert` whose secret keys are decrypted in memory, so a long
+/// run (processing thousands of ballots) pays the deliberately slow Argon2
+/// passphrase derivation once, not once per ballot. Keep the copy only for
+/// the run; it is never written anywhere.
+pub fn unlock(cert: &Cert, password: &Password) -> Result<Cert, PgpError> {
+    let mut packets: Vec<Packet> = Vec::new();
+    for ka in cert.keys().secret() {
+        if !ka.key().secret().is_encrypted() {
+            continue;
+        }
+        let k = ka.key().clone().decrypt_secret(password).map_err(|_| {
+            PgpError::NoSecret("the passphrase does not unlock the election key".into())
+        })?;
+        if ka.primary() {
+            packets.push(k.role_into_primary().into());
+        } else {
+            packets.push(k.role_into_subordinate().into());
+        }
+    }
+    let (unlocked, _) = cert.clone().insert_packets(packets).map_err(other)?;
+    Ok(unlocked)
+}
+
 /// The keypair that signs documents: the certificate's signing-capable key.
 fn signing_keypair(
     cert: &Cert,
@@ -728,6 +751,13 @@ mod tests {
         assert!(decrypt(&msg, &c, None, 100).is_err());
         assert!(decrypt(&msg, &c, Some(&"wrong".into()), 100).is_err());
         assert_eq!(decrypt(&msg, &c, Some(&pw), 100).unwrap(), b"x");
+        assert!(unlock(&c, &"wrong".into()).is_err());
+        let open = unlock(&c, &pw).unwrap();
+        assert_eq!(decrypt(&msg, &open, None, 100).unwrap(), b"x");
+        assert!(
+            c.keys().secret().all(|k| k.key().secret().is_encrypted()),
+            "the original stays locked"
+        );
         assert!(sign_detached(&c, None, b"doc").is_err());
         let sig = sign_detached(&c, Some(&pw), b"doc").unwrap();
         verify_detached(&c.strip_secret_key_material(), b"doc", &sig).unwrap();

@@ -34,13 +34,30 @@ fn prepare(dir: &Path, n: usize, size: usize) {
     let clock = ManualClock::new(UnixTime(t));
     let pki = devpki::generate(now).unwrap();
     std::fs::write(dir.join("root.der"), &pki.root.issued.cert_der).unwrap();
-    gateway::setup::init(&dir.join("gw"), "ballots.bench.example/2026", &dir.join("gw-media"), &clock).unwrap();
+    gateway::setup::init(
+        &dir.join("gw"),
+        "ballots.bench.example/2026",
+        &dir.join("gw-media"),
+        &clock,
+    )
+    .unwrap();
     let mut csv = String::from("voter_id,edipi,ballot_style\n");
     let mut voters = Vec::new();
     for i in 0..n {
         let edipi = format!("{:010}", 8_000_000_000u64 + i as u64);
         csv.push_str(&format!("V-{i:06},{edipi},s1\n"));
-        voters.push(pki.id_ca.issue(&devpki::cac_spec("BENCH", "VOTER", "X", &edipi, devpki::KeyAlg::P256, now)).unwrap());
+        voters.push(
+            pki.id_ca
+                .issue(&devpki::cac_spec(
+                    "BENCH",
+                    "VOTER",
+                    "X",
+                    &edipi,
+                    devpki::KeyAlg::P256,
+                    now,
+                ))
+                .unwrap(),
+        );
     }
     let params = verifier::ceremony::ElectionParams {
         election_id: "2026-general".into(),
@@ -56,7 +73,16 @@ fn prepare(dir: &Path, n: usize, size: usize) {
         witness_name: "bench.example/witness".into(),
     };
     let pw = sequoia_openpgp::crypto::Password::from(PASS);
-    let fpr = verifier::ceremony::init(&dir.join("home"), &dir.join("gw-media"), &dir.join("v-media"), &params, &csv, &pw, &clock).unwrap();
+    let fpr = verifier::ceremony::init(
+        &dir.join("home"),
+        &dir.join("gw-media"),
+        &dir.join("v-media"),
+        &params,
+        &csv,
+        &pw,
+        &clock,
+    )
+    .unwrap();
     gateway::setup::import_setup(&dir.join("gw"), &dir.join("v-media"), &fpr, &clock).unwrap();
     let manifest = shared::manifest::ElectionManifest::open_signed(
         &std::fs::read(dir.join("v-media/election-manifest.signed")).unwrap(),
@@ -115,14 +141,26 @@ fn prepare(dir: &Path, n: usize, size: usize) {
     )
     .unwrap()
     .unwrap();
-    println!("prepared {} ballots of {size} bytes in {}", s.entries, s.dir.display());
+    std::fs::copy(dir.join("home/verifier.db"), dir.join("pristine.db")).unwrap();
+    println!(
+        "prepared {} ballots of {size} bytes in {}",
+        s.entries,
+        s.dir.display()
+    );
 }
 
 fn run(dir: &Path) {
-    let clock = ManualClock::new(UnixTime(time::OffsetDateTime::now_utc().unix_timestamp() as u64));
+    let clock = ManualClock::new(UnixTime(
+        time::OffsetDateTime::now_utc().unix_timestamp() as u64
+    ));
     let loaded = verifier::ceremony::load(&dir.join("home")).unwrap();
-    let mut conn = verifier::state::open(&dir.join("home/verifier.db")).unwrap();
-    let bundle = verifier::import::bundles_on(&dir.join("usb")).unwrap().remove(0);
+    // Each run starts from the state right after the ceremony.
+    let db = dir.join(format!("run-{}.db", std::process::id()));
+    std::fs::copy(dir.join("pristine.db"), &db).unwrap();
+    let mut conn = verifier::state::open(&db).unwrap();
+    let bundle = verifier::import::bundles_on(&dir.join("usb"))
+        .unwrap()
+        .remove(0);
     let rss0 = peak_rss_mb();
     let t0 = Instant::now();
     let r = verifier::import::import(&mut conn, &bundle, &clock, &mut |_, _| {}).unwrap();
@@ -149,7 +187,11 @@ fn run(dir: &Path) {
     let o = verifier::process::process(&conn, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();
     let process_time = t1.elapsed();
     let total = import_time + process_time;
-    println!("ballots: {n} (accepted {}, rejected {})", o.accepted, o.rejected_total());
+    println!(
+        "ballots: {n} (accepted {}, rejected {})",
+        o.accepted,
+        o.rejected_total()
+    );
     println!(
         "import: {:.2} s ({:.0} ballots/s); process: {:.2} s ({:.0} ballots/s)",
         import_time.as_secs_f64(),
@@ -163,7 +205,10 @@ fn run(dir: &Path) {
         n as f64 / total.as_secs_f64(),
         total.as_secs_f64() * 1000.0 / n as f64
     );
-    println!("peak resident memory: {:.1} MB (before import: {rss0:.1} MB)", peak_rss_mb());
+    println!(
+        "peak resident memory: {:.1} MB (before import: {rss0:.1} MB)",
+        peak_rss_mb()
+    );
 }
 
 fn main() {

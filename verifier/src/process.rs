@@ -201,6 +201,19 @@ fn check(
     Ok((package, voter.revoked_later.is_some()))
 }
 
+/// Decrypts a ballot already decided valid and returns its package.
+fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPackage, Reason> {
+    let max = shared::ballot::MAX_PACKAGE + 256 * 1024;
+    let signed = shared::pgp::decrypt(&leaf.ciphertext, inputs.election_key, inputs.password, max)
+        .map_err(|_| Reason::DecryptionFailed)?;
+    let cms = shared::cms::verify(&signed, max).map_err(|_| Reason::BadSignature)?;
+    let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage)?;
+    if package.election_id != inputs.manifest.election_id {
+        return Err(Reason::WrongElection);
+    }
+    Ok(package)
+}
+
 fn extension(media_type: &str) -> &'static str {
     match media_type {
         shared::ballot::MEDIA_PDF => "pdf",
@@ -272,6 +285,20 @@ pub fn process(
         .collect();
     let trust = TrustStore::new(inputs.anchors.clone(), intermediates, crls)?;
     let now = clock.now();
+    // Unlock the election key once for the whole run (Argon2 is slow on
+    // purpose); the unlocked copy lives only in this function's memory.
+    let unlocked = match inputs.password {
+        Some(pw) => shared::pgp::unlock(inputs.election_key, pw)?,
+        None => inputs.election_key.clone(),
+    };
+    let inputs = &Inputs {
+        election_key: &unlocked,
+        password: None,
+        witness: inputs.witness,
+        manifest: inputs.manifest,
+        roster: inputs.roster,
+        anchors: Vec::new(),
+    };
 
     // Pass 1: decide.
     let mut decisions: Vec<Decision> = Vec::with_capacity(total as usize);
@@ -331,10 +358,10 @@ pub fn process(
     let mut names: Vec<(String, String)> = Vec::with_capacity(order.len());
     let mut written = 0u64;
     for index in &order {
+        // Pass 1 decided this ballot; here it is only opened again.
         let leaf = leaf_at(conn, *index)?;
-        let (package, _) = check(&leaf, inputs, &trust, now).map_err(|r| {
-            anyhow::anyhow!("leaf {index} no longer passes its checks ({})", r.name())
-        })?;
+        let package = open_package(&leaf, inputs)
+            .map_err(|r| anyhow::anyhow!("leaf {index} can no longer be opened ({})", r.name()))?;
         let mut id = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rng, &mut id);
         let name = format!("{}.{}", hex::encode(id), extension(&package.media_type));
