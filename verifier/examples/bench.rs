@@ -134,7 +134,7 @@ fn prepare(dir: &Path, n: usize, size: usize) {
     let s = gateway::export::export(
         &dir.join("gw"),
         &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
-        &[pki.id_ca.issued.cert_der.clone()],
+        std::slice::from_ref(&pki.id_ca.issued.cert_der),
         &dir.join("usb"),
         false,
         &clock,
