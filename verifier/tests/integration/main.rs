@@ -4,6 +4,7 @@
 // A test that meets an unexpected error should stop with it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod binary;
 mod ceremony;
 mod import;
 mod process;

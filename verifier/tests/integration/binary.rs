@@ -1,0 +1,218 @@
+//! The real `ballot-verifier` program as county staff run it.
+
+use shared::clock::{ManualClock, UnixTime};
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ballot-verifier"));
+    c.env("BALLOT_VERIFIER_PASSPHRASE", "a long test passphrase");
+    c
+}
+
+fn ok(c: &mut Command) -> (String, i32) {
+    let out = c.output().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 3,
+        "{c:?} failed ({code}):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (String::from_utf8_lossy(&out.stdout).into_owned(), code)
+}
+
+#[test]
+fn county_staff_run_init_import_process_and_audit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let now = time::OffsetDateTime::now_utc();
+    let t = now.unix_timestamp() as u64;
+    let clock = ManualClock::new(UnixTime(t));
+    let pki = devpki::generate(now).unwrap();
+    pki.write_to(&d.join("pki")).unwrap();
+    gateway::setup::init(
+        &d.join("gw"),
+        "ballots.test.example/2026",
+        &d.join("gw-media"),
+        &clock,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("declaration.txt"),
+        "I am eligible to vote in this election.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("roster.csv"),
+        "voter_id,edipi,ballot_style\nV-1,1234567890,s1\nV-3,3456789012,s1\n",
+    )
+    .unwrap();
+    let fmt = |s: u64| UnixTime(s).to_rfc3339();
+    let home = d.join("home");
+    let (out, _) = ok(bin()
+        .arg("--home")
+        .arg(&home)
+        .arg("--allow-network")
+        .args([
+            "init",
+            "--election-id",
+            "2026-general",
+            "--title",
+            "General Election",
+            "--jurisdiction",
+            "Test County",
+        ])
+        .args([
+            "--opens",
+            &fmt(t - 3600),
+            "--closes",
+            &fmt(t + 86_400),
+            "--witness-name",
+            "county.test.example/witness",
+        ])
+        .arg("--gateway-media")
+        .arg(d.join("gw-media"))
+        .arg("--out-media")
+        .arg(d.join("media"))
+        .arg("--declaration-file")
+        .arg(d.join("declaration.txt"))
+        .arg("--roster-csv")
+        .arg(d.join("roster.csv")));
+    let fpr: String = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .expect("the fingerprint is printed")
+        .into();
+    gateway::setup::import_setup(&d.join("gw"), &d.join("media"), &fpr, &clock).unwrap();
+
+    // Two ballots through the gateway's sequencer: one valid, one by a voter
+    // whose signature is not the uploader's.
+    let manifest = shared::manifest::ElectionManifest::open_signed(
+        &std::fs::read(d.join("media/election-manifest.signed")).unwrap(),
+        &fpr,
+    )
+    .unwrap();
+    let prep = |label: &str| {
+        let v = &pki.voter(label).unwrap().issued;
+        gateway::client::prepare(
+            &manifest,
+            &gateway::client::Ballot {
+                content: format!("%PDF-1.7 {label}").into_bytes(),
+                media_type: "application/pdf".into(),
+                ballot_style: "s1".into(),
+            },
+            &gateway::client::Credentials {
+                cert: v.cert_der.clone(),
+                chain: vec![pki.id_ca.issued.cert_der.clone()],
+                key: shared::cms::VoterKey::from_pem(v.key.pkcs8_pem().as_bytes()).unwrap(),
+            },
+        )
+        .unwrap()
+    };
+    let keys = gateway::setup::load_keys(&d.join("gw")).unwrap();
+    let (seq, writer) = gateway::sequencer::Sequencer::start(
+        &d.join("gw/gateway.db"),
+        keys.log,
+        std::sync::Arc::new(clock.clone()),
+        gateway::sequencer::SequencerConfig {
+            election_id: "2026-general".into(),
+            max_ballots_per_voter: 5,
+        },
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let receipt = rt.block_on(async {
+        let a = seq
+            .submit(gateway::sequencer::NewBallot {
+                voter_id: "V-1".into(),
+                identity: "edipi:1234567890".into(),
+                client_cert: vec![],
+                message: prep("jane-p256").into(),
+            })
+            .await
+            .unwrap();
+        seq.submit(gateway::sequencer::NewBallot {
+            voter_id: "V-3".into(),
+            identity: "edipi:3456789012".into(),
+            client_cert: vec![],
+            message: prep("jane-p256").into(),
+        })
+        .await
+        .unwrap();
+        seq.stop().await;
+        a.receipt
+    });
+    writer.join().unwrap();
+    gateway::export::export(
+        &d.join("gw"),
+        &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
+        std::slice::from_ref(&pki.id_ca.issued.cert_der),
+        &d.join("usb"),
+        false,
+        &clock,
+    )
+    .unwrap();
+
+    let (out, _) = ok(bin()
+        .arg("--home")
+        .arg(&home)
+        .arg("import")
+        .arg(d.join("usb")));
+    assert!(out.contains("Imported bundle 1: 2 ballots"), "{out}");
+    let (out, _) = ok(bin()
+        .arg("--home")
+        .arg(&home)
+        .arg("import")
+        .arg(d.join("usb")));
+    assert!(out.contains("imported before"), "{out}");
+    let (out, code) = ok(bin()
+        .arg("--home")
+        .arg(&home)
+        .arg("--allow-network")
+        .arg("process")
+        .arg("--out")
+        .arg(d.join("canvass"))
+        .arg("--anchor")
+        .arg(d.join("pki/anchors/test-dod-root-ca-3.pem")));
+    assert_eq!(code, 3, "a rejection makes the exit status 3:\n{out}");
+    assert!(out.contains("Accepted (to be counted):      1"), "{out}");
+    assert!(
+        out.contains("signed by someone other than the voter"),
+        "{out}"
+    );
+
+    std::fs::write(d.join("receipt.tlog-proof"), &receipt).unwrap();
+    let (out, _) = ok(bin()
+        .arg("audit")
+        .arg("--receipt")
+        .arg(d.join("receipt.tlog-proof"))
+        .arg("--manifest")
+        .arg(d.join("media/election-manifest.signed"))
+        .args(["--election-fingerprint", &fpr])
+        .arg("--status-file")
+        .arg(d.join("canvass/status.signed")));
+    assert!(
+        out.contains("The receipt is valid") && out.contains("accepted"),
+        "{out}"
+    );
+    // A wrong passphrase is refused with a clear message.
+    let out = Command::new(env!("CARGO_BIN_EXE_ballot-verifier"))
+        .env("BALLOT_VERIFIER_PASSPHRASE", "not the right passphrase")
+        .arg("--home")
+        .arg(&home)
+        .arg("--allow-network")
+        .arg("process")
+        .arg("--out")
+        .arg(d.join("canvass2"))
+        .arg("--anchor")
+        .arg(d.join("pki/anchors/test-dod-root-ca-3.pem"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("passphrase does not unlock"),
+        "{out:?}"
+    );
+    assert!(!d.join("canvass2").exists(), "no partial output");
+}
