@@ -1,4 +1,5 @@
-//! The root package of the workspace. It has no code of its own: its
-//! `tests/` directory holds the end-to-end tests that drive the gateway and
-//! the verifier together.
+//! The root package: the end-to-end demo (`ballot-demo`), and in `tests/`
+//! the end-to-end tests that drive the gateway and the verifier together.
 #![forbid(unsafe_code)]
+
+pub mod demo;

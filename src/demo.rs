@@ -1,0 +1,412 @@
+//! The end-to-end demo: the whole system on loopback, with real TLS, real
+//! SQLite and real post-quantum OpenPGP, narrated step by step. It returns
+//! an error unless every expected outcome happened.
+
+use anyhow::{bail, ensure, Context, Result};
+use gateway::client::{self, Ballot, Credentials, Gateway, SavedReceipt};
+use gateway::config::{
+    AnchorConfig, Config, Limits, Logging, ServerConfig, TlsConfig, TrustConfig,
+};
+use sequoia_openpgp::crypto::Password;
+use shared::clock::{Clock, SystemClock, UnixTime};
+use shared::manifest::{ElectionManifest, MediaRule};
+use shared::pki::Anchor;
+use shared::x509::IdentityPolicy;
+use std::path::Path;
+use std::sync::Arc;
+
+const ORIGIN: &str = "ballots.demo-county.example/2026-general";
+/// The demo's passphrase: fixed so the demo needs no prompt. A real
+/// ceremony reads it from a prompt, never from the command line.
+const DEMO_PASSPHRASE: &str = "demo passphrase - never use in an election";
+
+/// What the demo ends with.
+#[derive(Debug)]
+pub struct DemoOutcome {
+    /// The canvass report, as county staff read it.
+    pub report: String,
+    /// Ballots accepted.
+    pub accepted: u64,
+    /// Ballots superseded.
+    pub superseded: u64,
+}
+
+struct Voter {
+    label: &'static str,
+    name: &'static str,
+}
+
+/// Runs the whole story in `dir`. `say` narrates.
+pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutcome> {
+    let clock = SystemClock;
+    let now = time::OffsetDateTime::now_utc();
+    let t = clock.now().0;
+
+    say("1. The county's development PKI: a Test DoD root and ID CA, service members' CAC certificates, CRLs.");
+    let pki = devpki::generate(now)?;
+    pki.write_to(&dir.join("pki"))?;
+    // A valid CAC for someone who is not on this county's roster.
+    let sam = pki.id_ca.issue(&devpki::cac_spec(
+        "ROE",
+        "SAM",
+        "T",
+        "9876543210",
+        devpki::KeyAlg::P256,
+        now,
+    ))?;
+
+    say("2. The gateway operator creates the gateway's transfer key and log key.");
+    let gw_data = dir.join("gateway");
+    gateway::setup::init(&gw_data, ORIGIN, &dir.join("media-to-county"), &clock)?;
+
+    say("3. County staff hold the key ceremony on the offline verifier: a post-quantum election key");
+    say("   (ML-KEM-768+X25519, ML-DSA-65+Ed25519) protected by a passphrase, a witness key, and the");
+    say("   signed election manifest and roster for the gateway.");
+    let home = dir.join("verifier");
+    let password = Password::from(DEMO_PASSPHRASE);
+    let params = verifier::ceremony::ElectionParams {
+        election_id: "2026-general".into(),
+        title: "General Election, November 3, 2026".into(),
+        jurisdiction: "Demo County".into(),
+        opens_at: UnixTime(t - 600),
+        closes_at: UnixTime(t + 2 * 86_400),
+        declaration: "I swear or affirm that I am a qualified voter of Demo County and have not voted elsewhere.".into(),
+        accepted_media: vec![MediaRule {
+            media_type: shared::ballot::MEDIA_PDF.into(),
+            max_size: 5 * 1024 * 1024,
+        }],
+        witness_name: "elections.demo-county.example/verifier".into(),
+    };
+    let roster = "voter_id,edipi,ballot_style\n\
+                  DC-0001,1234567890,precinct-4\n\
+                  DC-0002,2345678901,precinct-4\n\
+                  DC-0003,3456789012,precinct-7\n\
+                  DC-0004,4567890123,precinct-7\n";
+    let fpr = verifier::ceremony::init(
+        &home,
+        &dir.join("media-to-county"),
+        &dir.join("media-to-gateway"),
+        &params,
+        roster,
+        &password,
+        &clock,
+    )?;
+    say(&format!(
+        "   Election key fingerprint (printed in the voters' instructions): {fpr}"
+    ));
+
+    say("4. The gateway imports the signed manifest and roster, checked against that fingerprint.");
+    say(&format!(
+        "   {}",
+        gateway::setup::import_setup(&gw_data, &dir.join("media-to-gateway"), &fpr, &clock)?
+    ));
+
+    let p = dir.join("pki");
+    let config = Config {
+        data_dir: gw_data.clone(),
+        server: ServerConfig {
+            listen: "127.0.0.1:0".parse()?,
+            health_listen: "127.0.0.1:0".parse()?,
+            ..ServerConfig::default()
+        },
+        tls: TlsConfig {
+            certificate: p.join("server/localhost.cert.pem"),
+            private_key: p.join("server/localhost.key.pem"),
+        },
+        trust: TrustConfig {
+            anchor: vec![AnchorConfig {
+                name: "Test DoD Root CA 3".into(),
+                certificate: p.join("anchors/test-dod-root-ca-3.pem"),
+                identity: "edipi".into(),
+                policies: vec![],
+            }],
+            intermediates_dir: Some(p.join("intermediates")),
+            crls_dir: p.join("crls"),
+        },
+        limits: Limits::default(),
+        logging: Logging::default(),
+    };
+    let running = start_gateway(&config).await?;
+    let port = running.port;
+    say(&format!(
+        "5. The gateway is serving on https://localhost:{port} (TLS 1.3, client certificates)."
+    ));
+
+    let manifest_bytes = std::fs::read(
+        dir.join("media-to-gateway")
+            .join(shared::media::ELECTION_MANIFEST),
+    )?;
+    let manifest = ElectionManifest::open_signed(&manifest_bytes, &fpr)?;
+    let roots = vec![pki.root.issued.cert_der.clone().into()];
+    let connect = |issued: &devpki::Issued| -> Result<Gateway> {
+        let chain = vec![
+            issued.cert_der.clone().into(),
+            pki.id_ca.issued.cert_der.clone().into(),
+        ];
+        let key = gateway::tls::read_key(issued.key.pkcs8_pem().as_bytes())?;
+        let tls = gateway::tls::client_config(&roots, Some((chain, key)), &[b"http/1.1"])?;
+        Gateway::new(&format!("https://localhost:{port}"), tls)
+    };
+    let send = |issued: &devpki::Issued, style: &str, marks: &str| -> Result<Vec<u8>> {
+        client::prepare(
+            &manifest,
+            &Ballot {
+                content: format!("%PDF-1.7\n% Demo County ballot, {style}\n% {marks}\n")
+                    .into_bytes(),
+                media_type: shared::ballot::MEDIA_PDF.into(),
+                ballot_style: style.into(),
+            },
+            &Credentials {
+                cert: issued.cert_der.clone(),
+                chain: vec![pki.id_ca.issued.cert_der.clone()],
+                key: shared::cms::VoterKey::from_pem(issued.key.pkcs8_pem().as_bytes())?,
+            },
+        )
+    };
+
+    say("6. Service members send their ballots, signed with their CACs and sealed to the election key.");
+    let mut quiet = |_: &str| {};
+    let voters = [
+        Voter {
+            label: "jane-p256",
+            name: "Petty Officer Jane Doe (USS Example, P-256 CAC)",
+        },
+        Voter {
+            label: "john-p384",
+            name: "Sergeant John Smith (forward base, P-384 CAC)",
+        },
+        Voter {
+            label: "maria-rsa",
+            name: "Lieutenant Maria Garcia (embassy duty, RSA CAC)",
+        },
+    ];
+    let mut jane_receipt: Option<SavedReceipt> = None;
+    for v in &voters {
+        let issued = &pki.voter(v.label).context("demo voter")?.issued;
+        let style = if v.label == "maria-rsa" {
+            "precinct-7"
+        } else {
+            "precinct-4"
+        };
+        let upload = send(issued, style, "first choices")?;
+        let answer = client::upload(&connect(issued)?, &upload, 3, &mut quiet).await?;
+        let (receipt, cp) = client::check_receipt(&manifest, &upload, &answer)?;
+        say(&format!(
+            "   {}: received, entry {} of the log (checkpoint of {} entries); receipt verified.",
+            v.name, receipt.index, cp.checkpoint.size
+        ));
+        if v.label == "jane-p256" {
+            jane_receipt = Some(SavedReceipt {
+                election_id: manifest.election_id.clone(),
+                election_fingerprint: fpr.clone(),
+                gateway: String::new(),
+                leaf_index: receipt.index,
+                voter_id: answer
+                    .pointer("/voter_id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .into(),
+                salt: answer
+                    .pointer("/salt")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .into(),
+                message_sha256: String::new(),
+                receipt: receipt.to_text()?,
+            });
+        }
+    }
+    say("   Petty Officer Doe changes her mind and sends a replacement ballot.");
+    let jane = &pki.voter("jane-p256").context("jane")?.issued;
+    let upload = send(jane, "precinct-4", "replacement choices")?;
+    let answer = client::upload(&connect(jane)?, &upload, 3, &mut quiet).await?;
+    let (replacement, _) = client::check_receipt(&manifest, &upload, &answer)?;
+    say(&format!(
+        "   Replacement received as entry {}.",
+        replacement.index
+    ));
+    let jane_receipt = {
+        let mut r = jane_receipt.context("jane's first receipt")?;
+        r.leaf_index = replacement.index;
+        r.receipt = replacement.to_text()?;
+        r.voter_id = answer
+            .pointer("/voter_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .into();
+        r.salt = answer
+            .pointer("/salt")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .into();
+        r
+    };
+
+    let rick = &pki.voter("rick-revoked").context("rick")?.issued;
+    match client::upload(&connect(rick)?, &send(rick, "precinct-7", "x")?, 1, &mut quiet).await {
+        Ok(_) => bail!("a revoked card was accepted"),
+        Err(e) => say(&format!(
+            "   Specialist Rick Brown's card was revoked: the gateway refused the connection at TLS ({}).",
+            e.root_cause()
+        )),
+    }
+    match client::upload(
+        &connect(&sam)?,
+        &send(&sam, "precinct-4", "x")?,
+        1,
+        &mut quiet,
+    )
+    .await
+    {
+        Ok(_) => bail!("a voter not on the roster was accepted"),
+        Err(e) => {
+            ensure!(
+                e.to_string().contains("not-on-roster"),
+                "unexpected refusal: {e}"
+            );
+            say(&format!("   Airman Sam Roe has a valid CAC but is not on this county's roster: refused ({e})."));
+        }
+    }
+
+    say("7. The gateway operator exports the ballots onto removable media as a signed transfer bundle.");
+    running.shut_down().await?;
+    let (crls, inter) = gateway::config::pki_files(&config.trust)?;
+    let bundle = gateway::export::export(&gw_data, &crls, &inter, &dir.join("usb"), false, &clock)?
+        .context("nothing to export")?;
+    say(&format!(
+        "   {} ballots in {}.",
+        bundle.entries,
+        bundle.dir.display()
+    ));
+
+    say("8. On the offline verifier, staff import the media (checked as hostile) and process the ballots.");
+    let mut conn = verifier::state::open(&home.join("verifier.db"))?;
+    match verifier::import::import(&mut conn, &bundle.dir, &clock, &mut |_, _| {})? {
+        verifier::import::Imported::New { sequence, entries, log_size } => say(&format!(
+            "   Bundle {sequence} passed every check: {entries} ballots imported; the log has {log_size} entries."
+        )),
+        other => bail!("unexpected import result {other:?}"),
+    }
+    let loaded = verifier::ceremony::load(&home)?;
+    let out = dir.join("canvass");
+    let inputs = verifier::process::Inputs {
+        election_key: &loaded.election_key,
+        password: Some(&password),
+        witness: &loaded.witness,
+        manifest: &loaded.manifest,
+        roster: &loaded.roster,
+        anchors: vec![Anchor {
+            name: "Test DoD Root CA 3".into(),
+            cert_der: pki.root.issued.cert_der.clone(),
+            policy: IdentityPolicy::dod_default(),
+        }],
+    };
+    let outcome = verifier::process::process(&conn, &inputs, &out, &clock, &mut |_, _, _| {})?;
+    ensure!(
+        (
+            outcome.accepted,
+            outcome.superseded,
+            outcome.rejected_total()
+        ) == (3, 1, 0),
+        "unexpected outcome: {outcome:?}"
+    );
+    say("   3 ballots accepted, 1 superseded by its voter's replacement, none rejected.");
+    say("   The accepted ballots are in canvass/ballots/ under random names, apart from the voter list.");
+
+    say("9. The signed status file goes back to the gateway, which serves it to voters and auditors.");
+    say(&format!(
+        "   {}",
+        gateway::export::import_status(&gw_data, &out.join(shared::media::STATUS_FILE), &clock)?
+    ));
+    let running = start_gateway(&config).await?;
+    let port = running.port;
+    let jane_gw = {
+        let chain = vec![
+            jane.cert_der.clone().into(),
+            pki.id_ca.issued.cert_der.clone().into(),
+        ];
+        let key = gateway::tls::read_key(jane.key.pkcs8_pem().as_bytes())?;
+        Gateway::new(
+            &format!("https://localhost:{port}"),
+            gateway::tls::client_config(&roots, Some((chain, key)), &[b"http/1.1"])?,
+        )?
+    };
+
+    say("10. Petty Officer Doe checks her ballot from the ship and audits her receipt.");
+    let status = client::status(&jane_gw, &jane_receipt).await?;
+    ensure!(
+        status.status == "accepted",
+        "jane's ballot is {}",
+        status.status
+    );
+    say(&format!("   ballot-return status: {}", status.explanation));
+    let latest = jane_gw
+        .request(http::Method::GET, "/v1/log/checkpoint", None)
+        .await?
+        .body;
+    let audit = verifier::ceremony::audit(
+        jane_receipt.receipt.as_bytes(),
+        &manifest,
+        &fpr,
+        Some((&latest, &[])),
+        Some(&std::fs::read(out.join(shared::media::STATUS_FILE))?),
+    )?;
+    say(&format!(
+        "   Offline audit: entry {} is in the log, consistent with the published checkpoint; {}",
+        audit.index,
+        audit.status.unwrap_or_default()
+    ));
+    running.shut_down().await?;
+
+    let report = std::fs::read_to_string(out.join("report.txt"))?;
+    Ok(DemoOutcome {
+        report,
+        accepted: outcome.accepted,
+        superseded: outcome.superseded,
+    })
+}
+
+/// A running gateway: its port, its stop signal, its server task, its
+/// state, and its writer thread.
+struct Running {
+    port: u16,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<()>>,
+    state: Arc<gateway::server::AppState>,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    async fn shut_down(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.task.await??;
+        self.state.seq.stop().await;
+        let writer = self.writer;
+        tokio::task::spawn_blocking(move || writer.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the gateway's writer thread panicked"))?;
+        Ok(())
+    }
+}
+
+async fn start_gateway(config: &Config) -> Result<Running> {
+    let gw = gateway::app::build(config, Arc::new(SystemClock))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+    let state = gw.state.clone();
+    let tls = gw.tls.clone();
+    let task = tokio::spawn(async move {
+        gateway::server::run(listener, state, tls, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Ok(Running {
+        port,
+        stop,
+        task,
+        state: gw.state,
+        writer: gw.writer,
+    })
+}
