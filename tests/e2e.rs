@@ -24,3 +24,378 @@ async fn the_demo_story_runs_end_to_end() {
         "{text}"
     );
 }
+
+/// A compromised gateway: it holds the log key and the transfer key and can
+/// write anything into its own database. These tests play that attacker.
+mod compromised {
+    use shared::clock::{ManualClock, UnixTime};
+    use shared::manifest::ElectionManifest;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+
+    struct County {
+        dir: tempfile::TempDir,
+        pki: devpki::DevPki,
+        clock: ManualClock,
+        fpr: String,
+        manifest: ElectionManifest,
+        password: sequoia_openpgp::crypto::Password,
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    impl County {
+        fn new() -> County {
+            let dir = tempfile::tempdir().unwrap();
+            let d = dir.path();
+            let now = time::OffsetDateTime::now_utc();
+            let t = now.unix_timestamp() as u64;
+            let clock = ManualClock::new(UnixTime(t));
+            let pki = devpki::generate(now).unwrap();
+            gateway::setup::init(
+                &d.join("gw"),
+                "ballots.e2e.example/2026",
+                &d.join("gw-media"),
+                &clock,
+            )
+            .unwrap();
+            let password = sequoia_openpgp::crypto::Password::from("an end-to-end passphrase");
+            let params = verifier::ceremony::ElectionParams {
+                election_id: "2026-general".into(),
+                title: "General".into(),
+                jurisdiction: "E2E County".into(),
+                opens_at: UnixTime(t - 600),
+                closes_at: UnixTime(t + 86_400),
+                declaration: "I am eligible.".into(),
+                accepted_media: vec![shared::manifest::MediaRule {
+                    media_type: "application/pdf".into(),
+                    max_size: 1 << 20,
+                }],
+                witness_name: "e2e.example/witness".into(),
+            };
+            let fpr = verifier::ceremony::init(
+                &d.join("home"),
+                &d.join("gw-media"),
+                &d.join("media"),
+                &params,
+                "voter_id,edipi,ballot_style\nV-1,1234567890,s\nV-3,3456789012,s\n",
+                &password,
+                &clock,
+            )
+            .unwrap();
+            gateway::setup::import_setup(&d.join("gw"), &d.join("media"), &fpr, &clock).unwrap();
+            let manifest = ElectionManifest::open_signed(
+                &std::fs::read(d.join("media/election-manifest.signed")).unwrap(),
+                &fpr,
+            )
+            .unwrap();
+            County {
+                dir,
+                pki,
+                clock,
+                fpr,
+                manifest,
+                password,
+            }
+        }
+
+        fn gw(&self) -> PathBuf {
+            self.dir.path().join("gw")
+        }
+
+        /// A voter's real upload (signed, encrypted).
+        fn upload(&self, label: &str, marks: &str) -> Vec<u8> {
+            let v = &self.pki.voter(label).unwrap().issued;
+            gateway::client::prepare(
+                &self.manifest,
+                &gateway::client::Ballot {
+                    content: format!("%PDF-1.7 {marks}").into_bytes(),
+                    media_type: "application/pdf".into(),
+                    ballot_style: "s".into(),
+                },
+                &gateway::client::Credentials {
+                    cert: v.cert_der.clone(),
+                    chain: vec![self.pki.id_ca.issued.cert_der.clone()],
+                    key: shared::cms::VoterKey::from_pem(v.key.pkcs8_pem().as_bytes()).unwrap(),
+                },
+            )
+            .unwrap()
+        }
+
+        /// Logs messages through the gateway's own sequencer (as voter V-1
+        /// or V-3), returning the receipts.
+        fn log(&self, data: &Path, items: Vec<(&str, &str, Vec<u8>)>) -> Vec<String> {
+            let keys = gateway::setup::load_keys(data).unwrap();
+            let (seq, writer) = gateway::sequencer::Sequencer::start(
+                &data.join("gateway.db"),
+                keys.log,
+                Arc::new(self.clock.clone()),
+                gateway::sequencer::SequencerConfig {
+                    election_id: "2026-general".into(),
+                    max_ballots_per_voter: 10,
+                },
+            )
+            .unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let receipts = rt.block_on(async {
+                let mut out = Vec::new();
+                for (voter, identity, message) in items {
+                    let a = seq
+                        .submit(gateway::sequencer::NewBallot {
+                            voter_id: voter.into(),
+                            identity: identity.into(),
+                            client_cert: vec![],
+                            message: message.into(),
+                        })
+                        .await
+                        .unwrap();
+                    out.push(a.receipt);
+                }
+                seq.stop().await;
+                out
+            });
+            writer.join().unwrap();
+            receipts
+        }
+
+        fn export(&self, data: &Path, name: &str) -> PathBuf {
+            gateway::export::export(
+                data,
+                &[self.pki.root_crl.clone(), self.pki.id_ca_crl.clone()],
+                std::slice::from_ref(&self.pki.id_ca.issued.cert_der),
+                &self.dir.path().join(name),
+                false,
+                &self.clock,
+            )
+            .unwrap()
+            .unwrap()
+            .dir
+        }
+
+        fn verifier(&self) -> rusqlite::Connection {
+            verifier::state::open(&self.dir.path().join("home/verifier.db")).unwrap()
+        }
+
+        fn process(
+            &self,
+            conn: &rusqlite::Connection,
+            out: &str,
+        ) -> (verifier::process::Outcome, Vec<shared::status::Status>) {
+            let loaded = verifier::ceremony::load(&self.dir.path().join("home")).unwrap();
+            let inputs = verifier::process::Inputs {
+                election_key: &loaded.election_key,
+                password: Some(&self.password),
+                witness: &loaded.witness,
+                manifest: &loaded.manifest,
+                roster: &loaded.roster,
+                anchors: vec![shared::pki::Anchor {
+                    name: "root".into(),
+                    cert_der: self.pki.root.issued.cert_der.clone(),
+                    policy: shared::x509::IdentityPolicy::dod_default(),
+                }],
+            };
+            let dir = self.dir.path().join(out);
+            let o = verifier::process::process(conn, &inputs, &dir, &self.clock, &mut |_, _, _| {})
+                .unwrap();
+            let s = shared::status::StatusFile::open_signed(
+                &std::fs::read(dir.join("status.signed")).unwrap(),
+                &self.fpr,
+            )
+            .unwrap();
+            (o, s.statuses)
+        }
+    }
+
+    fn import(
+        c: &County,
+        conn: &mut rusqlite::Connection,
+        bundle: &Path,
+    ) -> Result<verifier::import::Imported, verifier::import::ImportError> {
+        verifier::import::import(conn, bundle, &c.clock, &mut |_, _| {})
+    }
+
+    #[test]
+    fn a_ballot_the_gateway_writes_without_a_voter_signature_is_rejected() {
+        let c = County::new();
+        let real = c.upload("jane-p256", "jane's real ballot");
+        // The attacker seals an unsigned ballot package for maria (V-3).
+        let forged_package = shared::ballot::BallotPackage::new(
+            "2026-general",
+            "s",
+            "application/pdf",
+            b"%PDF forged".to_vec(),
+            "I am eligible.",
+        )
+        .to_bytes()
+        .unwrap();
+        let cert = shared::pgp::read_public_cert(&c.manifest.election_cert).unwrap();
+        let forged = shared::pgp::encrypt(&cert, &forged_package).unwrap();
+        c.log(
+            &c.gw(),
+            vec![
+                ("V-1", "edipi:1234567890", real),
+                ("V-3", "edipi:3456789012", forged),
+            ],
+        );
+        let bundle = c.export(&c.gw(), "usb");
+        let mut v = c.verifier();
+        import(&c, &mut v, &bundle).unwrap();
+        let (o, statuses) = c.process(&v, "canvass");
+        assert_eq!(o.accepted, 1);
+        assert_eq!(
+            statuses[1],
+            shared::status::Status::Rejected(shared::status::Reason::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_ballot_deleted_after_its_receipt_makes_the_next_import_fail_consistency() {
+        let c = County::new();
+        c.log(
+            &c.gw(),
+            vec![("V-1", "edipi:1234567890", c.upload("jane-p256", "a"))],
+        );
+        // The attacker keeps a copy of the database from before maria's ballot.
+        let before = c.dir.path().join("gw-before");
+        copy_dir(&c.gw(), &before);
+        let receipts = c.log(
+            &c.gw(),
+            vec![("V-3", "edipi:3456789012", c.upload("maria-rsa", "b"))],
+        );
+        let b1 = c.export(&c.gw(), "usb1");
+        let mut v = c.verifier();
+        import(&c, &mut v, &b1).unwrap();
+        // Now the attacker drops maria's ballot: it goes on from the old copy
+        // (renumbering everything after it), forges the export record so the
+        // next bundle looks like bundle 2, and logs new ballots.
+        let conn = rusqlite::Connection::open(before.join("gateway.db")).unwrap();
+        conn.execute("INSERT INTO exports VALUES (1, 0, 2, 2, 0)", [])
+            .unwrap();
+        drop(conn);
+        c.log(
+            &before,
+            vec![
+                ("V-3", "edipi:3456789012", c.upload("maria-rsa", "c")),
+                ("V-1", "edipi:1234567890", c.upload("jane-p256", "d")),
+            ],
+        );
+        let b2 = c.export(&before, "usb2");
+        let e = import(&c, &mut v, &b2).unwrap_err();
+        assert!(
+            matches!(e, verifier::import::ImportError::Inconsistent(_)),
+            "{e}"
+        );
+        // Maria's own receipt shows it too: the gateway's new checkpoint is
+        // not an extension of the one in her receipt.
+        let log_key = shared::note::NoteVerifier::from_vkey(&c.manifest.log_key).unwrap();
+        let r = shared::receipt::Receipt::parse(receipts[0].as_bytes()).unwrap();
+        let old = r.verify(&log_key).unwrap();
+        let conn = rusqlite::Connection::open(before.join("gateway.db")).unwrap();
+        let latest: String = conn
+            .query_row(
+                "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let latest =
+            shared::checkpoint::SignedCheckpoint::verify(latest.as_bytes(), &log_key).unwrap();
+        let tree = gateway::sequencer::load_and_verify(&conn, &log_key)
+            .unwrap()
+            .tree;
+        let proof = tree
+            .consistency_proof(old.checkpoint.size, latest.checkpoint.size)
+            .unwrap();
+        assert!(shared::merkle::verify_consistency(
+            old.checkpoint.size,
+            latest.checkpoint.size,
+            &proof,
+            &old.checkpoint.root,
+            &latest.checkpoint.root
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_ballots_bytes_altered_in_the_database_are_caught() {
+        let c = County::new();
+        c.log(
+            &c.gw(),
+            vec![
+                ("V-1", "edipi:1234567890", c.upload("jane-p256", "a")),
+                ("V-3", "edipi:3456789012", c.upload("maria-rsa", "b")),
+            ],
+        );
+        // The gateway itself refuses to start on the altered database.
+        let altered = c.dir.path().join("gw-altered");
+        copy_dir(&c.gw(), &altered);
+        let conn = rusqlite::Connection::open(altered.join("gateway.db")).unwrap();
+        conn.execute(
+            "UPDATE ballots SET message = x'c1c2c3' WHERE leaf_index = 1",
+            [],
+        )
+        .unwrap();
+        drop(conn);
+        let keys = gateway::setup::load_keys(&altered).unwrap();
+        assert!(gateway::sequencer::load_and_verify(
+            &gateway::store::open(&altered.join("gateway.db")).unwrap(),
+            &keys.log.verifier()
+        )
+        .is_err());
+        // Exported anyway, the bundle is refused by the verifier.
+        let b = c.export(&altered, "usb");
+        let mut v = c.verifier();
+        let e = import(&c, &mut v, &b).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                verifier::import::ImportError::Malformed(_)
+                    | verifier::import::ImportError::FileMismatch { .. }
+            ),
+            "{e}"
+        );
+        // Altering the log entry too (re-hashing the leaf) breaks the root.
+        let both = c.dir.path().join("gw-both");
+        copy_dir(&c.gw(), &both);
+        let conn = rusqlite::Connection::open(both.join("gateway.db")).unwrap();
+        let entry: Vec<u8> = conn
+            .query_row(
+                "SELECT log_entry FROM ballots WHERE leaf_index = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut e1 = shared::log_entry::LogEntry::from_bytes(&entry).unwrap();
+        let fake = b"\xc1\xc2\xc3".to_vec();
+        use sha2::Digest;
+        e1.message_sha256 = sha2::Sha256::digest(&fake).into();
+        let eb = e1.to_bytes().unwrap();
+        conn.execute(
+            "UPDATE ballots SET message = ?1, message_sha256 = ?2, log_entry = ?3, leaf_hash = ?4 WHERE leaf_index = 1",
+            rusqlite::params![fake, e1.message_sha256.as_slice(), eb, shared::merkle::leaf_hash(&eb).as_slice()],
+        )
+        .unwrap();
+        drop(conn);
+        let b = c.export(&both, "usb-both");
+        let mut v2 = verifier::state::open(&c.dir.path().join("v2.db")).unwrap();
+        verifier::state::set_pins(&v2, &verifier::state::pins(&c.verifier()).unwrap()).unwrap();
+        let e = import(&c, &mut v2, &b).unwrap_err();
+        assert!(
+            matches!(e, verifier::import::ImportError::Inconsistent(_)),
+            "{e}"
+        );
+    }
+}
