@@ -62,6 +62,7 @@ mod compromised {
             let t = now.unix_timestamp() as u64;
             let clock = ManualClock::new(UnixTime(t));
             let pki = devpki::generate(now).unwrap();
+            pki.write_to(&d.join("pki")).unwrap();
             gateway::setup::init(
                 &d.join("gw"),
                 "ballots.e2e.example/2026",
@@ -217,6 +218,152 @@ mod compromised {
             .unwrap();
             (o, s.statuses)
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_ballot_made_with_openssl_and_uploaded_with_curl_is_accepted_end_to_end() {
+        use gateway::config::{
+            AnchorConfig, Config, Limits, Logging, ServerConfig, TlsConfig, TrustConfig,
+        };
+        use std::process::Command;
+        let c = County::new();
+        let d = c.dir.path().to_path_buf();
+        let p = d.join("pki");
+        let config = Config {
+            data_dir: c.gw(),
+            server: ServerConfig::default(),
+            tls: TlsConfig {
+                certificate: p.join("server/localhost.cert.pem"),
+                private_key: p.join("server/localhost.key.pem"),
+            },
+            trust: TrustConfig {
+                anchor: vec![AnchorConfig {
+                    name: "root".into(),
+                    certificate: p.join("anchors/test-dod-root-ca-3.pem"),
+                    identity: "edipi".into(),
+                    policies: vec![],
+                }],
+                intermediates_dir: Some(p.join("intermediates")),
+                crls_dir: p.join("crls"),
+            },
+            limits: Limits::default(),
+            logging: Logging::default(),
+        };
+        let gw = gateway::app::build(&config, Arc::new(c.clock.clone())).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+        let (state, tls) = (gw.state.clone(), gw.tls.clone());
+        let server = tokio::spawn(async move {
+            gateway::server::run(listener, state, tls, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+
+        // 1. The package in our format, signed by openssl (not our CMS code).
+        let package = shared::ballot::BallotPackage::new(
+            "2026-general",
+            "s",
+            "application/pdf",
+            b"%PDF-1.7 signed by openssl".to_vec(),
+            "I am eligible.",
+        )
+        .to_bytes()
+        .unwrap();
+        std::fs::write(d.join("package.bin"), &package).unwrap();
+        let ok = |c: &mut Command| {
+            let o = c
+                .output()
+                .expect("openssl and curl are on every machine of this kind");
+            assert!(
+                o.status.success(),
+                "{c:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            o.stdout
+        };
+        ok(Command::new("openssl")
+            .current_dir(&d)
+            .args([
+                "cms",
+                "-sign",
+                "-binary",
+                "-nodetach",
+                "-md",
+                "sha256",
+                "-outform",
+                "DER",
+            ])
+            .args([
+                "-in",
+                "package.bin",
+                "-signer",
+                "pki/voters/jane-p256.cert.pem",
+            ])
+            .args(["-inkey", "pki/voters/jane-p256.key.pem"])
+            .args([
+                "-certfile",
+                "pki/intermediates/test-dod-id-ca-59.pem",
+                "-out",
+                "package.p7m",
+            ]));
+        // 2. Our code only encrypts it to the election key.
+        let cert = shared::pgp::read_public_cert(&c.manifest.election_cert).unwrap();
+        let upload =
+            shared::pgp::encrypt(&cert, &std::fs::read(d.join("package.p7m")).unwrap()).unwrap();
+        std::fs::write(d.join("upload.pgp"), &upload).unwrap();
+        // 3. curl uploads it with the voter's certificate.
+        let url = format!("https://localhost:{port}/v1/ballots");
+        let dd = d.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("curl")
+                .current_dir(&dd)
+                .args([
+                    "-sS",
+                    "--fail-with-body",
+                    "--cacert",
+                    "pki/anchors/test-dod-root-ca-3.pem",
+                ])
+                .args([
+                    "--cert",
+                    "pki/voters/jane-p256.cert.pem",
+                    "--key",
+                    "pki/voters/jane-p256.key.pem",
+                ])
+                .args([
+                    "-H",
+                    "Content-Type: application/octet-stream",
+                    "--data-binary",
+                    "@upload.pgp",
+                    &url,
+                ])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "curl: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        gateway::client::check_receipt(&c.manifest, &upload, &answer).unwrap();
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+        gw.state.seq.stop().await;
+        tokio::task::spawn_blocking(move || gw.writer.join().unwrap())
+            .await
+            .unwrap();
+
+        // 4. Through the media to the verifier: counted.
+        let bundle = c.export(&c.gw(), "usb");
+        let mut v = c.verifier();
+        import(&c, &mut v, &bundle).unwrap();
+        let (o, _) = c.process(&v, "canvass");
+        assert_eq!((o.accepted, o.rejected_total()), (1, 0));
     }
 
     fn import(
