@@ -10,7 +10,6 @@ use shared::manifest::ElectionManifest;
 use shared::media;
 use shared::note::{NoteSigner, TYPE_ED25519};
 use shared::roster::Roster;
-use std::io::{Read, Write};
 use std::path::Path;
 
 /// The gateway's secret keys.
@@ -27,51 +26,16 @@ const LOG_KEY: &str = "log.key";
 
 /// Writes `data` to a new file with `mode`, fsynced. Refuses to overwrite.
 pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(mode);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    Ok(())
+    Ok(shared::files::write_new(path, data, mode)?)
 }
 
 /// Reads a file of at most `max` bytes.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut out = Vec::new();
-    f.take(max + 1).read_to_end(&mut out)?;
-    if out.len() as u64 > max {
-        bail!("{} is larger than the limit of {max} bytes", path.display());
-    }
-    Ok(out)
+    Ok(shared::files::read_bounded(path, max)?)
 }
 
-/// Reads a secret key file, refusing one that others can read.
 fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "{} can be read by other users (mode {:o}); run: chmod 600 {}",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            );
-        }
-    }
-    Ok(zeroize::Zeroizing::new(read_bounded(path, 1024 * 1024)?))
+    Ok(shared::files::read_secret(path)?)
 }
 
 /// `ballot-gateway init`: creates the transfer and log keys under

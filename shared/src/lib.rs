@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod cms;
 pub mod codec;
+pub mod files;
 pub mod log_entry;
 pub mod manifest;
 pub mod media;

@@ -183,6 +183,30 @@ pub fn generate_signing_key(user_id: &str, password: Option<Password>) -> Result
     Ok(cert)
 }
 
+/// The election certificate's valid encryption subkeys (storage and
+/// transport encryption, alive, not revoked).
+type EncryptionKey<'a> = sequoia_openpgp::cert::amalgamation::key::ValidSubordinateKeyAmalgamation<
+    'a,
+    sequoia_openpgp::packet::key::PublicParts,
+>;
+
+fn encryption_keys<'a>(
+    vc: &'a sequoia_openpgp::cert::ValidCert<'a>,
+) -> Result<Vec<EncryptionKey<'a>>, PgpError> {
+    let keys: Vec<_> = vc
+        .keys()
+        .subkeys()
+        .alive()
+        .revoked(false)
+        .for_storage_encryption()
+        .for_transport_encryption()
+        .collect();
+    if keys.is_empty() {
+        return Err(PgpError::BadCert("no valid encryption subkey".into()));
+    }
+    Ok(keys)
+}
+
 /// The election certificate's encryption subkey fingerprints (valid now,
 /// for storage or transport encryption).
 pub fn encryption_subkeys(cert: &Cert) -> Result<Vec<Fingerprint>, PgpError> {
@@ -190,19 +214,10 @@ pub fn encryption_subkeys(cert: &Cert) -> Result<Vec<Fingerprint>, PgpError> {
     let vc = cert
         .with_policy(&p, None)
         .map_err(|e| PgpError::BadCert(e.to_string()))?;
-    let keys: Vec<Fingerprint> = vc
-        .keys()
-        .subkeys()
-        .alive()
-        .revoked(false)
-        .for_storage_encryption()
-        .for_transport_encryption()
+    Ok(encryption_keys(&vc)?
+        .iter()
         .map(|k| k.key().fingerprint())
-        .collect();
-    if keys.is_empty() {
-        return Err(PgpError::BadCert("no valid encryption subkey".into()));
-    }
-    Ok(keys)
+        .collect())
 }
 
 /// Encrypts `plaintext` to the election certificate (SEIPD v2, one literal
@@ -212,17 +227,7 @@ pub fn encrypt(cert: &Cert, plaintext: &[u8]) -> Result<Vec<u8>, PgpError> {
     let vc = cert
         .with_policy(&p, None)
         .map_err(|e| PgpError::BadCert(e.to_string()))?;
-    let recipients: Vec<_> = vc
-        .keys()
-        .subkeys()
-        .alive()
-        .revoked(false)
-        .for_storage_encryption()
-        .for_transport_encryption()
-        .collect();
-    if recipients.is_empty() {
-        return Err(PgpError::BadCert("no valid encryption subkey".into()));
-    }
+    let recipients = encryption_keys(&vc)?;
     let mut out = Vec::with_capacity(plaintext.len() + 4096);
     {
         let message = Message::new(&mut out);

@@ -14,7 +14,7 @@ use shared::note::{NoteSigner, NoteVerifier, TYPE_COSIGNATURE};
 use shared::receipt::Receipt;
 use shared::roster::Roster;
 use shared::status::StatusFile;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 /// The environment variable an automated run may use for the passphrase.
@@ -42,35 +42,11 @@ pub struct ElectionParams {
 }
 
 fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(mode);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("cannot create {} (it must not exist yet)", path.display()))?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    Ok(())
+    Ok(shared::files::write_new(path, data, mode)?)
 }
 
 fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        bail!(
-            "{} can be read by other users (mode {:o}); run: chmod 600 {}",
-            path.display(),
-            mode & 0o777,
-            path.display()
-        );
-    }
-    Ok(zeroize::Zeroizing::new(std::fs::read(path)?))
+    Ok(shared::files::read_secret(path)?)
 }
 
 /// Reads the passphrase: from file descriptor `fd` if given (one line),
