@@ -36,7 +36,6 @@ use shared::checkpoint::SignedCheckpoint;
 use shared::clock::Clock;
 use shared::merkle::{self, Hash, Tree};
 use shared::note::NoteVerifier;
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -202,14 +201,40 @@ fn read_regular(path: &Path, root: &Path, limit: u64) -> Result<Vec<u8>, ImportE
     Ok(out)
 }
 
-/// Lists a folder's entries (names only), refusing anything odd.
-fn list(dir: &Path) -> Result<Vec<String>, ImportError> {
-    let mut out = Vec::new();
+/// Calls `check` on each entry name of a folder as it is read, stopping at
+/// the first refusal: a folder holding millions of files costs time, never
+/// memory.
+fn each_entry(
+    dir: &Path,
+    mut check: impl FnMut(&str) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
     for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        out.push(e.file_name().to_string_lossy().into_owned());
+        check(&e?.file_name().to_string_lossy())?;
     }
-    Ok(out)
+    Ok(())
+}
+
+/// The 1-based number in `name` if it is `<digits>.<ext>` with `width` digits.
+fn numbered(name: &str, width: usize, ext: &str) -> Option<u64> {
+    let digits = name.strip_suffix(ext)?.strip_suffix('.')?;
+    if digits.len() != width || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Whether `sub/name` is a file the manifest lists. Listed names are derived
+/// from the header (ballots by leaf index, CRLs and intermediates by count),
+/// so nothing per entry is remembered; every listed file was already read.
+fn listed(header: &BundleHeader, sub: &str, name: &str) -> bool {
+    let end = header.first_index.saturating_add(header.entry_count);
+    match sub {
+        "ballots" => numbered(name, 16, "pgp").is_some_and(|i| i >= header.first_index && i < end),
+        "crls" => numbered(name, 4, "crl").is_some_and(|k| k >= 1 && k <= header.crls.len() as u64),
+        "intermediates" => numbered(name, 4, "der")
+            .is_some_and(|k| k >= 1 && k <= header.intermediates.len() as u64),
+        _ => false,
+    }
 }
 
 /// Imports the bundle in folder `bundle_dir`. `progress` is told how many
@@ -368,7 +393,6 @@ pub fn import(
 
     // 5: every entry, within one transaction.
     let tx = conn.transaction()?;
-    let mut expected_files: HashSet<String> = HashSet::new();
     {
         let mut insert = tx.prepare(
             "INSERT INTO leaves (leaf_index, leaf_hash, log_entry, salt, voter_id, identity, client_cert, received_at, ciphertext, bundle)
@@ -435,7 +459,6 @@ pub fn import(
                 header.sequence as i64,
             ])?;
             tree.push(leaf);
-            expected_files.insert(name);
             next += 1;
             progress(next - header.first_index, header.entry_count);
         }
@@ -491,27 +514,25 @@ pub fn import(
                 "INSERT OR IGNORE INTO pki_files (sha256, kind, der) VALUES (?1, ?2, ?3)",
                 params![digest.as_slice(), kind, data],
             )?;
-            expected_files.insert(name);
         }
     }
 
     // 7: nothing but the listed files.
-    for top in list(root)? {
-        match top.as_str() {
-            bundle::MANIFEST_FILE | bundle::SIGNATURE_FILE => {}
-            "ballots" | "crls" | "intermediates" => {
-                let dir = root.join(&top);
-                check_dir(&dir, root)?;
-                for f in list(&dir)? {
-                    let name = format!("{top}/{f}");
-                    if !expected_files.contains(&name) {
-                        return Err(ImportError::ExtraFile(name));
-                    }
+    each_entry(root, |top| match top {
+        bundle::MANIFEST_FILE | bundle::SIGNATURE_FILE => Ok(()),
+        "ballots" | "crls" | "intermediates" => {
+            let dir = root.join(top);
+            check_dir(&dir, root)?;
+            each_entry(&dir, |f| {
+                if listed(&header, top, f) {
+                    Ok(())
+                } else {
+                    Err(ImportError::ExtraFile(format!("{top}/{f}")))
                 }
-            }
-            other => return Err(ImportError::ExtraFile(other.to_owned())),
+            })
         }
-    }
+        other => Err(ImportError::ExtraFile(other.to_owned())),
+    })?;
 
     tx.execute(
         "INSERT INTO bundles (sequence, first_index, entry_count, checkpoint, manifest_sha256, imported_at)

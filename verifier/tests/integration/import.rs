@@ -424,6 +424,20 @@ fn missing_extra_swapped_linked_and_oversized_files_are_refused() {
         std::fs::write(p, data).unwrap();
     });
     assert!(matches!(e, ImportError::TooLarge { .. }), "{e}");
+    let e = attack("a CRL beyond the listed count", |b| {
+        std::fs::write(b.join("crls/0002.crl"), b"x").unwrap()
+    });
+    assert!(
+        matches!(e, ImportError::ExtraFile(ref n) if n == "crls/0002.crl"),
+        "{e}"
+    );
+    let e = attack("a ballot name in another form", |b| {
+        std::fs::write(b.join("ballots/1.pgp"), b"x").unwrap()
+    });
+    assert!(
+        matches!(e, ImportError::ExtraFile(ref n) if n == "ballots/1.pgp"),
+        "{e}"
+    );
     let e = attack("altered CRL", |b| {
         std::fs::write(b.join("crls/0001.crl"), b"crX").unwrap()
     });
