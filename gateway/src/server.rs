@@ -435,55 +435,21 @@ async fn route(
         }
         (&Method::GET, ["v1", "log", "inclusion"]) => {
             let (index, size) = (query_u64(&req, "index")?, query_u64(&req, "size")?);
-            let log = state.seq.log().read().map_err(|_| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            })?;
-            if size > log.checkpoint_size {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad-size",
-                    "the size is beyond the latest checkpoint",
-                ));
-            }
-            let proof = log
-                .tree
-                .inclusion_proof(index, size)
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-index", e.to_string()))?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"index": index, "size": size,
-                    "proof": proof.iter().map(|h| BASE64_STANDARD.encode(h)).collect::<Vec<_>>()}),
-            ))
+            proof_response(
+                state,
+                size,
+                serde_json::json!({"index": index, "size": size}),
+                |t| t.inclusion_proof(index, size),
+            )
         }
         (&Method::GET, ["v1", "log", "consistency"]) => {
             let (from, to) = (query_u64(&req, "from")?, query_u64(&req, "to")?);
-            let log = state.seq.log().read().map_err(|_| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    "internal error",
-                )
-            })?;
-            if to > log.checkpoint_size || from > to {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad-size",
-                    "sizes must satisfy from <= to <= latest",
-                ));
-            }
-            let proof = log
-                .tree
-                .consistency_proof(from, to)
-                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-size", e.to_string()))?;
-            Ok(json(
-                StatusCode::OK,
-                &serde_json::json!({"from": from, "to": to,
-                    "proof": proof.iter().map(|h| BASE64_STANDARD.encode(h)).collect::<Vec<_>>()}),
-            ))
+            proof_response(
+                state,
+                to,
+                serde_json::json!({"from": from, "to": to}),
+                |t| t.consistency_proof(from, to),
+            )
         }
         (&Method::GET, ["v1", "status-file"]) => {
             let doc = {
@@ -525,6 +491,41 @@ async fn route(
             "no such endpoint",
         )),
     }
+}
+
+/// Answers a proof request: `size` (the largest tree size it names) must be
+/// within the latest committed checkpoint; `fields` echo the request.
+fn proof_response(
+    state: &AppState,
+    size: u64,
+    mut fields: serde_json::Value,
+    make: impl FnOnce(
+        &shared::merkle::Tree,
+    ) -> Result<Vec<shared::merkle::Hash>, shared::merkle::TreeError>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let log = state.seq.log().read().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    })?;
+    if size > log.checkpoint_size {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-size",
+            "the size is beyond the latest checkpoint",
+        ));
+    }
+    let proof = make(&log.tree)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad-request", e.to_string()))?;
+    if let Some(obj) = fields.as_object_mut() {
+        obj.insert(
+            "proof".into(),
+            proof.iter().map(|h| BASE64_STANDARD.encode(h)).collect(),
+        );
+    }
+    Ok(json(StatusCode::OK, &fields))
 }
 
 /// The voter behind the connection: a validated certificate (path,

@@ -349,6 +349,56 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
         .await
         .unwrap();
     assert_eq!(a.status, StatusCode::OK);
+    // An inclusion proof from the public endpoint verifies; a size beyond the
+    // log is refused.
+    let latest = shared::checkpoint::SignedCheckpoint::verify(
+        &a.body,
+        &shared::note::NoteVerifier::from_vkey(&w.manifest.log_key).unwrap(),
+    )
+    .unwrap();
+    let first = Receipt::parse(saved[0].receipt.as_bytes()).unwrap();
+    let p = w
+        .anonymous(&r)
+        .request(
+            Method::GET,
+            &format!("/v1/log/inclusion?index={}&size=4", first.index),
+            None,
+        )
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+    use base64::prelude::*;
+    let proof: Vec<[u8; 32]> = v
+        .pointer("/proof")
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            BASE64_STANDARD
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect();
+    shared::merkle::verify_inclusion(
+        first.index,
+        4,
+        &first.entry.leaf_hash().unwrap(),
+        &proof,
+        &latest.checkpoint.root,
+    )
+    .unwrap();
+    let bad = w
+        .anonymous(&r)
+        .request(Method::GET, "/v1/log/inclusion?index=0&size=5", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (bad.status, code(&bad).as_str()),
+        (StatusCode::BAD_REQUEST, "bad-size")
+    );
     assert!(String::from_utf8_lossy(&a.body)
         .starts_with("ballots.test-county.example/2026-general\n4\n"));
     r.stop().await;
