@@ -20,7 +20,7 @@ use crate::store::SecurityEvent;
 use base64::prelude::*;
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use sequoia_openpgp::Fingerprint;
@@ -576,8 +576,73 @@ fn voter(state: &AppState, info: &ConnInfo) -> Result<(String, String, Vec<u8>),
     Ok((entry.voter_id.clone(), identity, ee.clone()))
 }
 
+/// How much of a refused upload's body the gateway still reads (and discards)
+/// before it answers, beyond the upload limit. An HTTP/1.1 client writes its
+/// whole body before it reads the answer; if the server answered and closed
+/// first, the client would see "broken pipe" instead of the reason. Bodies
+/// declared larger than this are not read: the answer is sent and the
+/// connection closed.
+const DRAIN_ALLOWANCE: u64 = 1024 * 1024;
+/// The longest the gateway spends discarding a refused body.
+const DRAIN_TIME: Duration = Duration::from_secs(15);
+
 async fn upload(
     req: Request<Incoming>,
+    state: &AppState,
+    info: &ConnInfo,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let (parts, body) = req.into_parts();
+    let mut body = Some(body);
+    let result = accept_upload(&parts, &mut body, state, info).await;
+    if result.is_err() {
+        if let Some(body) = body {
+            let budget = state.election.max_upload() as u64 + DRAIN_ALLOWANCE;
+            let declared = content_length(&parts.headers).unwrap_or(0);
+            if declared <= budget {
+                let _ = tokio::time::timeout(DRAIN_TIME, discard(body, budget)).await;
+            }
+        }
+    }
+    result
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Reads and drops up to `budget` bytes of a body.
+async fn discard(mut body: Incoming, budget: u64) {
+    let mut seen = 0u64;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen += data.len() as u64;
+            if seen > budget {
+                return;
+            }
+        }
+    }
+}
+
+/// Reads a whole body of at most `max` bytes. `Ok(None)` means it is larger.
+async fn read_body(body: &mut Incoming, max: usize) -> Result<Option<Bytes>, hyper::Error> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if buf.len() + data.len() > max {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(buf.freeze()))
+}
+
+async fn accept_upload(
+    parts: &http::request::Parts,
+    body: &mut Option<Incoming>,
     state: &AppState,
     info: &ConnInfo,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -609,42 +674,42 @@ async fn upload(
         .identity(&identity));
     }
     let max = state.election.max_upload();
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
-        return Err(ApiError::new(
+    let too_large = || {
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "ballot-too-large",
             format!("the upload is larger than the limit of {max} bytes"),
         )
-        .identity(&identity));
+        .identity(&identity)
+    };
+    if content_length(&parts.headers).is_some_and(|n| n > max as u64) {
+        return Err(too_large());
     }
-    let body = Limited::new(req.into_body(), max)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "ballot-too-large",
-                    format!("the upload is larger than the limit of {max} bytes"),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "upload-interrupted",
-                    "the upload was interrupted; send it again",
-                )
-                .detail(e.to_string())
-            }
-            .identity(&identity)
-        })?
-        .to_bytes();
+    let Some(incoming) = body.as_mut() else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        ));
+    };
+    let body = match read_body(incoming, max).await {
+        Ok(Some(b)) => {
+            *body = None;
+            b
+        }
+        Ok(None) => return Err(too_large()),
+        Err(e) => {
+            // The connection is broken; nothing is left to drain.
+            *body = None;
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "upload-interrupted",
+                "the upload was interrupted; send it again",
+            )
+            .detail(e.to_string())
+            .identity(&identity));
+        }
+    };
     shared::pgp::check_structure(&body, &state.election.subkeys, max).map_err(|e| {
         let (status, code, message) = match &e {
             PgpError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "ballot-too-large", "the upload is too large"),
