@@ -239,6 +239,11 @@ impl World {
 
     /// A client presenting an issued certificate (with the ID CA).
     pub fn client_with(&self, r: &Running, issued: &devpki::Issued) -> Gateway {
+        self.client_at(r.port, issued)
+    }
+
+    /// A client for a server on `port` of 127.0.0.1.
+    pub fn client_at(&self, port: u16, issued: &devpki::Issued) -> Gateway {
         let chain = vec![
             issued.cert_der.clone().into(),
             self.pki.id_ca.issued.cert_der.clone().into(),
@@ -246,7 +251,7 @@ impl World {
         let key = gateway::tls::read_key(issued.key.pkcs8_pem().as_bytes()).unwrap();
         let tls =
             gateway::tls::client_config(&self.roots(), Some((chain, key)), &[b"http/1.1"]).unwrap();
-        Gateway::new(&format!("https://localhost:{}", r.port), tls).unwrap()
+        Gateway::new(&format!("https://localhost:{port}"), tls).unwrap()
     }
 
     /// A client for a development voter.
@@ -347,4 +352,39 @@ pub async fn wait_for_event(w: &World, code: &str) -> u64 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     0
+}
+
+impl World {
+    /// Writes this world's configuration as a TOML file for the
+    /// `ballot-gateway` binary (listening on 127.0.0.1:0) and returns its path.
+    pub fn config_file(&self) -> PathBuf {
+        let c = &self.config;
+        let q = |p: &std::path::Path| format!("{:?}", p.to_str().unwrap());
+        let mut text = format!(
+            "data_dir = {}\n[server]\nlisten = \"127.0.0.1:0\"\nhealth_listen = \"127.0.0.1:0\"\n\
+             request_timeout_secs = {}\n[tls]\ncertificate = {}\nprivate_key = {}\n\
+             [trust]\nintermediates_dir = {}\ncrls_dir = {}\n\
+             [limits]\nuploads_per_voter_per_hour = {}\nmax_ballots_per_voter = {}\n",
+            q(&c.data_dir),
+            c.server.request_timeout_secs,
+            q(&c.tls.certificate),
+            q(&c.tls.private_key),
+            q(c.trust.intermediates_dir.as_ref().unwrap()),
+            q(&c.trust.crls_dir),
+            c.limits.uploads_per_voter_per_hour,
+            c.limits.max_ballots_per_voter,
+        );
+        for a in &c.trust.anchor {
+            text += &format!(
+                "[[trust.anchor]]\nname = {:?}\ncertificate = {}\nidentity = {:?}\npolicies = {:?}\n",
+                a.name,
+                q(&a.certificate),
+                a.identity,
+                a.policies
+            );
+        }
+        let path = self.dir.path().join("gateway.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
 }

@@ -7,6 +7,7 @@
 #![allow(unreachable_pub, dead_code)]
 
 mod binaries;
+mod crash;
 mod fixture;
 mod sequencer;
 mod server;

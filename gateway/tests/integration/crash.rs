@@ -1,0 +1,259 @@
+//! Crash safety: the real `ballot-gateway serve` process under upload load,
+//! killed with SIGKILL at random moments and restarted, again and again.
+//! Every receipt it ever handed out must still hold against the log that
+//! the last restart serves, and every checkpoint it ever signed must be
+//! consistent with the final one.
+
+use crate::fixture::World;
+use base64::prelude::*;
+use gateway::client::Gateway;
+use gateway::config::Limits;
+use http::{Method, StatusCode};
+use rand::{Rng, SeedableRng};
+use shared::merkle::Hash;
+use shared::note::NoteVerifier;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const ROUNDS: usize = 20;
+const VOTERS: usize = 6;
+const PER_VOTER: usize = 150;
+
+/// An upload the gateway acknowledged: its bytes and the answer.
+struct Acked {
+    upload: Arc<Vec<u8>>,
+    answer: serde_json::Value,
+}
+
+async fn uploader(
+    gw: Gateway,
+    pool: Arc<Vec<Arc<Vec<u8>>>>,
+    start: usize,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<Acked>>>,
+) {
+    let mut i = start;
+    while !stop.load(Ordering::SeqCst) {
+        let upload = pool[i % pool.len()].clone();
+        i += 1;
+        match gw
+            .request(Method::POST, "/v1/ballots", Some(upload.to_vec().into()))
+            .await
+        {
+            Ok(a) if a.status == StatusCode::OK => {
+                let answer = serde_json::from_slice(&a.body).unwrap();
+                acked.lock().unwrap().push(Acked { upload, answer });
+            }
+            Ok(a) => panic!(
+                "unexpected refusal {}: {}",
+                a.status,
+                String::from_utf8_lossy(&a.body)
+            ),
+            // The server was killed under us: expected, and this upload was
+            // not acknowledged, so nothing is owed for it.
+            Err(_) => {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
+
+fn hashes(v: &serde_json::Value) -> Vec<Hash> {
+    v.pointer("/proof")
+        .and_then(|p| p.as_array())
+        .unwrap()
+        .iter()
+        .map(|h| {
+            BASE64_STANDARD
+                .decode(h.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
+    let limits = Limits {
+        uploads_per_voter_per_hour: 1_000_000,
+        max_ballots_per_voter: 1_000_000,
+    };
+    let w = World::with_voters(limits, VOTERS, 300 * 1024);
+    let config = w.config_file();
+    // Uploads are prepared once; a voter sends each of theirs in turn and
+    // starts over, so some sends are retries of a ballot the gateway already
+    // holds (which must come back with the same receipt, across crashes).
+    let pools: Vec<Arc<Vec<Arc<Vec<u8>>>>> = w
+        .extra
+        .iter()
+        .map(|v| {
+            Arc::new(
+                (0..PER_VOTER)
+                    .map(|i| {
+                        let mut content = format!("%PDF-1.7 ballot {i} ").into_bytes();
+                        content.resize(20_000, b'.');
+                        Arc::new(w.ballot_of(v, content))
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+
+    let seed: u64 = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("crash test seed: {seed} (rerun with CRASH_SEED={seed})");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let mut kills = 0;
+    for round in 0..ROUNDS {
+        let (mut child, port) = spawn_server(&config);
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks: Vec<_> = w
+            .extra
+            .iter()
+            .zip(&pools)
+            .map(|(v, pool)| {
+                tokio::spawn(uploader(
+                    w.client_at(port, v),
+                    pool.clone(),
+                    rng.gen_range(0..PER_VOTER),
+                    stop.clone(),
+                    acked.clone(),
+                ))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(20..600))).await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        kills += 1;
+        stop.store(true, Ordering::SeqCst);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        println!(
+            "round {round}: {} acknowledged so far",
+            acked.lock().unwrap().len()
+        );
+    }
+    assert_eq!(kills, ROUNDS);
+
+    // The last restart: its start-up check of the stored log must pass (it
+    // refuses to serve otherwise), and everything acknowledged must be in it.
+    let (mut child, port) = spawn_server(&config);
+    let gw = w.client_at(port, &w.extra[0]);
+    let log_key = NoteVerifier::from_vkey(&w.manifest.log_key).unwrap();
+    let latest = gw
+        .request(Method::GET, "/v1/log/checkpoint", None)
+        .await
+        .unwrap();
+    assert_eq!(latest.status, StatusCode::OK);
+    let latest = shared::checkpoint::SignedCheckpoint::verify(&latest.body, &log_key)
+        .unwrap()
+        .checkpoint;
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert!(
+        acked.len() >= ROUNDS,
+        "too little load reached the gateway: {} acknowledged",
+        acked.len()
+    );
+    let db = w.db();
+    let mut sizes = std::collections::BTreeMap::new();
+    for a in &acked {
+        let (receipt, cp) =
+            gateway::client::check_receipt(&w.manifest, &a.upload, &a.answer).unwrap();
+        // The ballot is stored at its index with the acknowledged bytes.
+        let stored: Vec<u8> = db
+            .query_row(
+                "SELECT message FROM ballots WHERE leaf_index = ?1",
+                [receipt.index],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("acknowledged ballot {} is missing: {e}", receipt.index));
+        assert_eq!(stored, *a.upload, "ballot {} changed", receipt.index);
+        // Still included in the final tree.
+        let leaf = shared::merkle::leaf_hash(&receipt.entry.to_bytes().unwrap());
+        let p = gw
+            .request(
+                Method::GET,
+                &format!(
+                    "/v1/log/inclusion?index={}&size={}",
+                    receipt.index, latest.size
+                ),
+                None,
+            )
+            .await
+            .unwrap();
+        let p: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        shared::merkle::verify_inclusion(
+            receipt.index,
+            latest.size,
+            &leaf,
+            &hashes(&p),
+            &latest.root,
+        )
+        .unwrap_or_else(|e| panic!("ballot {} is not in the final log: {e}", receipt.index));
+        sizes.insert(cp.checkpoint.size, cp.checkpoint.root);
+    }
+    // Every checkpoint a receipt carried is a prefix of the final log.
+    for (size, root) in &sizes {
+        let p = gw
+            .request(
+                Method::GET,
+                &format!("/v1/log/consistency?from={size}&to={}", latest.size),
+                None,
+            )
+            .await
+            .unwrap();
+        let p: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
+        shared::merkle::verify_consistency(*size, latest.size, &hashes(&p), root, &latest.root)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "checkpoint {size} is inconsistent with {}: {e}",
+                    latest.size
+                )
+            });
+    }
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    println!(
+        "{ROUNDS} SIGKILLs: {} acknowledged uploads, {} distinct checkpoints, final log size {}",
+        acked.len(),
+        sizes.len(),
+        latest.size
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// `ballot-gateway serve` as a child process; returns it and its port.
+fn spawn_server(config: &std::path::Path) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ballot-gateway"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split("https://127.0.0.1:")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("the server did not say its port: {line:?}"));
+    (child, port)
+}
