@@ -8,6 +8,7 @@
 
 mod binaries;
 mod crash;
+mod disk;
 mod fixture;
 mod sequencer;
 mod server;
