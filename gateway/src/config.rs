@@ -56,6 +56,11 @@ pub struct ServerConfig {
     /// HTTP/2 streams reset by the client before being served, per
     /// connection, before the connection is closed (rapid-reset guard).
     pub http2_max_pending_reset_streams: usize,
+    /// Requests (HTTP/1.1 keep-alive) or streams (HTTP/2) one connection may
+    /// start; then it is closed gracefully and the client reconnects. A
+    /// voter needs a handful; this bounds what a client can make the
+    /// gateway do per TLS handshake (HTTP/2 rapid reset, request floods).
+    pub max_requests_per_connection: u32,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +76,7 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * 1024,
             http2_max_concurrent_streams: 8,
             http2_max_pending_reset_streams: 20,
+            max_requests_per_connection: 100,
         }
     }
 }

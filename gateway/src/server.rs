@@ -15,6 +15,7 @@
 //! Health is served on a separate listener ([`run_health`]).
 
 use crate::config::{Limits, ServerConfig};
+use crate::h2guard::StreamBudget;
 use crate::sequencer::{NewBallot, Sequencer, SubmitError};
 use crate::store::SecurityEvent;
 use base64::prelude::*;
@@ -216,8 +217,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let permits = Arc::new(Semaphore::new(state.server.max_connections));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let max_connections = state
+        .server
+        .max_connections
+        .clamp(1, Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let (stopping, _) = tokio::sync::watch::channel(false);
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -256,7 +261,7 @@ pub async fn run(
         let acceptor = acceptor.clone();
         let state = state.clone();
         let builder = builder.clone();
-        let watcher = graceful.watcher();
+        let stopping = stopping.subscribe();
         tokio::spawn(async move {
             let _permit = permit;
             let hs = Duration::from_secs(state.server.tls_handshake_timeout_secs);
@@ -277,37 +282,146 @@ pub async fn run(
                 .peer_certificates()
                 .map(|c| c.iter().map(|c| c.to_vec()).collect::<Vec<_>>());
             let info = ConnInfo { peer, certs };
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                let state = state.clone();
-                let info = info.clone();
-                async move {
-                    let timeout = Duration::from_secs(state.server.request_timeout_secs);
-                    let r = match tokio::time::timeout(timeout, handle(req, &state, &info)).await {
-                        Ok(r) => r,
-                        Err(_) => error_response(&ApiError::new(
-                            StatusCode::REQUEST_TIMEOUT,
-                            "request-timeout",
-                            "the request took too long; try again",
-                        )),
-                    };
-                    Ok::<_, std::convert::Infallible>(r)
-                }
+            let budget = Arc::new(RequestBudget {
+                left: std::sync::atomic::AtomicU32::new(
+                    state.server.max_requests_per_connection.max(1),
+                ),
+                spent: tokio::sync::Notify::new(),
             });
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
+                // HTTP/2 streams are counted below hyper, where the ones a
+                // client resets at once are still visible.
+                let hard = 2 * u64::from(state.server.max_requests_per_connection)
+                    + u64::from(state.server.http2_max_concurrent_streams);
+                let io = crate::h2guard::FrameCounter::new(tls, budget.clone(), hard);
+                serve_connection(io, info, state, &builder, stopping, budget, false).await;
+            } else {
+                serve_connection(tls, info, state, &builder, stopping, budget, true).await;
             }
         });
     }
     drop(listener);
+    // Ask every connection to finish what it is doing, then wait until all
+    // have given their permits back (or the drain period ends).
+    let _ = stopping.send(true);
     let drain = Duration::from_secs(state.server.request_timeout_secs.min(30));
-    if tokio::time::timeout(drain, graceful.shutdown())
+    let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(drain, permits.acquire_many(all))
         .await
         .is_err()
     {
         tracing::warn!("some connections were still open after the drain period");
     }
     Ok(())
+}
+
+/// Serves the requests of one authenticated TLS connection. The connection
+/// is closed gracefully (HTTP/2 GOAWAY, or `Connection: close`) when the
+/// server stops or when it has started `max_requests_per_connection`
+/// requests or streams.
+async fn serve_connection<S>(
+    io: S,
+    info: ConnInfo,
+    state: Arc<AppState>,
+    builder: &hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    budget: Arc<RequestBudget>,
+    count_requests: bool,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = info.peer;
+    let service = {
+        let budget = budget.clone();
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            let state = state.clone();
+            let info = info.clone();
+            let last = count_requests && budget.take();
+            async move {
+                if last {
+                    tracing::debug!(peer = %info.peer, "request budget of the connection spent; closing it");
+                }
+                let timeout = Duration::from_secs(state.server.request_timeout_secs);
+                let r = match tokio::time::timeout(timeout, handle(req, &state, &info)).await {
+                    Ok(r) => r,
+                    Err(_) => error_response(&ApiError::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request-timeout",
+                        "the request took too long; try again",
+                    )),
+                };
+                Ok::<_, std::convert::Infallible>(r)
+            }
+        })
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            () = budget.spent.notified(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+            _ = stopping.changed(), if !closing => {
+                conn.as_mut().graceful_shutdown();
+                closing = true;
+            }
+        }
+    }
+}
+
+/// The requests a connection may still start.
+pub(crate) struct RequestBudget {
+    left: std::sync::atomic::AtomicU32,
+    spent: tokio::sync::Notify,
+}
+
+impl crate::h2guard::StreamBudget for RequestBudget {
+    /// Counts one request; true when it was the last one allowed.
+    fn take(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let before = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .unwrap_or(0);
+        if before <= 1 {
+            self.spent.notify_one();
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Raises the soft open-file limit toward what `max_connections` needs (one
+/// descriptor per connection, plus a margin for the database, listeners and
+/// files), never above the hard limit. Returns the limit now in force.
+pub fn raise_file_limit(max_connections: usize) -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let wanted = max_connections as u64 + 256;
+    let mut l = getrlimit(Resource::Nofile);
+    if l.current.is_some_and(|c| c < wanted) {
+        l.current = Some(l.maximum.map_or(wanted, |m| wanted.min(m)));
+        if let Err(e) = setrlimit(Resource::Nofile, l) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if now < wanted {
+        tracing::warn!(
+            limit = now,
+            max_connections,
+            "the open-file limit is below max_connections; raise LimitNOFILE (systemd) or ulimit -n"
+        );
+    }
+    now
 }
 
 /// Serves `GET /healthz` in plain HTTP on a loopback listener.

@@ -110,6 +110,7 @@ async fn shutdown_signal() {
 async fn serve(config: Config) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let gw = gateway::app::build(&config, clock)?;
+    gateway::server::raise_file_limit(config.server.max_connections);
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;

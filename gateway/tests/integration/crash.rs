@@ -79,6 +79,7 @@ fn hashes(v: &serde_json::Value) -> Vec<Hash> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
+    let _heavy = crate::fixture::heavy().await;
     let limits = Limits {
         uploads_per_voter_per_hour: 1_000_000,
         max_ballots_per_voter: 1_000_000,

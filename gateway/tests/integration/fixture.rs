@@ -244,14 +244,18 @@ impl World {
 
     /// A client for a server on `port` of 127.0.0.1.
     pub fn client_at(&self, port: u16, issued: &devpki::Issued) -> Gateway {
+        let tls = self.tls_for(issued, &[b"http/1.1"]);
+        Gateway::new(&format!("https://localhost:{port}"), tls).unwrap()
+    }
+
+    /// A TLS client configuration presenting `issued` (with the ID CA).
+    pub fn tls_for(&self, issued: &devpki::Issued, alpn: &[&[u8]]) -> rustls::ClientConfig {
         let chain = vec![
             issued.cert_der.clone().into(),
             self.pki.id_ca.issued.cert_der.clone().into(),
         ];
         let key = gateway::tls::read_key(issued.key.pkcs8_pem().as_bytes()).unwrap();
-        let tls =
-            gateway::tls::client_config(&self.roots(), Some((chain, key)), &[b"http/1.1"]).unwrap();
-        Gateway::new(&format!("https://localhost:{port}"), tls).unwrap()
+        gateway::tls::client_config(&self.roots(), Some((chain, key)), alpn).unwrap()
     }
 
     /// A client for a development voter.
@@ -387,4 +391,11 @@ impl World {
         std::fs::write(&path, text).unwrap();
         path
     }
+}
+
+/// Tests that load the machine (the crash and abuse tests) take this, so
+/// they do not run at the same time and skew each other's timings.
+pub async fn heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    HEAVY.lock().await
 }

@@ -6,6 +6,7 @@
 // Helpers are shared between the test modules of this one binary.
 #![allow(unreachable_pub, dead_code)]
 
+mod abuse;
 mod binaries;
 mod crash;
 mod disk;
