@@ -118,7 +118,69 @@ pub struct TrustStore {
     anchors: Vec<Anchor>,
     webpki_anchors: Vec<TrustAnchor<'static>>,
     intermediates: Vec<CertificateDer<'static>>,
-    crls: Vec<Vec<u8>>,
+    crls: Vec<IndexedCrl>,
+}
+
+/// A CRL parsed once: what revocation checks need, without re-parsing a
+/// large CRL (DoD CRLs list hundreds of thousands of serials) for every
+/// certificate, and with its signature verified once per issuer key.
+#[derive(Debug)]
+struct IndexedCrl {
+    der: Vec<u8>,
+    issuer_raw: Vec<u8>,
+    this_update: i64,
+    next_update: Option<i64>,
+    /// Serial (raw DER content bytes) to revocationDate.
+    revoked: std::collections::HashMap<Vec<u8>, i64>,
+    /// Issuer public keys (raw SPKI) already tried, and whether the CRL's
+    /// signature verified with each.
+    verified: std::sync::Mutex<Vec<(Vec<u8>, bool)>>,
+}
+
+impl IndexedCrl {
+    fn new(der: Vec<u8>) -> Result<Self, ChainError> {
+        let crl = parse_crl(&der)?;
+        let issuer_raw = crl.issuer().as_raw().to_vec();
+        let this_update = asn1_secs(crl.last_update());
+        let next_update = crl.next_update().map(asn1_secs);
+        let mut revoked = std::collections::HashMap::new();
+        for r in crl.iter_revoked_certificates() {
+            let when = asn1_secs(r.revocation_date);
+            // A serial listed twice: the earliest date counts.
+            revoked
+                .entry(r.raw_serial().to_vec())
+                .and_modify(|t: &mut i64| *t = (*t).min(when))
+                .or_insert(when);
+        }
+        Ok(IndexedCrl {
+            der,
+            issuer_raw,
+            this_update,
+            next_update,
+            revoked,
+            verified: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Whether the CRL's signature verifies with `issuer`'s key (cached).
+    fn signed_by(&self, issuer: &x509_parser::certificate::X509Certificate<'_>) -> bool {
+        let spki = issuer.public_key().raw;
+        if let Ok(v) = self.verified.lock() {
+            if let Some((_, ok)) = v.iter().find(|(k, _)| k.as_slice() == spki) {
+                return *ok;
+            }
+        }
+        let ok = parse_crl(&self.der)
+            .map(|crl| crl.verify_signature(issuer.public_key()).is_ok())
+            .unwrap_or(false);
+        if let Ok(mut v) = self.verified.lock() {
+            // Bounded: a client could present many different issuer keys.
+            if v.len() < 64 {
+                v.push((spki.to_vec(), ok));
+            }
+        }
+        ok
+    }
 }
 
 /// A validated voter certificate.
@@ -178,9 +240,10 @@ impl TrustStore {
                 .to_owned();
             webpki_anchors.push(ta);
         }
-        for c in &crls {
-            parse_crl(c)?;
-        }
+        let crls = crls
+            .into_iter()
+            .map(IndexedCrl::new)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(TrustStore {
             anchors,
             webpki_anchors,
@@ -280,14 +343,10 @@ impl TrustStore {
         let issuer = crate::x509::parse_cert(issuer)?;
         let mut covered = false;
         let mut later = None;
-        for der in &self.crls {
-            let crl = parse_crl(der)?;
-            if crl.issuer().as_raw() != cert.issuer().as_raw()
-                || crl.issuer().as_raw() != issuer.subject().as_raw()
+        for crl in &self.crls {
+            if crl.issuer_raw != cert.issuer().as_raw()
+                || crl.issuer_raw != issuer.subject().as_raw()
             {
-                continue;
-            }
-            if crl.verify_signature(issuer.public_key()).is_err() {
                 continue;
             }
             if let Ok(Some(ku)) = issuer.key_usage() {
@@ -295,24 +354,20 @@ impl TrustStore {
                     continue;
                 }
             }
-            let this_update = asn1_secs(crl.last_update());
-            let next_update = crl.next_update().map(asn1_secs);
-            let current =
-                this_update <= now.0 as i64 && next_update.is_some_and(|n| n >= at.0 as i64);
-            if !current {
+            let current = crl.this_update <= now.0 as i64
+                && crl.next_update.is_some_and(|n| n >= at.0 as i64);
+            if !current || !crl.signed_by(&issuer) {
                 continue;
             }
             covered = true;
-            for r in crl.iter_revoked_certificates() {
-                if r.raw_serial() == cert.raw_serial() {
-                    let when = asn1_secs(r.revocation_date);
-                    if when <= at.0 as i64 {
-                        return Err(ChainError::Revoked {
-                            revoked_at: UnixTime(u64::try_from(when).unwrap_or(0)),
-                        });
-                    }
-                    later = Some(UnixTime(u64::try_from(when).unwrap_or(0)));
+            if let Some(&when) = crl.revoked.get(cert.raw_serial()) {
+                if when <= at.0 as i64 {
+                    return Err(ChainError::Revoked {
+                        revoked_at: UnixTime(u64::try_from(when).unwrap_or(0)),
+                    });
                 }
+                let t = UnixTime(u64::try_from(when).unwrap_or(0));
+                later = Some(later.map_or(t, |l: UnixTime| l.min(t)));
             }
         }
         if !covered {

@@ -229,9 +229,79 @@ fn write_new(path: &Path, data: &[u8], mtime: std::time::SystemTime) -> Result<(
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(data)?;
-    f.sync_all()?;
+    // Made durable all at once by `sync_outputs` before the folder is
+    // renamed into place.
     f.set_modified(mtime)?;
     Ok(())
+}
+
+/// Flushes everything written under `dir` (one `syncfs` for the whole file
+/// system instead of an `fsync` per ballot file), then the folders.
+fn sync_outputs(dir: &Path) -> Result<()> {
+    let d = std::fs::File::open(dir)?;
+    rustix::fs::syncfs(&d).context("cannot flush the outputs to disk")?;
+    std::fs::File::open(dir.join("ballots"))?.sync_all()?;
+    d.sync_all()?;
+    Ok(())
+}
+
+/// Calls `f(leaf_index, voter_id)` for every leaf, in order.
+fn voter_ids(conn: &Connection, mut f: impl FnMut(u64, String) -> Result<()>) -> Result<()> {
+    let mut stmt = conn.prepare("SELECT leaf_index, voter_id FROM leaves ORDER BY leaf_index")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        f(r.get::<_, i64>(0)? as u64, r.get(1)?)?;
+    }
+    Ok(())
+}
+
+/// Runs `work` on every item `feed` sends, on all cores (at most eight
+/// threads), and hands each result to `done` on the calling thread as it
+/// comes (not in order). At most two items per worker wait in the queue,
+/// so memory stays flat however many items there are.
+fn in_parallel<I: Send, O: Send>(
+    feed: impl FnOnce(&mut dyn FnMut(I) -> Result<()>) -> Result<()>,
+    work: impl Fn(I) -> O + Sync,
+    mut done: impl FnMut(O) -> Result<()>,
+) -> Result<()> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let (in_tx, in_rx) = std::sync::mpsc::sync_channel::<I>(workers * 2);
+    let in_rx = std::sync::Mutex::new(in_rx);
+    let (out_tx, out_rx) = std::sync::mpsc::channel::<O>();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let (out_tx, in_rx, work) = (out_tx.clone(), &in_rx, &work);
+            s.spawn(move || loop {
+                let next = match in_rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                let Ok(item) = next else { return };
+                if out_tx.send(work(item)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(out_tx);
+        let mut result = feed(&mut |item| {
+            in_tx
+                .send(item)
+                .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
+            while let Ok(o) = out_rx.try_recv() {
+                done(o)?;
+            }
+            Ok(())
+        });
+        drop(in_tx);
+        for o in out_rx {
+            if result.is_ok() {
+                result = done(o);
+            }
+        }
+        result
+    })
 }
 
 /// Processes every imported ballot and writes the outputs into `out_dir`
@@ -301,30 +371,43 @@ pub fn process(
     };
 
     // Pass 1: decide.
-    let mut decisions: Vec<Decision> = Vec::with_capacity(total as usize);
+    let decisions: Vec<Decision> = Vec::with_capacity(total as usize);
     let mut latest: HashMap<String, (UnixTime, u64)> = HashMap::new();
     let mut revoked_later_leaves: Vec<u64> = Vec::new();
-    leaves(conn, |leaf| {
-        let d = match check(&leaf, inputs, &trust, now) {
-            Ok((_, revoked_later)) => {
-                let at = leaf.entry.received_at;
-                let best = latest
-                    .entry(leaf.voter_id.clone())
-                    .or_insert((at, leaf.index));
-                if (at, leaf.index) >= *best {
-                    *best = (at, leaf.index);
+    let mut decisions: Vec<Decision> =
+        vec![Decision::Rejected(Reason::MalformedPackage); decisions.capacity()];
+    let mut checked = 0u64;
+    in_parallel(
+        |send| leaves(conn, send),
+        |leaf: Leaf| {
+            let d = check(&leaf, inputs, &trust, now).map(|(_, revoked_later)| revoked_later);
+            (leaf.index, leaf.voter_id, leaf.entry.received_at, d)
+        },
+        |(index, voter_id, at, d)| {
+            let slot = decisions
+                .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
+                .with_context(|| format!("leaf {index} is beyond the {total} imported"))?;
+            *slot = match d {
+                Ok(revoked_later) => {
+                    let best = latest.entry(voter_id).or_insert((at, index));
+                    if (at, index) >= *best {
+                        *best = (at, index);
+                    }
+                    if revoked_later {
+                        revoked_later_leaves.push(index);
+                    }
+                    Decision::Valid
                 }
-                if revoked_later {
-                    revoked_later_leaves.push(leaf.index);
-                }
-                Decision::Valid
-            }
-            Err(r) => Decision::Rejected(r),
-        };
-        decisions.push(d);
-        progress(leaf.index + 1, total, 1);
-        Ok(())
-    })?;
+                Err(r) => Decision::Rejected(r),
+            };
+            checked += 1;
+            progress(checked, total, 1);
+            Ok(())
+        },
+    )?;
+    if checked != total {
+        bail!("{checked} ballots were checked, but {total} were imported");
+    }
     let counted: std::collections::HashSet<u64> = latest.values().map(|(_, i)| *i).collect();
     let statuses: Vec<Status> = decisions
         .iter()
@@ -353,27 +436,35 @@ pub fn process(
     let fixed_time = inputs.manifest.closes_at.to_system_time();
     let mut order: Vec<u64> = counted.iter().copied().collect();
     order.sort_unstable();
-    let mut rng = rand::rngs::OsRng;
-    order.shuffle(&mut rng);
+    order.shuffle(&mut rand::rngs::OsRng);
     let mut names: Vec<(String, String)> = Vec::with_capacity(order.len());
-    let mut written = 0u64;
-    for index in &order {
-        // Pass 1 decided this ballot; here it is only opened again.
-        let leaf = leaf_at(conn, *index)?;
-        let package = open_package(&leaf, inputs)
-            .map_err(|r| anyhow::anyhow!("leaf {index} can no longer be opened ({})", r.name()))?;
-        let mut id = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rng, &mut id);
-        let name = format!("{}.{}", hex::encode(id), extension(&package.media_type));
-        write_new(
-            &tmp.join("ballots").join(&name),
-            &package.content,
-            fixed_time,
-        )?;
-        names.push((name, package.media_type.clone()));
-        written += 1;
-        progress(written, order.len() as u64, 2);
-    }
+    let ballots_dir = tmp.join("ballots");
+    in_parallel(
+        |send| {
+            for index in &order {
+                send(leaf_at(conn, *index)?)?;
+            }
+            Ok(())
+        },
+        // Pass 1 decided these ballots; here they are only opened again.
+        // Files are created in the shuffled order (give or take the
+        // workers' timing), never in log order.
+        |leaf: Leaf| -> Result<(String, String)> {
+            let package = open_package(&leaf, inputs).map_err(|r| {
+                anyhow::anyhow!("leaf {} can no longer be opened ({})", leaf.index, r.name())
+            })?;
+            let mut id = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+            let name = format!("{}.{}", hex::encode(id), extension(&package.media_type));
+            write_new(&ballots_dir.join(&name), &package.content, fixed_time)?;
+            Ok((name, package.media_type))
+        },
+        |r| {
+            names.push(r?);
+            progress(names.len() as u64, order.len() as u64, 2);
+            Ok(())
+        },
+    )?;
     names.sort();
     let mut index = String::from("file,media_type\n");
     for (n, m) in &names {
@@ -389,9 +480,9 @@ pub fn process(
         ..Outcome::default()
     };
     let mut by_reason: HashMap<Reason, u64> = HashMap::new();
-    leaves(conn, |leaf| {
+    voter_ids(conn, |index, voter_id| {
         let s = statuses
-            .get(leaf.index as usize)
+            .get(index as usize)
             .copied()
             .unwrap_or(Status::Rejected(Reason::MalformedPackage));
         let (status, reason) = match s {
@@ -408,10 +499,7 @@ pub fn process(
                 ("rejected", r.name())
             }
         };
-        voters.push_str(&format!(
-            "{},{},{status},{reason}\n",
-            leaf.voter_id, leaf.index
-        ));
+        voters.push_str(&format!("{voter_id},{index},{status},{reason}\n"));
         Ok(())
     })?;
     outcome.revoked_after_receipt = revoked_later_leaves
@@ -445,8 +533,7 @@ pub fn process(
     let signed =
         shared::signed::sign_document(&status.to_bytes()?, inputs.election_key, inputs.password)?;
     write_new(&tmp.join(shared::media::STATUS_FILE), &signed, fixed_time)?;
-    std::fs::File::open(tmp.join("ballots"))?.sync_all()?;
-    std::fs::File::open(&tmp)?.sync_all()?;
+    sync_outputs(&tmp)?;
     std::fs::rename(&tmp, out_dir).context("cannot move the outputs into place")?;
     std::fs::File::open(parent)?.sync_all()?;
     Ok(outcome)
