@@ -119,6 +119,65 @@ pub struct TrustStore {
     webpki_anchors: Vec<TrustAnchor<'static>>,
     intermediates: Vec<CertificateDer<'static>>,
     crls: Vec<IndexedCrl>,
+    algs: Vec<CachedAlg>,
+}
+
+/// A signature algorithm that remembers the signatures it has verified.
+/// Every voter's chain repeats the same intermediate-under-anchor
+/// signature; this verifies it once. Only successes are kept, keyed by the
+/// SHA-256 of everything verified (algorithm, key, message, signature).
+#[derive(Debug)]
+struct CachedAlg {
+    inner: &'static dyn rustls_pki_types::SignatureVerificationAlgorithm,
+    seen: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
+}
+
+/// Verified signatures remembered per algorithm before the memory is reset.
+const SIGNATURE_CACHE: usize = 1024;
+
+impl rustls_pki_types::SignatureVerificationAlgorithm for CachedAlg {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), rustls_pki_types::InvalidSignature> {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        for part in [
+            self.inner.signature_alg_id().as_ref(),
+            public_key,
+            message,
+            signature,
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        let key: [u8; 32] = h.finalize().into();
+        if self.seen.lock().is_ok_and(|s| s.contains(&key)) {
+            return Ok(());
+        }
+        self.inner.verify_signature(public_key, message, signature)?;
+        if let Ok(mut s) = self.seen.lock() {
+            if s.len() >= SIGNATURE_CACHE {
+                s.clear();
+            }
+            s.insert(key);
+        }
+        Ok(())
+    }
+
+    fn public_key_alg_id(&self) -> rustls_pki_types::AlgorithmIdentifier {
+        self.inner.public_key_alg_id()
+    }
+
+    fn signature_alg_id(&self) -> rustls_pki_types::AlgorithmIdentifier {
+        self.inner.signature_alg_id()
+    }
+
+    fn fips(&self) -> bool {
+        self.inner.fips()
+    }
 }
 
 /// A CRL parsed once: what revocation checks need, without re-parsing a
@@ -252,6 +311,13 @@ impl TrustStore {
                 .map(CertificateDer::from)
                 .collect(),
             crls,
+            algs: webpki::ALL_VERIFICATION_ALGS
+                .iter()
+                .map(|a| CachedAlg {
+                    inner: *a,
+                    seen: std::sync::Mutex::new(std::collections::HashSet::new()),
+                })
+                .collect(),
         })
     }
 
@@ -285,9 +351,14 @@ impl TrustStore {
             Usage::ClientAuth => webpki::KeyUsage::client_auth(),
             Usage::ServerAuth => webpki::KeyUsage::server_auth(),
         };
+        let algs: Vec<&dyn rustls_pki_types::SignatureVerificationAlgorithm> = self
+            .algs
+            .iter()
+            .map(|a| a as &dyn rustls_pki_types::SignatureVerificationAlgorithm)
+            .collect();
         let path = ee
             .verify_for_usage(
-                webpki::ALL_VERIFICATION_ALGS,
+                &algs,
                 &self.webpki_anchors,
                 &pool,
                 at.to_pki(),
@@ -488,6 +559,36 @@ mod tests {
             p.id_ca_crl.clone(),
             p.county_crl.clone(),
         ])
+    }
+
+    #[test]
+    fn remembered_signatures_do_not_let_an_altered_one_through() {
+        let store = store();
+        let now = t(fixture().now);
+        let jane = &fixture().pki.voter("jane-p256").unwrap().issued.cert_der;
+        // Twice: the second time the ID CA's signature comes from memory.
+        for _ in 0..2 {
+            store.verify_voter(jane, &[], now, now).unwrap();
+        }
+        // The same certificate with its signature's last byte changed.
+        let mut bad = jane.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            store.verify_voter(&bad, &[], now, now).unwrap_err(),
+            ChainError::BadSignature
+        );
+        // And an intermediate presented with an altered signature, while
+        // the genuine one is remembered.
+        let mut ca = fixture().pki.id_ca.issued.cert_der.clone();
+        *ca.last_mut().unwrap() ^= 1;
+        let lone = store_with(vec![
+            fixture().pki.root_crl.clone(),
+            fixture().pki.id_ca_crl.clone(),
+        ]);
+        lone.verify_voter(jane, &[], now, now).unwrap();
+        let mut no_intermediates = lone;
+        no_intermediates.intermediates.clear();
+        assert!(no_intermediates.verify_voter(jane, &[ca], now, now).is_err());
     }
 
     fn verify(label: &str) -> Result<VerifiedVoter, ChainError> {
