@@ -1,10 +1,17 @@
-//! A quick local load measurement (not a test): starts a real gateway
-//! in-process on 127.0.0.1, then many distinct voters upload ballots over
-//! mutual TLS, each upload on a new connection as `ballot-return` does.
-//! Reports accepted ballots per second and receipt latency.
+//! The gateway load harness (not a test): sets up an election, starts the
+//! real `ballot-gateway serve` binary as a child process on 127.0.0.1, then
+//! many distinct voters upload ballots over mutual TLS, each upload on a new
+//! connection as `ballot-return` does. Reports accepted ballots per second,
+//! receipt latency (p50, p99, max) and the server process's peak memory.
 //!
-//! `cargo run --release -p ballot-gateway --example load -- [voters] [uploads] [concurrency] [ballot bytes]`
-//! (defaults: 200 voters, 2000 uploads, 64 at a time, 200000-byte ballots).
+//! ```sh
+//! cargo build --release -p ballot-gateway --bins --examples
+//! ./target/release/examples/load [voters] [uploads] [concurrency] [ballot bytes] [rate]
+//! ```
+//! Defaults: 200 voters, 2000 uploads, 64 at a time, 200000-byte ballots.
+//! `rate` (uploads per second) makes the load open-loop: upload i starts at
+//! i/rate seconds whether or not earlier ones have finished (still at most
+//! `concurrency` at a time); 0 or absent means closed-loop.
 
 #![allow(
     clippy::unwrap_used,
@@ -31,6 +38,7 @@ async fn main() {
     let uploads = args.get(1).copied().unwrap_or(2000);
     let concurrency = args.get(2).copied().unwrap_or(64);
     let size = args.get(3).copied().unwrap_or(200_000);
+    let rate = args.get(4).copied().unwrap_or(0);
     let per_voter = uploads.div_ceil(voters) as u64;
     eprintln!("setting up {voters} voters (distinct certificates)…");
     let w = Arc::new(fixture::World::with_voters(
@@ -53,15 +61,53 @@ async fn main() {
         .collect();
     let prep = t0.elapsed();
     let upload_bytes = bodies.first().map(|b| b.1.len()).unwrap_or(0);
-    let r = w.start().await;
+    // The real server binary, beside this example in target/<profile>/.
+    let bin = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(|p| p.parent())
+        .unwrap()
+        .join("ballot-gateway");
+    assert!(
+        bin.exists(),
+        "{} is missing: cargo build --release -p ballot-gateway --bins --examples",
+        bin.display()
+    );
+    let config = w.config_file();
+    let mut server = std::process::Command::new(&bin)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port: u16 = line
+        .split("https://127.0.0.1:")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .expect("the server did not say its port");
+    let before = vm_kib(server.id(), "VmRSS:");
     let clients: Vec<_> = (0..voters)
-        .map(|v| w.client_with(&r, &w.extra[v]))
+        .map(|v| w.client_at(port, &w.extra[v]))
         .collect();
     let clients = Arc::new(clients);
     let sem = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(uploads);
-    for (v, body) in bodies {
+    for (i, (v, body)) in bodies.into_iter().enumerate() {
+        if rate > 0 {
+            tokio::time::sleep_until(
+                (start + Duration::from_secs_f64(i as f64 / rate as f64)).into(),
+            )
+            .await;
+        }
         let permit = sem.clone().acquire_owned().await.unwrap();
         let clients = clients.clone();
         tasks.push(tokio::spawn(async move {
@@ -84,7 +130,13 @@ async fn main() {
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("uploads: {uploads} ({ok} accepted), {voters} voters, concurrency {concurrency}, upload size {upload_bytes} bytes");
+    let peak = vm_kib(server.id(), "VmHWM:");
+    let mode = if rate > 0 {
+        format!("open loop at {rate}/s, at most {concurrency} at a time")
+    } else {
+        format!("closed loop, concurrency {concurrency}")
+    };
+    println!("uploads: {uploads} ({ok} accepted), {voters} voters, {mode}, upload size {upload_bytes} bytes");
     println!(
         "client-side preparation (CMS sign + ML-KEM encrypt): {:.1} ms per ballot",
         ms(prep) / uploads as f64
@@ -99,6 +151,25 @@ async fn main() {
         ms(pct(0.99)),
         ms(*lat.last().unwrap())
     );
+    println!(
+        "server peak memory (VmHWM): {:.1} MB (resident before the load: {:.1} MB)",
+        peak as f64 / 1024.0,
+        before as f64 / 1024.0
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
     println!("log size after the run: {}", w.ballots_stored());
-    r.stop().await;
+}
+
+/// A field of /proc/PID/status, in KiB.
+fn vm_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }

@@ -61,6 +61,11 @@ pub struct ServerConfig {
     /// voter needs a handful; this bounds what a client can make the
     /// gateway do per TLS handshake (HTTP/2 rapid reset, request floods).
     pub max_requests_per_connection: u32,
+    /// Uploads whose bodies are read and checked at the same time; others
+    /// wait (held back by TCP flow control) within the request timeout.
+    /// Bounds the memory uploads take: about this many times the largest
+    /// upload, whatever the number of connections.
+    pub max_uploads_in_memory: usize,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +82,7 @@ impl Default for ServerConfig {
             http2_max_concurrent_streams: 8,
             http2_max_pending_reset_streams: 20,
             max_requests_per_connection: 100,
+            max_uploads_in_memory: 256,
         }
     }
 }

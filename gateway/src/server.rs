@@ -86,6 +86,34 @@ pub struct AppState {
     /// A read connection for status queries.
     pub reader: Mutex<rusqlite::Connection>,
     rate: Mutex<HashMap<String, (f64, u64)>>,
+    /// Uploads whose bodies may be in memory at once.
+    upload_slots: Semaphore,
+    /// Uploads in progress per voter.
+    in_progress: Mutex<HashMap<String, u32>>,
+}
+
+/// Uploads one voter may have in progress at once. A voter sends one
+/// ballot at a time; the limit keeps a few stolen cards from holding many
+/// of the gateway's upload slots with slow bodies.
+const UPLOADS_IN_PROGRESS_PER_VOTER: u32 = 2;
+
+/// Marks one upload of a voter as in progress until dropped.
+struct InProgress<'a> {
+    state: &'a AppState,
+    voter_id: String,
+}
+
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.state.in_progress.lock() {
+            if let Some(n) = m.get_mut(&self.voter_id) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.voter_id);
+                }
+            }
+        }
+    }
 }
 
 impl AppState {
@@ -99,6 +127,11 @@ impl AppState {
         clock: Arc<dyn Clock>,
         reader: rusqlite::Connection,
     ) -> Self {
+        let upload_slots = Semaphore::new(
+            server
+                .max_uploads_in_memory
+                .clamp(1, Semaphore::MAX_PERMITS),
+        );
         AppState {
             server,
             limits,
@@ -108,7 +141,24 @@ impl AppState {
             clock,
             reader: Mutex::new(reader),
             rate: Mutex::new(HashMap::new()),
+            upload_slots,
+            in_progress: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Counts an upload of `voter_id` as in progress; `None` when the voter
+    /// already has the most allowed.
+    fn begin_upload(&self, voter_id: &str) -> Option<InProgress<'_>> {
+        let mut m = self.in_progress.lock().ok()?;
+        let n = m.entry(voter_id.to_owned()).or_insert(0);
+        if *n >= UPLOADS_IN_PROGRESS_PER_VOTER {
+            return None;
+        }
+        *n += 1;
+        Some(InProgress {
+            state: self,
+            voter_id: voter_id.to_owned(),
+        })
     }
 
     /// Takes one upload token for `voter_id`; false when the voter is over
@@ -741,8 +791,15 @@ async fn discard(mut body: Incoming, budget: u64) {
 }
 
 /// Reads a whole body of at most `max` bytes. `Ok(None)` means it is larger.
-async fn read_body(body: &mut Incoming, max: usize) -> Result<Option<Bytes>, hyper::Error> {
-    let mut buf = bytes::BytesMut::new();
+/// `expected` (the declared length, already checked against `max`) sizes
+/// the buffer once, so a 200 KB upload is not copied while it grows.
+async fn read_body(
+    body: &mut Incoming,
+    max: usize,
+    expected: Option<u64>,
+) -> Result<Option<Bytes>, hyper::Error> {
+    let hint = expected.map_or(64 * 1024, |n| usize::try_from(n).unwrap_or(max).min(max));
+    let mut buf = bytes::BytesMut::with_capacity(hint);
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             if buf.len() + data.len() > max {
@@ -779,6 +836,14 @@ async fn accept_upload(
         )
         .identity(&identity));
     }
+    let Some(_in_progress) = state.begin_upload(&voter_id) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "upload-in-progress",
+            "another upload of yours is still in progress; wait for it to finish",
+        )
+        .identity(&identity));
+    };
     if !state.take_token(&voter_id) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -799,6 +864,16 @@ async fn accept_upload(
     if content_length(&parts.headers).is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
+    // Bodies are read a bounded number at a time, so memory does not grow
+    // with the number of connections; the others wait here (their senders
+    // are held back by TCP flow control) within the request timeout.
+    let _slot = state.upload_slots.acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "the gateway is stopping; try again shortly",
+        )
+    })?;
     let Some(incoming) = body.as_mut() else {
         return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -806,7 +881,7 @@ async fn accept_upload(
             "internal error",
         ));
     };
-    let body = match read_body(incoming, max).await {
+    let body = match read_body(incoming, max, content_length(&parts.headers)).await {
         Ok(Some(b)) => {
             *body = None;
             b

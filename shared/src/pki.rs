@@ -157,7 +157,8 @@ impl rustls_pki_types::SignatureVerificationAlgorithm for CachedAlg {
         if self.seen.lock().is_ok_and(|s| s.contains(&key)) {
             return Ok(());
         }
-        self.inner.verify_signature(public_key, message, signature)?;
+        self.inner
+            .verify_signature(public_key, message, signature)?;
         if let Ok(mut s) = self.seen.lock() {
             if s.len() >= SIGNATURE_CACHE {
                 s.clear();
@@ -588,7 +589,9 @@ mod tests {
         lone.verify_voter(jane, &[], now, now).unwrap();
         let mut no_intermediates = lone;
         no_intermediates.intermediates.clear();
-        assert!(no_intermediates.verify_voter(jane, &[ca], now, now).is_err());
+        assert!(no_intermediates
+            .verify_voter(jane, &[ca], now, now)
+            .is_err());
     }
 
     fn verify(label: &str) -> Result<VerifiedVoter, ChainError> {

@@ -30,7 +30,7 @@ fn world() -> World {
             uploads_per_voter_per_hour: 10_000,
             max_ballots_per_voter: 10_000,
         },
-        4,
+        60,
         300 * 1024,
     );
     w.config.server.tls_handshake_timeout_secs = HANDSHAKE;
@@ -116,8 +116,18 @@ async fn tls_to(
     from: [u8; 4],
     alpn: &[&[u8]],
 ) -> tokio_rustls::client::TlsStream<TcpStream> {
+    tls_to_as(w, &w.extra[1], port, from, alpn).await
+}
+
+async fn tls_to_as(
+    w: &World,
+    voter: &devpki::Issued,
+    port: u16,
+    from: [u8; 4],
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let tcp = connect_from(from, port).await.unwrap();
-    let cfg = w.tls_for(&w.extra[1], alpn);
+    let cfg = w.tls_for(voter, alpn);
     tokio_rustls::TlsConnector::from(Arc::new(cfg))
         .connect("localhost".try_into().unwrap(), tcp)
         .await
@@ -213,12 +223,13 @@ async fn idle_and_slow_clients_do_not_starve_a_voter() {
             r.map(|_| t.elapsed())
         }));
     }
-    // 4. Slow bodies, with valid cards: a 200 KB upload at 20 bytes a second.
+    // 4. Slow bodies, with valid cards: a 200 KB upload at 20 bytes a second,
+    // two per card (the most one voter may have in progress).
     let mut slow_body = Vec::new();
     for i in 0..50 {
         let w = w.clone();
         slow_body.push(tokio::spawn(async move {
-            let s = tls_to(&w, port, [127, 0, 0, 3], &[b"http/1.1"]).await;
+            let s = tls_to_as(&w, &w.extra[i / 2], port, [127, 0, 0, 3], &[b"http/1.1"]).await;
             let (mut rd, mut wr) = tokio::io::split(s);
             let writer = tokio::spawn(async move {
                 let head = format!(
@@ -240,6 +251,15 @@ async fn idle_and_slow_clients_do_not_starve_a_voter() {
 
     // The voter keeps being served while all of that is going on...
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // A third upload from a card with two slow ones in progress is refused.
+    let third = post(
+        &w.client_at(port, &w.extra[0]),
+        w.ballot_of(&w.extra[0], b"%PDF third".to_vec()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(String::from_utf8_lossy(&third.body).contains("upload-in-progress"));
 
     // ...and every attacker is cut off by its own limit.
     for t in raw_slow {
@@ -296,7 +316,7 @@ async fn oversized_headers_and_bodies_are_refused_quickly() {
     for round in 0..20 {
         let w = w.clone();
         attacks.push(tokio::spawn(async move {
-            let mut s = tls_to(&w, port, [127, 0, 0, 2], &[b"http/1.1"]).await;
+            let mut s = tls_to_as(&w, &w.extra[round], port, [127, 0, 0, 2], &[b"http/1.1"]).await;
             match round % 4 {
                 // A 1 MiB header.
                 0 => {
