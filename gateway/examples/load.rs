@@ -94,6 +94,7 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .expect("the server did not say its port");
     let before = vm_kib(server.id(), "VmRSS:");
+    let cpu_before = cpu_ns(server.id());
     let clients: Vec<_> = (0..voters)
         .map(|v| w.client_at(port, &w.extra[v]))
         .collect();
@@ -131,6 +132,7 @@ async fn main() {
     let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let peak = vm_kib(server.id(), "VmHWM:");
+    let server_cpu = cpu_ns(server.id()).saturating_sub(cpu_before);
     let mode = if rate > 0 {
         format!("open loop at {rate}/s, at most {concurrency} at a time")
     } else {
@@ -152,6 +154,11 @@ async fn main() {
         ms(*lat.last().unwrap())
     );
     println!(
+        "server CPU time: {:.2} ms per upload (all threads; {:.0} uploads/s per core it would take)",
+        server_cpu as f64 / 1e6 / uploads as f64,
+        uploads as f64 / (server_cpu as f64 / 1e9)
+    );
+    println!(
         "server peak memory (VmHWM): {:.1} MB (resident before the load: {:.1} MB)",
         peak as f64 / 1024.0,
         before as f64 / 1024.0
@@ -161,6 +168,19 @@ async fn main() {
         .status();
     let _ = server.wait();
     println!("log size after the run: {}", w.ballots_stored());
+}
+
+/// CPU time of every thread of a process so far, in nanoseconds (the
+/// first field of each thread's schedstat).
+fn cpu_ns(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|t| t.ok())
+                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+                .filter_map(|s| s.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 /// A field of /proc/PID/status, in KiB.
