@@ -59,6 +59,12 @@ pub mod oid {
     /// id-US-dod-mediumHardware-128.
     pub const DOD_MEDIUM_HARDWARE_128: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("2.16.840.1.101.2.1.11.43");
+    /// id-US-dod-mediumHardware (the original, legacy level).
+    pub const DOD_MEDIUM_HARDWARE: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("2.16.840.1.101.2.1.11.9");
+    /// id-US-dod-mediumHardware-192.
+    pub const DOD_MEDIUM_HARDWARE_192: ObjectIdentifier =
+        ObjectIdentifier::new_unwrap("2.16.840.1.101.2.1.11.44");
     /// id-US-dod-medium (software keys), not accepted for voters.
     pub const DOD_MEDIUM: ObjectIdentifier =
         ObjectIdentifier::new_unwrap("2.16.840.1.101.2.1.11.5");

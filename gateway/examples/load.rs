@@ -177,7 +177,11 @@ fn cpu_ns(pid: u32) -> u64 {
         .map(|d| {
             d.filter_map(|t| t.ok())
                 .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-                .filter_map(|s| s.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+                .filter_map(|s| {
+                    s.split_whitespace()
+                        .next()
+                        .and_then(|n| n.parse::<u64>().ok())
+                })
                 .sum()
         })
         .unwrap_or(0)

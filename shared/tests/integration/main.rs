@@ -8,4 +8,5 @@ mod cms_openssl;
 mod common;
 mod dod_pki;
 mod merkle_vectors;
+mod revocation;
 mod vectors;
