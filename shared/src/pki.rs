@@ -37,6 +37,16 @@ pub enum Usage {
     ServerAuth,
 }
 
+/// Whether [`TrustStore::check_path_with`] checks revocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Every certificate below the anchor must be covered by a current CRL
+    /// and not revoked (the project's only mode).
+    Required,
+    /// No revocation check (only for test suites without CRLs).
+    NotChecked,
+}
+
 /// Why a certificate chain was refused.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -340,6 +350,21 @@ impl TrustStore {
         at: UnixTime,
         now: UnixTime,
     ) -> Result<(usize, Option<UnixTime>), ChainError> {
+        self.check_path_with(end_entity, presented, usage, at, now, Revocation::Required)
+    }
+
+    /// [`Self::check_path`] with a choice of revocation checking. Everything
+    /// in this project uses [`Revocation::Required`]; the other exists for
+    /// test suites (x509-limbo) whose cases carry no CRLs.
+    pub fn check_path_with(
+        &self,
+        end_entity: &[u8],
+        presented: &[Vec<u8>],
+        usage: Usage,
+        at: UnixTime,
+        now: UnixTime,
+        revocation: Revocation,
+    ) -> Result<(usize, Option<UnixTime>), ChainError> {
         let ee_der = CertificateDer::from(end_entity);
         let ee =
             webpki::EndEntityCert::try_from(&ee_der).map_err(|e| ChainError::from_webpki(e, at))?;
@@ -392,7 +417,12 @@ impl TrustStore {
             .map(|a| a.cert_der.as_slice())
             .ok_or(ChainError::UnknownIssuer)?;
 
+        profile(&chain, anchor_der, at)?;
+
         let mut revoked_later: Option<UnixTime> = None;
+        if revocation == Revocation::NotChecked {
+            return Ok((anchor_index, None));
+        }
         for (i, cert_der) in chain.iter().enumerate() {
             let issuer_der = chain.get(i + 1).copied().unwrap_or(anchor_der);
             if let Some(t) = self.revocation(cert_der, issuer_der, at, now)? {
@@ -472,6 +502,193 @@ impl TrustStore {
     }
 }
 
+/// RFC 5280 rules webpki leaves to the caller, checked on the validated
+/// path (`chain`: end entity first, then intermediates) and its anchor:
+///
+/// - every extension parses, and no critical one is unknown (the anchor
+///   included, which webpki takes as given);
+/// - serial numbers below the anchor are positive and at most 20 octets;
+/// - keys are RSA of at least 2048 bits (a whole number of bytes), ECDSA on
+///   P-256, P-384 or P-521, or Ed25519;
+/// - CAs (intermediates and the anchor) have a critical basicConstraints
+///   with cA set, keyCertSign if they have a keyUsage, a subject key
+///   identifier and a non-empty subject; the anchor is within its validity
+///   at `at`;
+/// - certificates below the anchor that are not issued by themselves carry
+///   an authority key identifier; key identifiers are not critical;
+/// - policy and name constraints are critical, name constraints only in
+///   CAs and never empty;
+/// - the end entity is not a CA, does not claim keyCertSign, names an
+///   extended key usage, and, with an empty subject, has a critical
+///   subjectAltName.
+fn profile(chain: &[&[u8]], anchor: &[u8], at: UnixTime) -> Result<(), ChainError> {
+    use x509_parser::extensions::ParsedExtension as P;
+    let bad = |what: &str| ChainError::Invalid(what.to_owned());
+    let mut all: Vec<&[u8]> = chain.to_vec();
+    all.push(anchor);
+    let anchor_index = all.len() - 1;
+    for (i, der) in all.iter().enumerate() {
+        let c = crate::x509::parse_cert(der)?;
+        let is_anchor = i == anchor_index;
+        let is_ee = i == 0;
+        // Compared as names, not bytes: a root's issuer and subject may use
+        // different string types for the same name.
+        let self_issued = c.issuer().to_string() == c.subject().to_string();
+        // Serial number.
+        let serial = c.raw_serial();
+        let serial_ok = match serial.split_first() {
+            Some((0, rest)) => {
+                !rest.is_empty()
+                    && rest.len() <= 20
+                    && rest.iter().any(|b| *b != 0)
+                    && rest.first().is_some_and(|b| b & 0x80 != 0)
+            }
+            Some((first, _)) => serial.len() <= 20 && first & 0x80 == 0,
+            None => false,
+        };
+        // The anchor is configured, not presented; its serial is not ours
+        // to judge (real roots have serial 0).
+        if !serial_ok && !is_anchor {
+            return Err(bad(
+                "a serial number is zero, negative or longer than 20 octets",
+            ));
+        }
+        check_key(&c)?;
+        let mut basic = None;
+        let (mut ski, mut aki, mut eku, mut san_critical) = (false, false, None, None);
+        for ext in c.extensions() {
+            match ext.parsed_extension() {
+                P::ParseError { .. } => {
+                    return Err(bad(&format!("extension {} is malformed", ext.oid)));
+                }
+                P::UnsupportedExtension { .. } if ext.critical => {
+                    return Err(bad(&format!("unknown critical extension {}", ext.oid)));
+                }
+                P::BasicConstraints(b) => basic = Some((b.ca, ext.critical)),
+                P::SubjectKeyIdentifier(_) => {
+                    if ext.critical {
+                        return Err(bad("a subject key identifier is marked critical"));
+                    }
+                    ski = true;
+                }
+                P::AuthorityKeyIdentifier(a) => {
+                    if ext.critical {
+                        return Err(bad("an authority key identifier is marked critical"));
+                    }
+                    aki = a.key_identifier.is_some();
+                }
+                P::PolicyConstraints(_) if !ext.critical => {
+                    return Err(bad("policy constraints are not marked critical"));
+                }
+                P::NameConstraints(nc) => {
+                    let empty = |t: &Option<Vec<_>>| t.as_ref().is_none_or(|v| v.is_empty());
+                    if !ext.critical
+                        || is_ee
+                        || (empty(&nc.permitted_subtrees) && empty(&nc.excluded_subtrees))
+                    {
+                        return Err(bad(
+                            "name constraints are not critical, empty, or in an end entity",
+                        ));
+                    }
+                }
+                P::KeyUsage(ku) if is_ee && ku.key_cert_sign() => {
+                    return Err(bad("the end entity claims keyCertSign"));
+                }
+                P::KeyUsage(ku) if !is_ee && !ku.key_cert_sign() => {
+                    return Err(bad("a CA's key usage lacks keyCertSign"));
+                }
+                P::ExtendedKeyUsage(e) => {
+                    eku = Some(e.client_auth || e.server_auth || !e.other.is_empty())
+                }
+                P::SubjectAlternativeName(_) => san_critical = Some(ext.critical),
+                _ => {}
+            }
+        }
+        if is_ee {
+            if basic.is_some_and(|(ca, _)| ca) {
+                return Err(bad("the end entity is a CA certificate"));
+            }
+            if eku != Some(true) {
+                return Err(bad("the end entity names no extended key usage"));
+            }
+            if c.subject().as_raw().len() <= 2 && san_critical != Some(true) {
+                return Err(bad(
+                    "an end entity with an empty subject needs a critical subjectAltName",
+                ));
+            }
+        } else {
+            if basic != Some((true, true)) {
+                return Err(bad(
+                    "a CA certificate lacks a critical basicConstraints with cA set",
+                ));
+            }
+            if !ski {
+                return Err(bad("a CA certificate has no subject key identifier"));
+            }
+            if c.subject().as_raw().len() <= 2 {
+                return Err(bad("a CA certificate has an empty subject"));
+            }
+        }
+        // An anchor is a configured name and key (RFC 5280 section 6.1.1);
+        // only what lies below it must carry the identifier.
+        if !self_issued && !aki && !is_anchor {
+            return Err(bad("a certificate has no authority key identifier"));
+        }
+        if is_anchor {
+            let v = c.validity();
+            let t = at.0 as i64;
+            if t < asn1_secs(v.not_before) {
+                return Err(ChainError::NotYetValid(at));
+            }
+            if t > asn1_secs(v.not_after) {
+                return Err(ChainError::Expired(at));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The public key kinds accepted anywhere in a path.
+fn check_key(c: &x509_parser::certificate::X509Certificate<'_>) -> Result<(), ChainError> {
+    use x509_parser::public_key::PublicKey;
+    const P256: &str = "1.2.840.10045.3.1.7";
+    const P384: &str = "1.3.132.0.34";
+    const P521: &str = "1.3.132.0.35";
+    const ED25519: &str = "1.3.101.112";
+    let spki = c.public_key();
+    let weak =
+        |why: &str| ChainError::Invalid(format!("a certificate's key is not accepted: {why}"));
+    if spki.algorithm.algorithm.to_id_string() == ED25519 {
+        return Ok(());
+    }
+    match spki.parsed().map_err(|_| weak("it does not parse"))? {
+        PublicKey::RSA(rsa) => {
+            let m = rsa.modulus;
+            let m = m.get(m.iter().take_while(|b| **b == 0).count()..).unwrap_or_default();
+            let bits = m
+                .first()
+                .map_or(0, |b| m.len() * 8 - b.leading_zeros() as usize);
+            if bits < 2048 || bits % 8 != 0 {
+                return Err(weak(&format!("RSA with a {bits}-bit modulus")));
+            }
+            Ok(())
+        }
+        PublicKey::EC(_) => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            match curve.as_deref() {
+                Some(P256 | P384 | P521) => Ok(()),
+                other => Err(weak(&format!("elliptic curve {other:?}"))),
+            }
+        }
+        _ => Err(weak("neither RSA, ECDSA nor Ed25519")),
+    }
+}
+
 fn asn1_secs(t: x509_parser::time::ASN1Time) -> i64 {
     t.timestamp()
 }
@@ -482,8 +699,23 @@ fn parse_crl(der: &[u8]) -> Result<CertificateRevocationList<'_>, ChainError> {
     if !rest.is_empty() {
         return Err(ChainError::Malformed("CRL: trailing bytes".into()));
     }
+    // RFC 5280 section 5.2.3: a CRL carries a cRLNumber, not critical.
+    const CRL_NUMBER: &str = "2.5.29.20";
+    match crl
+        .extensions()
+        .iter()
+        .find(|e| e.oid.to_id_string() == CRL_NUMBER)
+    {
+        None => return Err(ChainError::Malformed("CRL has no cRLNumber".into())),
+        Some(e) if e.critical => {
+            return Err(ChainError::Malformed(
+                "CRL's cRLNumber is marked critical".into(),
+            ))
+        }
+        Some(_) => {}
+    }
     // Only the CRL extensions understood here may be critical.
-    const KNOWN: [&str; 2] = ["2.5.29.20", "2.5.29.35"]; // cRLNumber, authorityKeyIdentifier
+    const KNOWN: [&str; 1] = ["2.5.29.35"]; // authorityKeyIdentifier
     for ext in crl.extensions() {
         if ext.critical && !KNOWN.contains(&ext.oid.to_id_string().as_str()) {
             return Err(ChainError::Malformed(format!(

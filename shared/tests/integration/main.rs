@@ -7,6 +7,7 @@
 mod cms_openssl;
 mod common;
 mod dod_pki;
+mod limbo;
 mod merkle_vectors;
 mod revocation;
 mod vectors;
