@@ -241,6 +241,29 @@ pub fn encrypt(cert: &Cert, plaintext: &[u8]) -> Result<Vec<u8>, PgpError> {
     Ok(out)
 }
 
+/// Encrypts `packets`, an already-formed OpenPGP packet stream, to the
+/// election certificate as the content of a SEIPD v2 packet, without the
+/// literal-data wrapper [`encrypt`] adds. Not for ballots: tests and fuzz
+/// targets use it to put hostile packets (compression bombs, deep nesting,
+/// bad lengths) where only the election key's holder can see them.
+pub fn encrypt_packets(cert: &Cert, packets: &[u8]) -> Result<Vec<u8>, PgpError> {
+    let p = policy();
+    let vc = cert
+        .with_policy(&p, None)
+        .map_err(|e| PgpError::BadCert(e.to_string()))?;
+    let recipients = encryption_keys(&vc)?;
+    let mut out = Vec::with_capacity(packets.len() + 4096);
+    {
+        let message = Message::new(&mut out);
+        let mut w = Encryptor::for_recipients(message, recipients)
+            .build()
+            .map_err(other)?;
+        w.write_all(packets).map_err(other)?;
+        w.finalize().map_err(other)?;
+    }
+    Ok(out)
+}
+
 /// What the structure check saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {

@@ -664,7 +664,9 @@ fn check_key(c: &x509_parser::certificate::X509Certificate<'_>) -> Result<(), Ch
     match spki.parsed().map_err(|_| weak("it does not parse"))? {
         PublicKey::RSA(rsa) => {
             let m = rsa.modulus;
-            let m = m.get(m.iter().take_while(|b| **b == 0).count()..).unwrap_or_default();
+            let m = m
+                .get(m.iter().take_while(|b| **b == 0).count()..)
+                .unwrap_or_default();
             let bits = m
                 .first()
                 .map_or(0, |b| m.len() * 8 - b.leading_zeros() as usize);

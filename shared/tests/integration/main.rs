@@ -4,6 +4,7 @@
 // `unwrap` is the point in test code, including its helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+mod bombs;
 mod cms_openssl;
 mod common;
 mod dod_pki;
