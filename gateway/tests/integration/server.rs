@@ -704,3 +704,58 @@ async fn http2_is_served_with_the_same_rules() {
     client::check_receipt(&w.manifest, &upload, &v).unwrap();
     r.stop().await;
 }
+
+/// Bombs and malformed OpenPGP sent over the real HTTPS endpoint: each gets
+/// a specific refusal and nothing is stored. (The same inputs against the
+/// check itself and against the verifier's decryption are in
+/// shared/tests/integration/bombs.rs.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bombs_and_malformed_openpgp_are_refused_at_the_door() {
+    let w = World::new(Limits {
+        uploads_per_voter_per_hour: 1000,
+        ..Limits::default()
+    });
+    let r = w.start().await;
+    let gw = w.client(&r, "jane-p256");
+    let packet = |tag: u8, body: &[u8]| {
+        let mut p = vec![0xc0 | tag, 0xff];
+        p.extend((body.len() as u32).to_be_bytes());
+        p.extend_from_slice(body);
+        p
+    };
+    // 2,000 nested Compressed Data packets (algorithm 0) around a literal.
+    let mut nested = packet(11, b"b\0\0\0\0\0%PDF");
+    for _ in 0..2000 {
+        nested = packet(8, &[&[0u8][..], &nested].concat());
+    }
+    // A literal packet claiming 4 GiB.
+    let mut huge = vec![0xcb, 0xff];
+    huge.extend(u32::MAX.to_be_bytes());
+    huge.extend_from_slice(b"b\0\0\0\0\0abcd");
+    // A valid ballot cut short inside its encrypted packet.
+    let valid = w.ballot("jane-p256", "cut");
+    let cut = valid[..valid.len() / 2].to_vec();
+    // Compressed data with a DEFLATE stream where a ballot should be.
+    let zip = packet(8, &[1u8, 0x63, 0x60, 0x18, 0x05, 0xa3, 0x60]);
+    let (structure, not_openpgp) = (
+        (StatusCode::UNPROCESSABLE_ENTITY, "bad-ballot-structure"),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not-openpgp"),
+    );
+    for (what, body, expected) in [
+        ("nested", nested, structure),
+        ("4 GiB literal", huge, structure),
+        // The parser cannot read past the cut: not an OpenPGP message.
+        ("truncated", cut, not_openpgp),
+        ("compressed", zip, structure),
+    ] {
+        let a = post(&gw, body).await.unwrap();
+        assert_eq!(
+            (a.status, code(&a).as_str()),
+            expected,
+            "{what}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+    }
+    assert_eq!(w.ballots_stored(), 0);
+    r.stop().await;
+}
