@@ -37,6 +37,7 @@ fn world() -> World {
     w.config.server.header_read_timeout_secs = HEADER;
     w.config.server.request_timeout_secs = REQUEST;
     w.config.server.max_connections = 8192;
+    w.config.server.max_requests_per_connection = 5;
     w
 }
 
@@ -464,4 +465,59 @@ fn request_block() -> Vec<u8> {
     b.extend([0x01, 9]); // :authority, literal, not indexed
     b.extend_from_slice(b"localhost");
     b
+}
+
+/// Reads one HTTP/1.1 response (head and a Content-Length body); `None` at
+/// end of stream.
+async fn read_response<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).await.ok()?;
+    Some(head)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keep_alive_connection_is_closed_after_its_request_budget() {
+    let w = world();
+    let r = w.start().await;
+    let mut s = tls_to(&w, r.port, [127, 0, 0, 2], &[b"http/1.1"]).await;
+    let mut answered = 0;
+    let mut last = String::new();
+    for _ in 0..10 {
+        if s.write_all(b"GET /v1/election HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .is_err()
+        {
+            break;
+        }
+        match read_response(&mut s).await {
+            Some(head) => {
+                assert!(head.starts_with("http/1.1 200"), "{head}");
+                answered += 1;
+                last = head;
+            }
+            None => break,
+        }
+    }
+    // max_requests_per_connection is 5 in these tests: five answers, then
+    // the server ends the connection (whether the fifth answer also says
+    // `Connection: close` depends on when the close is asked for).
+    assert_eq!(answered, 5, "last answer: {last}");
+    assert!(closed_within(&mut s, Duration::from_secs(5))
+        .await
+        .is_some());
+    r.stop().await;
 }
