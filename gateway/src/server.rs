@@ -212,6 +212,15 @@ impl ApiError {
         }
     }
 
+    /// A failure of the gateway itself (a poisoned lock and the like).
+    fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
     fn detail(mut self, d: impl Into<String>) -> Self {
         self.detail = Some(d.into());
         self
@@ -617,13 +626,7 @@ async fn route(
         }
         (&Method::GET, ["v1", "status-file"]) => {
             let doc = {
-                let c = state.reader.lock().map_err(|_| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        "internal error",
-                    )
-                })?;
+                let c = state.reader.lock().map_err(|_| ApiError::internal())?;
                 crate::store::meta_get(&c, "status_file").map_err(|e| {
                     ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -667,13 +670,7 @@ fn proof_response(
         &shared::merkle::Tree,
     ) -> Result<Vec<shared::merkle::Hash>, shared::merkle::TreeError>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let log = state.seq.log().read().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-    })?;
+    let log = state.seq.log().read().map_err(|_| ApiError::internal())?;
     if size > log.checkpoint_size {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -875,11 +872,7 @@ async fn accept_upload(
         )
     })?;
     let Some(incoming) = body.as_mut() else {
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        ));
+        return Err(ApiError::internal());
     };
     let body = match read_body(incoming, max, content_length(&parts.headers)).await {
         Ok(Some(b)) => {
@@ -984,13 +977,7 @@ async fn ballot_status(
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let (voter_id, identity, _) = voter(state, info)?;
     let row = {
-        let c = state.reader.lock().map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            )
-        })?;
+        let c = state.reader.lock().map_err(|_| ApiError::internal())?;
         use rusqlite::OptionalExtension;
         c.query_row(
             "SELECT b.voter_id, s.status, s.reason FROM ballots b LEFT JOIN statuses s ON s.leaf_index = b.leaf_index

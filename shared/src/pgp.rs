@@ -223,20 +223,32 @@ pub fn encryption_subkeys(cert: &Cert) -> Result<Vec<Fingerprint>, PgpError> {
 /// Encrypts `plaintext` to the election certificate (SEIPD v2, one literal
 /// data packet, binary).
 pub fn encrypt(cert: &Cert, plaintext: &[u8]) -> Result<Vec<u8>, PgpError> {
+    encrypt_with(cert, plaintext.len(), |message| {
+        let mut w = LiteralWriter::new(message).build().map_err(other)?;
+        w.write_all(plaintext).map_err(other)?;
+        w.finalize().map_err(other)
+    })
+}
+
+/// Sets up SEIPD v2 encryption to the election certificate's encryption
+/// subkeys and lets `write` fill it.
+fn encrypt_with(
+    cert: &Cert,
+    size_hint: usize,
+    write: impl FnOnce(Message<'_>) -> Result<(), PgpError>,
+) -> Result<Vec<u8>, PgpError> {
     let p = policy();
     let vc = cert
         .with_policy(&p, None)
         .map_err(|e| PgpError::BadCert(e.to_string()))?;
     let recipients = encryption_keys(&vc)?;
-    let mut out = Vec::with_capacity(plaintext.len() + 4096);
+    let mut out = Vec::with_capacity(size_hint + 4096);
     {
         let message = Message::new(&mut out);
         let message = Encryptor::for_recipients(message, recipients)
             .build()
             .map_err(other)?;
-        let mut w = LiteralWriter::new(message).build().map_err(other)?;
-        w.write_all(plaintext).map_err(other)?;
-        w.finalize().map_err(other)?;
+        write(message)?;
     }
     Ok(out)
 }
@@ -247,21 +259,10 @@ pub fn encrypt(cert: &Cert, plaintext: &[u8]) -> Result<Vec<u8>, PgpError> {
 /// targets use it to put hostile packets (compression bombs, deep nesting,
 /// bad lengths) where only the election key's holder can see them.
 pub fn encrypt_packets(cert: &Cert, packets: &[u8]) -> Result<Vec<u8>, PgpError> {
-    let p = policy();
-    let vc = cert
-        .with_policy(&p, None)
-        .map_err(|e| PgpError::BadCert(e.to_string()))?;
-    let recipients = encryption_keys(&vc)?;
-    let mut out = Vec::with_capacity(packets.len() + 4096);
-    {
-        let message = Message::new(&mut out);
-        let mut w = Encryptor::for_recipients(message, recipients)
-            .build()
-            .map_err(other)?;
-        w.write_all(packets).map_err(other)?;
-        w.finalize().map_err(other)?;
-    }
-    Ok(out)
+    encrypt_with(cert, packets.len(), |mut message| {
+        message.write_all(packets).map_err(other)?;
+        message.finalize().map_err(other)
+    })
 }
 
 /// What the structure check saw.
