@@ -73,26 +73,7 @@ async fn main() {
         "{} is missing: cargo build --release -p ballot-gateway --bins --examples",
         bin.display()
     );
-    let config = w.config_file();
-    let mut server = std::process::Command::new(&bin)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let port: u16 = line
-        .split("https://127.0.0.1:")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|s| s.parse().ok())
-        .expect("the server did not say its port");
+    let (mut server, port) = fixture::spawn_server(&bin, &w.config_file());
     let before = vm_kib(server.id(), "VmRSS:");
     let cpu_before = cpu_ns(server.id());
     let clients: Vec<_> = (0..voters)

@@ -152,6 +152,24 @@ impl Gateway {
     }
 }
 
+/// The hashes of an inclusion or consistency proof answer
+/// (`{"proof": [base64, …]}`) from the gateway's log endpoints.
+pub fn proof_hashes(body: &[u8]) -> Result<Vec<shared::merkle::Hash>> {
+    use base64::prelude::*;
+    let v: serde_json::Value = serde_json::from_slice(body)?;
+    v.pointer("/proof")
+        .and_then(|p| p.as_array())
+        .ok_or_else(|| anyhow!("the answer has no proof"))?
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .and_then(|s| BASE64_STANDARD.decode(s).ok())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| anyhow!("a hash in the proof is not 32 base64 bytes"))
+        })
+        .collect()
+}
+
 /// What `ballot-return` saves after a successful upload.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SavedReceipt {
@@ -388,22 +406,7 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
             a.status
         );
     }
-    let v: serde_json::Value = serde_json::from_slice(&a.body)?;
-    let proof = v
-        .pointer("/proof")
-        .unwrap_or(&serde_json::Value::Null)
-        .as_array()
-        .ok_or_else(|| anyhow!("bad consistency proof"))?
-        .iter()
-        .map(|h| {
-            use base64::prelude::*;
-            BASE64_STANDARD
-                .decode(h.as_str().unwrap_or(""))
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| anyhow!("bad hash in the consistency proof"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let proof = proof_hashes(&a.body).context("bad consistency proof")?;
     if m == n {
         if old.checkpoint.root != latest.checkpoint.root {
             bail!("the gateway shows a different log than the one in your receipt: report this to your election office");

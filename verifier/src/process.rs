@@ -371,11 +371,12 @@ pub fn process(
     };
 
     // Pass 1: decide.
-    let decisions: Vec<Decision> = Vec::with_capacity(total as usize);
     let mut latest: HashMap<String, (UnixTime, u64)> = HashMap::new();
     let mut revoked_later_leaves: Vec<u64> = Vec::new();
+    // Every slot is set by the worker that checks that leaf; the count is
+    // verified below.
     let mut decisions: Vec<Decision> =
-        vec![Decision::Rejected(Reason::MalformedPackage); decisions.capacity()];
+        vec![Decision::Rejected(Reason::MalformedPackage); usize::try_from(total)?];
     let mut checked = 0u64;
     in_parallel(
         |send| leaves(conn, send),

@@ -41,19 +41,6 @@ fn world() -> World {
     w
 }
 
-/// Raises this process's open-file limit to what the test needs (both ends
-/// of every connection live here), or as far as the hard limit allows.
-fn file_limit(wanted: u64) -> u64 {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut l = getrlimit(Resource::Nofile);
-    let hard = l.maximum.unwrap_or(u64::MAX);
-    if l.current.is_some_and(|c| c < wanted) {
-        l.current = Some(wanted.min(hard));
-        let _ = setrlimit(Resource::Nofile, l);
-    }
-    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
-}
-
 async fn connect_from(ip: [u8; 4], port: u16) -> std::io::Result<TcpStream> {
     let s = TcpSocket::new_v4()?;
     s.bind(SocketAddr::from((ip, 0)))?;
@@ -166,7 +153,8 @@ async fn idle_and_slow_clients_do_not_starve_a_voter() {
     let r = w.start().await;
     let port = r.port;
     let idle_wanted = 3000u64;
-    let limit = file_limit(3 * idle_wanted + 1000);
+    // Both ends of every connection live in this process.
+    let limit = gateway::server::raise_file_limit((3 * idle_wanted) as usize + 1000);
     let idle_n = idle_wanted.min(limit.saturating_sub(1000) / 3) as usize;
     if idle_n < idle_wanted as usize {
         println!("NOTE: the open-file limit is {limit}; using {idle_n} idle connections");

@@ -4,13 +4,11 @@
 //! the last restart serves, and every checkpoint it ever signed must be
 //! consistent with the final one.
 
-use crate::fixture::World;
-use base64::prelude::*;
+use crate::fixture::{spawn_server, World};
 use gateway::client::Gateway;
 use gateway::config::Limits;
 use http::{Method, StatusCode};
 use rand::{Rng, SeedableRng};
-use shared::merkle::Hash;
 use shared::note::NoteVerifier;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,21 +60,6 @@ async fn uploader(
     }
 }
 
-fn hashes(v: &serde_json::Value) -> Vec<Hash> {
-    v.pointer("/proof")
-        .and_then(|p| p.as_array())
-        .unwrap()
-        .iter()
-        .map(|h| {
-            BASE64_STANDARD
-                .decode(h.as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     let _heavy = crate::fixture::heavy().await;
@@ -114,7 +97,8 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     let acked = Arc::new(Mutex::new(Vec::new()));
     let mut kills = 0;
     for round in 0..ROUNDS {
-        let (mut child, port) = spawn_server(&config);
+        let (mut child, port) =
+            spawn_server(env!("CARGO_BIN_EXE_ballot-gateway").as_ref(), &config);
         let stop = Arc::new(AtomicBool::new(false));
         let tasks: Vec<_> = w
             .extra
@@ -147,7 +131,7 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
 
     // The last restart: its start-up check of the stored log must pass (it
     // refuses to serve otherwise), and everything acknowledged must be in it.
-    let (mut child, port) = spawn_server(&config);
+    let (mut child, port) = spawn_server(env!("CARGO_BIN_EXE_ballot-gateway").as_ref(), &config);
     let gw = w.client_at(port, &w.extra[0]);
     let log_key = NoteVerifier::from_vkey(&w.manifest.log_key).unwrap();
     let latest = gw
@@ -191,15 +175,9 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
             )
             .await
             .unwrap();
-        let p: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
-        shared::merkle::verify_inclusion(
-            receipt.index,
-            latest.size,
-            &leaf,
-            &hashes(&p),
-            &latest.root,
-        )
-        .unwrap_or_else(|e| panic!("ballot {} is not in the final log: {e}", receipt.index));
+        let proof = gateway::client::proof_hashes(&p.body).unwrap();
+        shared::merkle::verify_inclusion(receipt.index, latest.size, &leaf, &proof, &latest.root)
+            .unwrap_or_else(|e| panic!("ballot {} is not in the final log: {e}", receipt.index));
         sizes.insert(cp.checkpoint.size, cp.checkpoint.root);
     }
     // Every checkpoint a receipt carried is a prefix of the final log.
@@ -212,8 +190,8 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
             )
             .await
             .unwrap();
-        let p: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
-        shared::merkle::verify_consistency(*size, latest.size, &hashes(&p), root, &latest.root)
+        let proof = gateway::client::proof_hashes(&p.body).unwrap();
+        shared::merkle::verify_consistency(*size, latest.size, &proof, root, &latest.root)
             .unwrap_or_else(|e| {
                 panic!(
                     "checkpoint {size} is inconsistent with {}: {e}",
@@ -233,28 +211,4 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
-}
-
-/// `ballot-gateway serve` as a child process; returns it and its port.
-fn spawn_server(config: &std::path::Path) -> (std::process::Child, u16) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ballot-gateway"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("https://127.0.0.1:")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("the server did not say its port: {line:?}"));
-    (child, port)
 }

@@ -366,22 +366,7 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
         )
         .await
         .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&p.body).unwrap();
-    use base64::prelude::*;
-    let proof: Vec<[u8; 32]> = v
-        .pointer("/proof")
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            BASE64_STANDARD
-                .decode(h.as_str().unwrap())
-                .unwrap()
-                .try_into()
-                .unwrap()
-        })
-        .collect();
+    let proof = gateway::client::proof_hashes(&p.body).unwrap();
     shared::merkle::verify_inclusion(
         first.index,
         4,

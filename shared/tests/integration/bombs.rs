@@ -109,7 +109,6 @@ fn sequoias_compression_quine_and_compressed_messages_are_refused() {
         println!("SKIPPED: the sequoia-openpgp sources are not in the cargo registry");
         return;
     };
-    let mut n = 0;
     for name in [
         "compression-quine.pgp",
         "compressed-data-algo-0.pgp",
@@ -121,9 +120,7 @@ fn sequoias_compression_quine_and_compressed_messages_are_refused() {
         refused_everywhere(name, &bytes);
         // And the same packets inside the encryption.
         refused_by_the_verifier(name, &bytes);
-        n += 1;
     }
-    assert_eq!(n, 5);
 }
 
 #[test]
