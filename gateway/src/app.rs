@@ -1,5 +1,7 @@
-//! Assembling a gateway from its configuration: what `serve` does before it
-//! binds, and what tests use to drive the real server on port 0.
+//! A whole gateway: [`build`] assembles it from its configuration (what
+//! `serve` does before it binds, and what tests and the demo use to drive
+//! the real server on port 0); [`Gateway::serve`] runs it and owns the
+//! shutdown order.
 
 use crate::config::{self, Config};
 use crate::sequencer::{Sequencer, SequencerConfig};
@@ -7,7 +9,9 @@ use crate::server::AppState;
 use crate::{setup, store, tls};
 use anyhow::{Context, Result};
 use shared::clock::Clock;
+use std::future::Future;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 
 /// A gateway ready to serve.
 #[derive(Debug)]
@@ -41,22 +45,18 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
     .context("opening and verifying the ballot log")?;
     let verifier = Arc::new(tls::VoterCertVerifier::new(trust.clone(), clock.clone()));
     verifier.set_events(seq.clone());
-    let chain = tls::read_chain(&std::fs::read(&config.tls.certificate).with_context(|| {
-        format!(
-            "cannot read the TLS certificate {}",
-            config.tls.certificate.display()
-        )
-    })?)?;
-    let key = tls::read_key(&std::fs::read(&config.tls.private_key).with_context(|| {
-        format!(
-            "cannot read the TLS key {}",
-            config.tls.private_key.display()
-        )
-    })?)?;
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path).with_context(|| format!("cannot read the TLS {what} {}", path.display()))
+    };
+    let chain = shared::pki::tls_chain_from_pem(&read(&config.tls.certificate, "certificate")?)?;
+    let key = shared::pki::tls_key_from_pem(&zeroize::Zeroizing::new(read(
+        &config.tls.private_key,
+        "key",
+    )?))?;
     let tls = Arc::new(tls::server_config(chain, key, verifier)?);
     let state = Arc::new(AppState::new(
         config.server.clone(),
-        config.limits.clone(),
+        &config.limits,
         election,
         trust,
         seq,
@@ -64,4 +64,72 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         reader,
     ));
     Ok(Gateway { state, tls, writer })
+}
+
+impl Gateway {
+    /// Serves voters on `listener` (and health checks on `health`) until
+    /// `shutdown` completes, then stops in this order: no new connections;
+    /// open requests finish (up to the drain period); the health listener
+    /// stops; the sequencer commits what it holds and its writer thread
+    /// ends.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        health: Option<TcpListener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let Gateway { state, tls, writer } = self;
+        let (stop_health, mut health_stopped) = tokio::sync::watch::channel(false);
+        let health_task = health.map(|h| {
+            let state = state.clone();
+            tokio::spawn(async move {
+                crate::server::run_health(h, state, async move {
+                    let _ = health_stopped.changed().await;
+                })
+                .await;
+            })
+        });
+        let served = crate::server::run(listener, state.clone(), tls, shutdown).await;
+        let _ = stop_health.send(true);
+        if let Some(t) = health_task {
+            let _ = t.await;
+        }
+        state.seq.stop().await;
+        drop(state);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .context("the log writer could not be joined")?
+            .map_err(|_| anyhow::anyhow!("the log writer thread panicked"))?;
+        served
+    }
+
+    /// Serves in a background task (tests and the demo); the handle stops
+    /// it through [`Gateway::serve`]'s shutdown order.
+    pub fn spawn(self, listener: TcpListener, health: Option<TcpListener>) -> Serving {
+        let state = self.state.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(self.serve(listener, health, async move {
+            let _ = stopped.await;
+        }));
+        Serving { state, stop, task }
+    }
+}
+
+/// A gateway serving in the background.
+#[derive(Debug)]
+pub struct Serving {
+    /// The request handlers' state.
+    pub state: Arc<AppState>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl Serving {
+    /// Stops serving and waits until the log writer has finished.
+    pub async fn stop(self) -> Result<()> {
+        let Serving { state, stop, task } = self;
+        drop(state);
+        let _ = stop.send(());
+        task.await.context("the server task failed")?
+    }
 }

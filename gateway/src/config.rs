@@ -3,14 +3,14 @@
 //! `docs/gateway-config.toml` is a commented example.
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
-use shared::pki::{certs_from_pem_or_der, crls_from_pem_or_der, Anchor, TrustStore};
-use shared::x509::{IdentityPolicy, IdentityRule};
+use serde::{Deserialize, Serialize};
+use shared::pki::{certs_from_pem_or_der, crls_from_pem_or_der, AnchorSpec, TrustStore};
+use shared::x509::IdentityRule;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where the database, keys and setup files live.
@@ -31,7 +31,7 @@ pub struct Config {
 }
 
 /// Listeners and protocol limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// The public HTTPS listener.
@@ -88,7 +88,7 @@ impl Default for ServerConfig {
 }
 
 /// The TLS server certificate and key (PEM).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// The certificate chain, leaf first.
@@ -98,7 +98,7 @@ pub struct TlsConfig {
 }
 
 /// Trust anchors, intermediates and CRLs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrustConfig {
     /// The anchors.
@@ -111,7 +111,7 @@ pub struct TrustConfig {
 }
 
 /// One trust anchor and the rules for certificates under it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnchorConfig {
     /// A short name for logs.
@@ -119,19 +119,47 @@ pub struct AnchorConfig {
     /// The anchor certificate (PEM or DER).
     pub certificate: PathBuf,
     /// `edipi` (DoD) or `uri-prefix:<prefix>` (a county voter CA).
-    #[serde(default = "default_identity")]
-    pub identity: String,
+    #[serde(default = "default_identity", with = "rule_text")]
+    pub identity: IdentityRule,
     /// Accepted certificate policy OIDs; defaults to the DoD mediumHardware set.
     #[serde(default)]
     pub policies: Vec<String>,
 }
 
-fn default_identity() -> String {
-    "edipi".into()
+fn default_identity() -> IdentityRule {
+    IdentityRule::Edipi
+}
+
+/// The identity rule in its text form (`shared::x509::IdentityRule`).
+mod rule_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use shared::x509::IdentityRule;
+
+    pub(super) fn serialize<S: Serializer>(r: &IdentityRule, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(r)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IdentityRule, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl AnchorConfig {
+    /// The anchor as the shared type both sides load.
+    pub fn spec(&self) -> AnchorSpec {
+        AnchorSpec {
+            name: self.name.clone(),
+            certificate: self.certificate.clone(),
+            identity: self.identity.clone(),
+            policies: self.policies.clone(),
+        }
+    }
 }
 
 /// Per-voter limits.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Uploads a voter may start per hour (a token bucket; retries count).
@@ -150,7 +178,7 @@ impl Default for Limits {
 }
 
 /// Log output format.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Logging {
     /// `human` or `json`.
@@ -193,12 +221,17 @@ impl Config {
 
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
-        self.data_dir.join("gateway.db")
+        crate::store::db_path(&self.data_dir)
     }
 
     /// The keys folder.
     pub fn keys_dir(&self) -> PathBuf {
-        self.data_dir.join("keys")
+        self.data_dir.join(crate::setup::KEYS_DIR)
+    }
+
+    /// The configuration as TOML, as [`Config::load`] reads it.
+    pub fn to_toml(&self) -> Result<String> {
+        Ok(toml::to_string(self)?)
     }
 }
 
@@ -227,35 +260,7 @@ pub fn load_trust(t: &TrustConfig) -> Result<TrustStore> {
     }
     let mut anchors = Vec::new();
     for a in &t.anchor {
-        let data = std::fs::read(&a.certificate)
-            .with_context(|| format!("cannot read {}", a.certificate.display()))?;
-        let certs =
-            certs_from_pem_or_der(&data).with_context(|| format!("{}", a.certificate.display()))?;
-        let rule = if a.identity == "edipi" {
-            IdentityRule::Edipi
-        } else if let Some(p) = a.identity.strip_prefix("uri-prefix:") {
-            IdentityRule::UriPrefix(p.to_owned())
-        } else {
-            bail!(
-                "anchor {}: identity must be \"edipi\" or \"uri-prefix:<prefix>\"",
-                a.name
-            );
-        };
-        let policies = if a.policies.is_empty() {
-            IdentityPolicy::dod_default().accepted_policies
-        } else {
-            a.policies.clone()
-        };
-        for cert_der in certs {
-            anchors.push(Anchor {
-                name: a.name.clone(),
-                cert_der,
-                policy: IdentityPolicy {
-                    accepted_policies: policies.clone(),
-                    rule: rule.clone(),
-                },
-            });
-        }
+        anchors.extend(a.spec().load()?);
     }
     let mut intermediates = Vec::new();
     if let Some(dir) = &t.intermediates_dir {

@@ -74,7 +74,7 @@ pub fn export(
     clock: &dyn Clock,
 ) -> Result<Option<ExportSummary>> {
     let GatewayKeys { transfer, log } = setup::load_keys(data_dir)?;
-    let conn = store::open(&data_dir.join("gateway.db"))?;
+    let conn = store::open(&store::db_path(data_dir))?;
     let election = setup::load_election(&conn)?;
     // A consistent snapshot of the log while the server keeps writing.
     let tx = conn.unchecked_transaction()?;
@@ -259,7 +259,7 @@ pub fn export(
 /// this gateway issued) and stores the statuses.
 pub fn import_status(data_dir: &Path, file: &Path, clock: &dyn Clock) -> Result<String> {
     let keys = setup::load_keys(data_dir)?;
-    let conn = store::open(&data_dir.join("gateway.db"))?;
+    let conn = store::open(&store::db_path(data_dir))?;
     let election = setup::load_election(&conn)?;
     let fpr = String::from_utf8(
         store::meta_get(&conn, "election_fingerprint")?.context("no election imported")?,

@@ -1,10 +1,9 @@
 //! The online side of the ballot return system: the internet-facing
 //! gateway (mutual TLS, acceptance checks, durable storage, the Merkle log
-//! and receipts, bundle export) and the voter client.
+//! and receipts, bundle export). The voter's program is the `voter` crate.
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod client;
 pub mod config;
 pub mod export;
 mod h2guard;

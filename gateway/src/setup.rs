@@ -12,6 +12,9 @@ use shared::note::{NoteSigner, TYPE_ED25519};
 use shared::roster::Roster;
 use std::path::Path;
 
+/// The folder of the data folder that holds the secret keys (0700, files 0600).
+pub const KEYS_DIR: &str = "keys";
+
 /// The gateway's secret keys.
 #[derive(Debug)]
 pub struct GatewayKeys {
@@ -41,7 +44,7 @@ fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
 /// `ballot-gateway init`: creates the transfer and log keys under
 /// `data_dir/keys` (0600) and writes their public halves to `media_out`.
 pub fn init(data_dir: &Path, log_origin: &str, media_out: &Path, clock: &dyn Clock) -> Result<()> {
-    let keys = data_dir.join("keys");
+    let keys = data_dir.join(KEYS_DIR);
     std::fs::create_dir_all(data_dir)?;
     if keys.exists() {
         bail!(
@@ -81,7 +84,7 @@ pub fn init(data_dir: &Path, log_origin: &str, media_out: &Path, clock: &dyn Clo
         format!("{}\n", log.verifier().to_vkey()).as_bytes(),
         0o644,
     )?;
-    let conn = store::open(&data_dir.join("gateway.db"))?;
+    let conn = store::open(&store::db_path(data_dir))?;
     store::record_event(
         &conn,
         &SecurityEvent {
@@ -102,7 +105,7 @@ pub fn init(data_dir: &Path, log_origin: &str, media_out: &Path, clock: &dyn Clo
 
 /// Loads the gateway's secret keys.
 pub fn load_keys(data_dir: &Path) -> Result<GatewayKeys> {
-    let keys = data_dir.join("keys");
+    let keys = data_dir.join(KEYS_DIR);
     let transfer = shared::pgp::read_secret_cert(&read_secret(&keys.join(TRANSFER_KEY))?)?;
     let skey = read_secret(&keys.join(LOG_KEY))?;
     let text = std::str::from_utf8(&skey).context("the log key file is not text")?;
@@ -146,7 +149,7 @@ pub fn import_setup(
     if manifest.log_key != keys.log.verifier().to_vkey() {
         bail!("the manifest pins a log key other than this gateway's");
     }
-    let conn = store::open(&data_dir.join("gateway.db"))?;
+    let conn = store::open(&store::db_path(data_dir))?;
     if let Some(existing) = store::meta_get(&conn, "election_id")? {
         let ballots: i64 = conn.query_row("SELECT COUNT(*) FROM ballots", [], |r| r.get(0))?;
         if existing != manifest.election_id.as_bytes() && ballots > 0 {

@@ -10,6 +10,14 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
 use thiserror::Error;
 
+/// The database's file name in the gateway's data folder.
+pub const DB_FILE: &str = "gateway.db";
+
+/// The database file of the data folder `data_dir`.
+pub fn db_path(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join(DB_FILE)
+}
+
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = 1;
 
@@ -180,4 +188,56 @@ pub fn count_events(conn: &Connection, code: &str) -> Result<u64, StoreError> {
         |r| r.get(0),
     )?;
     Ok(n as u64)
+}
+
+/// What the database says of one ballot's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordedStatus {
+    /// No status file has covered it yet.
+    NotProcessed,
+    /// The county's decision.
+    Decided(shared::status::Status),
+    /// Rejected, for a reason this version does not know.
+    RejectedUnknownReason,
+    /// A stored status this version cannot read.
+    Unreadable,
+}
+
+/// The voter id that uploaded ballot `leaf_index` and its recorded status;
+/// `None` when there is no such ballot.
+pub fn ballot_status(
+    conn: &Connection,
+    leaf_index: u64,
+) -> Result<Option<(String, RecordedStatus)>, StoreError> {
+    use shared::status::{Reason, Status};
+    let row = conn
+        .query_row(
+            "SELECT b.voter_id, s.status, s.reason FROM ballots b
+             LEFT JOIN statuses s ON s.leaf_index = b.leaf_index
+             WHERE b.leaf_index = ?1",
+            params![leaf_index as i64],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(row.map(|(owner, status, reason)| {
+        let recorded = match (status, reason) {
+            (None, _) => RecordedStatus::NotProcessed,
+            (Some(1), _) => RecordedStatus::Decided(Status::Accepted),
+            (Some(3), _) => RecordedStatus::Decided(Status::Superseded),
+            (Some(2), Some(r)) => u8::try_from(r)
+                .ok()
+                .and_then(Reason::from_code)
+                .map_or(RecordedStatus::RejectedUnknownReason, |r| {
+                    RecordedStatus::Decided(Status::Rejected(r))
+                }),
+            _ => RecordedStatus::Unreadable,
+        };
+        (owner, recorded)
+    }))
 }

@@ -1,5 +1,5 @@
 //! TLS: the gateway's rustls configuration (TLS 1.3 only) and the voter
-//! certificate verifier, plus the voter client's configuration.
+//! certificate verifier. (The voter's side is in the `voter` crate.)
 //!
 //! Client certificates are optional at the TLS layer, so auditors can read
 //! checkpoints and proofs without a card. A certificate that *is* presented
@@ -11,7 +11,7 @@
 
 use crate::sequencer::Sequencer;
 use crate::store::SecurityEvent;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -80,22 +80,6 @@ fn tls_error(e: &ChainError) -> rustls::Error {
     })
 }
 
-/// The stable code of a chain error, for security events.
-pub fn chain_code(e: &ChainError) -> &'static str {
-    match e {
-        ChainError::UnknownIssuer => "unknown-issuer",
-        ChainError::Expired(_) => "certificate-expired",
-        ChainError::NotYetValid(_) => "certificate-not-yet-valid",
-        ChainError::Revoked { .. } => "certificate-revoked",
-        ChainError::RevocationUnknown { .. } => "revocation-unknown",
-        ChainError::WrongUsage => "client-auth-not-permitted",
-        ChainError::BadSignature => "bad-certificate-signature",
-        ChainError::Malformed(_) => "malformed-certificate",
-        ChainError::TooLong => "chain-too-long",
-        _ => "certificate-refused",
-    }
-}
-
 impl ClientCertVerifier for VoterCertVerifier {
     fn offer_client_auth(&self) -> bool {
         true
@@ -126,12 +110,12 @@ impl ClientCertVerifier for VoterCertVerifier {
                 let subject = shared::x509::parse_cert(end_entity)
                     .map(|c| c.subject().to_string())
                     .unwrap_or_else(|_| "unparseable certificate".into());
-                tracing::info!(code = chain_code(&e), %subject, "client certificate refused during the TLS handshake");
+                tracing::info!(code = crate::server::chain_code(&e).as_str(), %subject, "client certificate refused during the TLS handshake");
                 if let Some(seq) = self.events.get() {
                     seq.record(SecurityEvent {
                         at: now.0,
                         kind: "tls",
-                        code: chain_code(&e).into(),
+                        code: crate::server::chain_code(&e).as_str().into(),
                         identity: None,
                         peer: None,
                         detail: format!("{subject}: {e}"),
@@ -177,24 +161,6 @@ impl ClientCertVerifier for VoterCertVerifier {
     }
 }
 
-/// Reads a PEM certificate chain.
-pub fn read_chain(pem_bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
-    let certs = shared::pki::certs_from_pem_or_der(pem_bytes).map_err(|e| anyhow!("{e}"))?;
-    Ok(certs.into_iter().map(CertificateDer::from).collect())
-}
-
-/// Reads a PEM private key (PKCS #8, SEC1 or PKCS #1).
-pub fn read_key(pem_bytes: &[u8]) -> Result<PrivateKeyDer<'static>> {
-    let p = pem::parse(pem_bytes).context("the private key file is not PEM")?;
-    let der = p.contents().to_vec();
-    Ok(match p.tag() {
-        "PRIVATE KEY" => PrivateKeyDer::Pkcs8(der.into()),
-        "EC PRIVATE KEY" => PrivateKeyDer::Sec1(der.into()),
-        "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(der.into()),
-        other => return Err(anyhow!("unsupported private key type {other}")),
-    })
-}
-
 /// The gateway's TLS configuration: TLS 1.3 only, HTTP/2 and HTTP/1.1.
 pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,
@@ -208,32 +174,5 @@ pub fn server_config(
         .context("the TLS certificate and key do not match")?;
     c.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     c.max_early_data_size = 0;
-    Ok(c)
-}
-
-/// The voter client's TLS configuration: the gateway's server certificate
-/// must chain to `server_roots`; the voter's certificate and key, if given,
-/// authenticate the voter.
-pub fn client_config(
-    server_roots: &[CertificateDer<'static>],
-    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-    alpn: &[&[u8]],
-) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for r in server_roots {
-        roots
-            .add(r.clone())
-            .context("a server root certificate is not usable")?;
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots);
-    let mut c = match client {
-        Some((chain, key)) => builder
-            .with_client_auth_cert(chain, key)
-            .context("the voter certificate and key do not match")?,
-        None => builder.with_no_client_auth(),
-    };
-    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(c)
 }

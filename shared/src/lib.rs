@@ -3,6 +3,7 @@
 //! specification is in `docs/spec/`.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod ballot;
 pub mod bundle;
 pub mod checkpoint;

@@ -104,6 +104,24 @@ pub fn fingerprint_hex(cert: &Cert) -> String {
     cert.fingerprint().to_hex()
 }
 
+/// Reads a fingerprint as people copy it from printed instructions:
+/// hexadecimal, in any case, with spaces allowed between groups; 64 digits
+/// (OpenPGP v6) or 40 (v4). Returns it in the canonical form (upper case,
+/// no spaces) or says what is wrong.
+pub fn parse_fingerprint(text: &str) -> Result<String, String> {
+    let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err("a fingerprint has only the digits 0-9 and letters A-F".into());
+    }
+    if hex.len() != 64 && hex.len() != 40 {
+        return Err(format!(
+            "a fingerprint has 64 hexadecimal digits; this one has {}",
+            hex.len()
+        ));
+    }
+    Ok(hex.to_ascii_uppercase())
+}
+
 /// Parses a public certificate (binary or armored) of at most
 /// [`MAX_CERT_LEN`] bytes; refuses secret key material and keyrings.
 pub fn read_public_cert(bytes: &[u8]) -> Result<Cert, PgpError> {

@@ -18,7 +18,7 @@
 //! revocationDate at or before `at`.
 
 use crate::clock::UnixTime;
-use crate::x509::{voter_facts, CertFacts, IdentityError, IdentityPolicy};
+use crate::x509::{voter_facts, CertFacts, IdentityError, IdentityPolicy, IdentityRule};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use thiserror::Error;
 use x509_parser::prelude::FromDer;
@@ -120,6 +120,79 @@ pub struct Anchor {
     pub cert_der: Vec<u8>,
     /// Which policies and which identity field its voters carry.
     pub policy: IdentityPolicy,
+}
+
+/// A trust anchor as configured: the file holding its certificate(s),
+/// the identity rule and the accepted policies of the voter certificates
+/// under it. The gateway's configuration and the verifier's command line
+/// both resolve to this type, and [`AnchorSpec::load`] reads it the same
+/// way for both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnchorSpec {
+    /// A short name for logs and reports.
+    pub name: String,
+    /// The anchor certificate file (PEM, possibly several, or one DER).
+    pub certificate: std::path::PathBuf,
+    /// Where the voter identity is.
+    pub identity: IdentityRule,
+    /// Accepted certificate policy OIDs; empty means the DoD
+    /// mediumHardware set.
+    pub policies: Vec<String>,
+}
+
+impl AnchorSpec {
+    /// A DoD anchor (EDIPI, mediumHardware) named after its file.
+    pub fn dod(certificate: std::path::PathBuf) -> Self {
+        AnchorSpec {
+            name: certificate.display().to_string(),
+            certificate,
+            identity: IdentityRule::Edipi,
+            policies: Vec::new(),
+        }
+    }
+
+    /// The policy its voter certificates must meet.
+    pub fn policy(&self) -> IdentityPolicy {
+        IdentityPolicy {
+            accepted_policies: if self.policies.is_empty() {
+                IdentityPolicy::dod_default().accepted_policies
+            } else {
+                self.policies.clone()
+            },
+            rule: self.identity.clone(),
+        }
+    }
+
+    /// Reads the certificate file: one [`Anchor`] per certificate in it.
+    pub fn load(&self) -> Result<Vec<Anchor>, AnchorLoadError> {
+        let data = std::fs::read(&self.certificate).map_err(|e| AnchorLoadError {
+            path: self.certificate.clone(),
+            reason: e.to_string(),
+        })?;
+        let certs = certs_from_pem_or_der(&data).map_err(|e| AnchorLoadError {
+            path: self.certificate.clone(),
+            reason: e.to_string(),
+        })?;
+        let policy = self.policy();
+        Ok(certs
+            .into_iter()
+            .map(|cert_der| Anchor {
+                name: self.name.clone(),
+                cert_der,
+                policy: policy.clone(),
+            })
+            .collect())
+    }
+}
+
+/// A trust anchor file that cannot be used.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("trust anchor {}: {reason}", path.display())]
+pub struct AnchorLoadError {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Why.
+    pub reason: String,
 }
 
 /// Trust anchors, known intermediates and CRLs.
@@ -279,6 +352,36 @@ pub fn certs_from_pem_or_der(data: &[u8]) -> Result<Vec<Vec<u8>>, ChainError> {
         return Ok(certs);
     }
     Ok(vec![data.to_vec()])
+}
+
+/// Reads a certificate chain file (PEM, or one DER certificate) for TLS.
+pub fn tls_chain_from_pem(
+    data: &[u8],
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, ChainError> {
+    Ok(certs_from_pem_or_der(data)?
+        .into_iter()
+        .map(rustls_pki_types::CertificateDer::from)
+        .collect())
+}
+
+/// Reads a PEM private key (PKCS #8, SEC1 or PKCS #1) for TLS.
+pub fn tls_key_from_pem(
+    data: &[u8],
+) -> Result<rustls_pki_types::PrivateKeyDer<'static>, ChainError> {
+    use rustls_pki_types::PrivateKeyDer;
+    let p = pem::parse(data)
+        .map_err(|_| ChainError::Malformed("the private key file is not PEM".into()))?;
+    let der = p.contents().to_vec();
+    Ok(match p.tag() {
+        "PRIVATE KEY" => PrivateKeyDer::Pkcs8(der.into()),
+        "EC PRIVATE KEY" => PrivateKeyDer::Sec1(der.into()),
+        "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(der.into()),
+        other => {
+            return Err(ChainError::Malformed(format!(
+                "unsupported private key type {other}"
+            )))
+        }
+    })
 }
 
 /// Reads every CRL of a PEM file (or one DER CRL).

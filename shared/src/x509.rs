@@ -50,6 +50,38 @@ pub enum IdentityRule {
     UriPrefix(String),
 }
 
+impl IdentityRule {
+    /// The text form: `edipi`, or `uri-prefix:<prefix>`.
+    pub const SYNTAX: &'static str = "\"edipi\" or \"uri-prefix:<prefix>\"";
+}
+
+impl std::str::FromStr for IdentityRule {
+    type Err = String;
+
+    /// Reads `edipi` or `uri-prefix:<prefix>` (a non-empty prefix).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "edipi" => Ok(IdentityRule::Edipi),
+            _ => match s.strip_prefix("uri-prefix:") {
+                Some(p) if !p.is_empty() => Ok(IdentityRule::UriPrefix(p.to_owned())),
+                _ => Err(format!(
+                    "the identity rule must be {}, not {s:?}",
+                    IdentityRule::SYNTAX
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for IdentityRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentityRule::Edipi => f.write_str("edipi"),
+            IdentityRule::UriPrefix(p) => write!(f, "uri-prefix:{p}"),
+        }
+    }
+}
+
 /// What a trust anchor's voter certificates must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityPolicy {

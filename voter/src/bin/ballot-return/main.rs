@@ -1,94 +1,27 @@
 //! `ballot-return`: send your marked ballot to your county, and check on it later.
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand};
-use gateway::client::{self, Ballot, Credentials, Gateway, SavedReceipt};
+use clap::Parser;
+use cli::{Cli, Command, Connection, SendArgs};
 use std::path::{Path, PathBuf};
-
-/// Send your marked ballot to your county election office over the
-/// internet, signed with your CAC and sealed so only the county can open it.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(clap::Args, Debug)]
-struct Connection {
-    /// The gateway address from your ballot instructions (https://…).
-    #[arg(long)]
-    gateway: String,
-    /// The certificate authority of the gateway's TLS certificate (PEM).
-    #[arg(long)]
-    ca: PathBuf,
-    /// Your certificate (PEM): the PIV authentication certificate of your CAC.
-    #[arg(long)]
-    cert: PathBuf,
-    /// Your private key (PEM).
-    #[arg(long)]
-    key: PathBuf,
-    /// Your card's issuing CA certificates, to include (PEM).
-    #[arg(long)]
-    chain: Option<PathBuf>,
-}
-
-/// What `send` needs.
-#[derive(clap::Args, Debug)]
-struct SendArgs {
-    #[command(flatten)]
-    conn: Connection,
-    /// The election key fingerprint printed in your ballot instructions.
-    #[arg(long)]
-    election_fingerprint: String,
-    /// Your marked ballot (PDF, or a selections file).
-    #[arg(long)]
-    ballot: PathBuf,
-    /// Your ballot style, printed on your blank ballot.
-    #[arg(long)]
-    ballot_style: String,
-    /// The ballot's file type; guessed from the file name if absent.
-    #[arg(long)]
-    media_type: Option<String>,
-    /// Confirms that you accept the voter declaration (it is printed first).
-    #[arg(long)]
-    accept_declaration: bool,
-    /// Where to save the receipt.
-    #[arg(long, default_value = "ballot-receipt.json")]
-    receipt: PathBuf,
-    /// How many times to try on a poor connection.
-    #[arg(long, default_value_t = 8)]
-    attempts: u32,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Sign, seal and send your marked ballot; save the receipt.
-    Send(SendArgs),
-    /// Check that your ballot is still in the county's log, and what became of it.
-    Status {
-        #[command(flatten)]
-        conn: Connection,
-        /// The receipt saved when you sent your ballot.
-        #[arg(long, default_value = "ballot-receipt.json")]
-        receipt: PathBuf,
-    },
-}
+use voter::client::{self, Ballot, Credentials, Gateway, SavedReceipt};
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
 fn gateway(conn: &Connection) -> Result<(Gateway, Credentials)> {
-    let roots = gateway::tls::read_chain(&read(&conn.ca, "the gateway CA file")?)?;
-    let mut chain = gateway::tls::read_chain(&read(&conn.cert, "your certificate")?)?;
+    let roots = shared::pki::tls_chain_from_pem(&read(&conn.ca, "the gateway CA file")?)?;
+    let mut chain = shared::pki::tls_chain_from_pem(&read(&conn.cert, "your certificate")?)?;
     let extra = match &conn.chain {
-        Some(p) => gateway::tls::read_chain(&read(p, "the chain file")?)?,
+        Some(p) => shared::pki::tls_chain_from_pem(&read(p, "the chain file")?)?,
         None => Vec::new(),
     };
     let key_pem = zeroize::Zeroizing::new(read(&conn.key, "your key")?);
-    let tls_key = gateway::tls::read_key(&key_pem)?;
+    let tls_key = shared::pki::tls_key_from_pem(&key_pem)?;
     let signing_key = shared::cms::VoterKey::from_pem(&key_pem).context("your key cannot sign")?;
     let cert = chain
         .first()
@@ -101,7 +34,7 @@ fn gateway(conn: &Connection) -> Result<(Gateway, Credentials)> {
         .map(|c| c.to_vec())
         .collect();
     chain.extend(extra);
-    let tls = gateway::tls::client_config(&roots, Some((chain, tls_key)), &[b"http/1.1"])?;
+    let tls = voter::tls::client_config(&roots, Some((chain, tls_key)), &[b"http/1.1"])?;
     Ok((
         Gateway::new(&conn.gateway, tls)?,
         Credentials {
@@ -173,30 +106,15 @@ async fn send(args: SendArgs) -> Result<()> {
         election_fingerprint: fpr.trim().to_uppercase(),
         gateway: conn.gateway.clone(),
         leaf_index: receipt.index,
-        voter_id: answer
-            .pointer("/voter_id")
-            .unwrap_or(&serde_json::Value::Null)
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
-        salt: answer
-            .pointer("/salt")
-            .unwrap_or(&serde_json::Value::Null)
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
+        voter_id: answer.voter_id.clone(),
+        salt: answer.salt.clone(),
         message_sha256: hex::encode(receipt.entry.message_sha256),
         receipt: receipt.to_text()?,
     };
     let json = serde_json::to_vec_pretty(&saved)?;
     std::fs::write(&receipt_path, json)
         .with_context(|| format!("cannot save the receipt to {}", receipt_path.display()))?;
-    if answer
-        .pointer("/duplicate")
-        .unwrap_or(&serde_json::Value::Null)
-        .as_bool()
-        == Some(true)
-    {
+    if answer.duplicate {
         println!("The gateway already had this ballot; it sent the same receipt again.");
     }
     println!(

@@ -1,77 +1,14 @@
 //! `ballot-gateway`: the internet-facing ballot gateway.
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{Cli, Command};
 use gateway::config::{self, Config};
 use shared::clock::{Clock, SystemClock};
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// The ballot gateway: accepts encrypted, signed ballots over mutual TLS,
-/// logs them in an append-only Merkle log, and exports them on signed media.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Create the gateway's transfer key and log key, and write their public
-    /// halves to the media folder for the county's verifier.
-    Init {
-        /// The gateway's data folder (keys, database).
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// The log's origin name, e.g. ballots.example-county.gov/2026-general.
-        #[arg(long)]
-        log_origin: String,
-        /// Where to write the public keys (removable media).
-        #[arg(long)]
-        media_out: PathBuf,
-    },
-    /// Import the signed election manifest and roster from the verifier's media.
-    ImportSetup {
-        /// The configuration file.
-        #[arg(long, default_value = "gateway.toml")]
-        config: PathBuf,
-        /// The media folder written by `ballot-verifier init`.
-        #[arg(long)]
-        media: PathBuf,
-        /// The election key's fingerprint, read out at the setup ceremony.
-        #[arg(long)]
-        election_fingerprint: String,
-    },
-    /// Serve voters until stopped (Ctrl-C or SIGTERM drains open requests).
-    Serve {
-        /// The configuration file.
-        #[arg(long, default_value = "gateway.toml")]
-        config: PathBuf,
-    },
-    /// Write a signed transfer bundle of every ballot logged since the last export.
-    Export {
-        /// The configuration file.
-        #[arg(long, default_value = "gateway.toml")]
-        config: PathBuf,
-        /// The media folder; the bundle is written as bundle-NNNNNN inside it.
-        #[arg(long)]
-        out: PathBuf,
-        /// Export every ballot from the start of the log.
-        #[arg(long)]
-        all: bool,
-    },
-    /// Import the verifier's signed status file.
-    ImportStatus {
-        /// The configuration file.
-        #[arg(long, default_value = "gateway.toml")]
-        config: PathBuf,
-        /// The status file (status.signed).
-        #[arg(long)]
-        file: PathBuf,
-    },
-}
 
 fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -119,37 +56,20 @@ async fn serve(config: Config) -> Result<()> {
         .with_context(|| format!("cannot listen on {}", config.server.health_listen))?;
     let (addr, health_addr) = (listener.local_addr()?, health.local_addr()?);
     tracing::info!(listen = %addr, health = %health_addr, "serving");
-    println!("Listening on https://{addr} (health: http://{health_addr}/healthz)");
+    println!(
+        "Listening on https://{addr} (health: http://{health_addr}{})",
+        shared::api::HEALTH
+    );
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let health_state = gw.state.clone();
-    let mut health_stop = stop_rx.clone();
-    let health_task = tokio::spawn(async move {
-        gateway::server::run_health(health, health_state, async move {
-            let _ = health_stop.changed().await;
-        })
-        .await
-    });
-    gateway::server::run(
-        listener,
-        gw.state.clone(),
-        gw.tls.clone(),
-        shutdown_signal(),
-    )
-    .await?;
-    let _ = stop_tx.send(true);
-    let _ = health_task.await;
-    gw.state.seq.stop().await;
-    let _ = tokio::task::spawn_blocking(move || gw.writer.join()).await;
+    gw.serve(listener, Some(health), shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = run(cli);
-    match result {
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -172,7 +92,7 @@ fn run(cli: Cli) -> Result<()> {
             gateway::setup::init(&data_dir, &log_origin, &media_out, &clock)?;
             println!(
                 "Gateway keys created in {}.",
-                data_dir.join("keys").display()
+                data_dir.join(gateway::setup::KEYS_DIR).display()
             );
             println!(
                 "Public keys written to {}: give this media to the county's verifier.",
@@ -185,7 +105,7 @@ fn run(cli: Cli) -> Result<()> {
             media,
             election_fingerprint,
         } => {
-            let c = Config::load(&config)?;
+            let c = Config::load(&config.path)?;
             println!(
                 "{}",
                 gateway::setup::import_setup(&c.data_dir, &media, &election_fingerprint, &clock)?
@@ -193,7 +113,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Serve { config } => {
-            let c = Config::load(&config)?;
+            let c = Config::load(&config.path)?;
             init_tracing(&c.logging.format);
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -201,7 +121,7 @@ fn run(cli: Cli) -> Result<()> {
                 .block_on(serve(c))
         }
         Command::Export { config, out, all } => {
-            let c = Config::load(&config)?;
+            let c = Config::load(&config.path)?;
             let (crls, inter) = config::pki_files(&c.trust)?;
             match gateway::export::export(&c.data_dir, &crls, &inter, &out, all, &clock)? {
                 Some(s) => println!(
@@ -219,7 +139,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::ImportStatus { config, file } => {
-            let c = Config::load(&config)?;
+            let c = Config::load(&config.path)?;
             println!(
                 "{}",
                 gateway::export::import_status(&c.data_dir, &file, &clock)?

@@ -12,6 +12,9 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use serde::{Deserialize, Serialize};
+use shared::api::{
+    self, BallotState, ConsistencyAnswer, ErrorBody, ErrorCode, ReceiptAnswer, StatusAnswer,
+};
 use sha2::{Digest, Sha256};
 use shared::ballot::BallotPackage;
 use shared::checkpoint::SignedCheckpoint;
@@ -45,21 +48,22 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The JSON error's code and message, if the body is one.
+    /// The refusal's code and message, if the body is an error body
+    /// (`("unknown", "")` when it is not).
     pub fn error(&self) -> (String, String) {
-        let v: serde_json::Value = serde_json::from_slice(&self.body).unwrap_or_default();
-        (
-            v.pointer("/error/code")
-                .unwrap_or(&serde_json::Value::Null)
-                .as_str()
-                .unwrap_or("unknown")
-                .to_owned(),
-            v.pointer("/error/message")
-                .unwrap_or(&serde_json::Value::Null)
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-        )
+        match ErrorBody::from_json(&self.body) {
+            Some(b) => (b.error.code, b.error.message),
+            None => ("unknown".to_owned(), String::new()),
+        }
+    }
+
+    /// The body as the JSON answer `T`, when the status is 200.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        if self.status != StatusCode::OK {
+            let (code, message) = self.error();
+            bail!("the gateway refused ({code}): {message}");
+        }
+        serde_json::from_slice(&self.body).context("the gateway's answer is not readable")
     }
 }
 
@@ -121,7 +125,7 @@ impl Gateway {
             .uri(path)
             .header(http::header::HOST, format!("{}:{}", self.host, self.port));
         if body.is_some() {
-            req = req.header(http::header::CONTENT_TYPE, "application/octet-stream");
+            req = req.header(http::header::CONTENT_TYPE, api::UPLOAD_CONTENT_TYPE);
         }
         let req = req.body(Full::new(body.unwrap_or_default()))?;
         let resp = sender
@@ -139,7 +143,7 @@ impl Gateway {
 
     /// Fetches and verifies the election manifest.
     pub async fn manifest(&self, election_fingerprint: &str) -> Result<ElectionManifest> {
-        let a = self.request(Method::GET, "/v1/election", None).await?;
+        let a = self.request(Method::GET, api::ELECTION, None).await?;
         if a.status != StatusCode::OK {
             bail!(
                 "the gateway did not give the election details ({})",
@@ -150,24 +154,6 @@ impl Gateway {
             "the election details are not signed by the election key you were given; do not send your ballot, and contact your election office",
         )
     }
-}
-
-/// The hashes of an inclusion or consistency proof answer
-/// (`{"proof": [base64, …]}`) from the gateway's log endpoints.
-pub fn proof_hashes(body: &[u8]) -> Result<Vec<shared::merkle::Hash>> {
-    use base64::prelude::*;
-    let v: serde_json::Value = serde_json::from_slice(body)?;
-    v.pointer("/proof")
-        .and_then(|p| p.as_array())
-        .ok_or_else(|| anyhow!("the answer has no proof"))?
-        .iter()
-        .map(|h| {
-            h.as_str()
-                .and_then(|s| BASE64_STANDARD.decode(s).ok())
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| anyhow!("a hash in the proof is not 32 base64 bytes"))
-        })
-        .collect()
 }
 
 /// What `ballot-return` saves after a successful upload.
@@ -257,14 +243,9 @@ pub fn prepare(
 pub fn check_receipt(
     manifest: &ElectionManifest,
     upload: &[u8],
-    answer: &serde_json::Value,
+    answer: &ReceiptAnswer,
 ) -> Result<(Receipt, SignedCheckpoint)> {
-    let text = answer
-        .pointer("/receipt")
-        .unwrap_or(&serde_json::Value::Null)
-        .as_str()
-        .ok_or_else(|| anyhow!("the gateway's answer has no receipt"))?;
-    let receipt = Receipt::parse(text.as_bytes())?;
+    let receipt = Receipt::parse(answer.receipt.as_bytes())?;
     let log_key = NoteVerifier::from_vkey(&manifest.log_key)?;
     let cp = receipt
         .verify(&log_key)
@@ -276,30 +257,13 @@ pub fn check_receipt(
     if receipt.entry.election_id != manifest.election_id {
         bail!("the receipt is for another election");
     }
-    let salt: [u8; 32] = hex::decode(
-        answer
-            .pointer("/salt")
-            .unwrap_or(&serde_json::Value::Null)
-            .as_str()
-            .unwrap_or(""),
-    )
-    .ok()
-    .and_then(|s| s.try_into().ok())
-    .ok_or_else(|| anyhow!("the gateway's answer has no valid salt"))?;
-    let voter_id = answer
-        .pointer("/voter_id")
-        .unwrap_or(&serde_json::Value::Null)
-        .as_str()
-        .unwrap_or("");
-    if voter_commitment(&salt, voter_id) != receipt.entry.voter_commitment {
+    let salt = answer
+        .salt_bytes()
+        .map_err(|_| anyhow!("the gateway's answer has no valid salt"))?;
+    if voter_commitment(&salt, &answer.voter_id) != receipt.entry.voter_commitment {
         bail!("the receipt's voter commitment does not match");
     }
-    if answer
-        .pointer("/leaf_index")
-        .unwrap_or(&serde_json::Value::Null)
-        .as_u64()
-        != Some(receipt.index)
-    {
+    if answer.leaf_index != receipt.index {
         bail!("the receipt's index does not match the answer");
     }
     Ok((receipt, cp))
@@ -312,17 +276,16 @@ pub async fn upload(
     upload: &[u8],
     attempts: u32,
     say: Say<'_>,
-) -> Result<serde_json::Value> {
+) -> Result<ReceiptAnswer> {
     let body = Bytes::copy_from_slice(upload);
     let mut delay = Duration::from_secs(2);
     for attempt in 1..=attempts.max(1) {
         match gw
-            .request(Method::POST, "/v1/ballots", Some(body.clone()))
+            .request(Method::POST, api::BALLOTS, Some(body.clone()))
             .await
         {
             Ok(a) if a.status == StatusCode::OK => {
-                return serde_json::from_slice(&a.body)
-                    .context("the gateway's answer is not readable");
+                return ReceiptAnswer::from_json(&a.body).map_err(Into::into);
             }
             Ok(a) => {
                 let (code, message) = a.error();
@@ -332,7 +295,7 @@ pub async fn upload(
                         | StatusCode::REQUEST_TIMEOUT
                         | StatusCode::BAD_GATEWAY
                         | StatusCode::GATEWAY_TIMEOUT
-                ) || code == "upload-interrupted";
+                ) || ErrorCode::parse(&code).is_some_and(ErrorCode::is_temporary);
                 if !temporary || attempt == attempts {
                     bail!("the gateway refused the ballot ({code}): {message}");
                 }
@@ -363,8 +326,8 @@ pub async fn upload(
 /// The outcome of a status check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
-    /// `received`, `accepted`, `rejected` or `superseded`.
-    pub status: String,
+    /// Where the ballot stands.
+    pub status: BallotState,
     /// Plain words.
     pub explanation: String,
     /// The latest checkpoint's size.
@@ -380,7 +343,7 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
     let old = receipt
         .verify(&log_key)
         .context("the saved receipt does not verify")?;
-    let a = gw.request(Method::GET, "/v1/log/checkpoint", None).await?;
+    let a = gw.request(Method::GET, api::CHECKPOINT, None).await?;
     if a.status != StatusCode::OK {
         bail!(
             "the gateway did not give its latest checkpoint ({})",
@@ -394,11 +357,7 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
         bail!("the gateway's log is smaller than when your ballot was received: report this to your election office");
     }
     let a = gw
-        .request(
-            Method::GET,
-            &format!("/v1/log/consistency?from={m}&to={n}"),
-            None,
-        )
+        .request(Method::GET, &api::consistency_path(m, n), None)
         .await?;
     if a.status != StatusCode::OK {
         bail!(
@@ -406,7 +365,10 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
             a.status
         );
     }
-    let proof = proof_hashes(&a.body).context("bad consistency proof")?;
+    let proof = a
+        .json::<ConsistencyAnswer>()
+        .context("bad consistency proof")?
+        .proof;
     if m == n {
         if old.checkpoint.root != latest.checkpoint.root {
             bail!("the gateway shows a different log than the one in your receipt: report this to your election office");
@@ -419,7 +381,7 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
     let a = gw
         .request(
             Method::GET,
-            &format!("/v1/ballots/{}/status", saved.leaf_index),
+            &api::ballot_status_path(saved.leaf_index),
             None,
         )
         .await?;
@@ -427,20 +389,10 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
         let (code, message) = a.error();
         bail!("the gateway did not give the status ({code}): {message}");
     }
-    let v: serde_json::Value = serde_json::from_slice(&a.body)?;
+    let v: StatusAnswer = a.json()?;
     Ok(StatusReport {
-        status: v
-            .pointer("/status")
-            .unwrap_or(&serde_json::Value::Null)
-            .as_str()
-            .unwrap_or("unknown")
-            .to_owned(),
-        explanation: v
-            .pointer("/explanation")
-            .unwrap_or(&serde_json::Value::Null)
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
+        status: v.status,
+        explanation: v.explanation,
         log_size: n,
     })
 }

@@ -1,0 +1,96 @@
+//! The HTTPS server. The HTTP contract (paths, answers, error codes) is
+//! `shared::api`, specified in `docs/spec/http-api.md`; here each concern
+//! has its file:
+//!
+//! | file | what |
+//! |---|---|
+//! | `listener.rs` | accepting connections, TLS, HTTP/1.1 and HTTP/2 limits, the per-connection request budget, the drain |
+//! | `routes.rs` | routing, and the endpoints that only read |
+//! | `upload.rs` | `POST /v1/ballots`: the acceptance checks, in order |
+//! | `auth.rs` | the voter behind a connection (certificate, roster) |
+//! | `rate.rs` | per-voter limits: uploads per hour, uploads in progress |
+//! | `refusal.rs` | a refused request: its code, message and operator detail |
+//! | `election.rs` | the imported election and its upload-size rule |
+//! | `health.rs` | the health listener |
+//!
+//! Starting and stopping a whole gateway (sequencer, listeners, the
+//! shutdown order) is [`crate::app::Gateway`].
+
+mod auth;
+mod election;
+mod health;
+mod listener;
+mod rate;
+mod refusal;
+mod routes;
+mod upload;
+
+pub use election::{Election, UPLOAD_OVERHEAD};
+pub use health::run_health;
+pub use listener::{raise_file_limit, run};
+pub use refusal::chain_code;
+
+use crate::config::{Limits, ServerConfig};
+use crate::sequencer::Sequencer;
+use shared::clock::Clock;
+use shared::pki::TrustStore;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct AppState {
+    /// Protocol limits.
+    pub server: ServerConfig,
+    /// The election.
+    pub election: Election,
+    /// Trust anchors and CRLs.
+    pub trust: Arc<TrustStore>,
+    /// The log writer.
+    pub seq: Sequencer,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// A read connection for status queries.
+    pub reader: Mutex<rusqlite::Connection>,
+    /// Per-voter upload limits.
+    voter_limits: rate::VoterLimits,
+    /// Uploads whose bodies may be in memory at once.
+    upload_slots: Semaphore,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(
+        server: ServerConfig,
+        limits: &Limits,
+        election: Election,
+        trust: Arc<TrustStore>,
+        seq: Sequencer,
+        clock: Arc<dyn Clock>,
+        reader: rusqlite::Connection,
+    ) -> Self {
+        let upload_slots = Semaphore::new(
+            server
+                .max_uploads_in_memory
+                .clamp(1, Semaphore::MAX_PERMITS),
+        );
+        AppState {
+            server,
+            election,
+            trust,
+            seq,
+            clock,
+            reader: Mutex::new(reader),
+            voter_limits: rate::VoterLimits::new(limits.uploads_per_voter_per_hour),
+            upload_slots,
+        }
+    }
+}
+
+/// The TLS connection's facts a handler may use.
+#[derive(Debug, Clone)]
+struct ConnInfo {
+    peer: SocketAddr,
+    certs: Option<Vec<Vec<u8>>>,
+}

@@ -1,0 +1,135 @@
+//! Voters of the development PKI: their signing credentials, their
+//! uploads made by the voter's own code, TLS clients that present their
+//! certificates, and ballots logged straight through the gateway's
+//! sequencer (what a gateway records, with or without its checks).
+
+use devpki::{DevPki, Issued};
+use gateway::sequencer::{Accepted, NewBallot, Sequencer, SequencerConfig};
+use rustls_pki_types::CertificateDer;
+use shared::clock::{ManualClock, UnixTime};
+use shared::manifest::ElectionManifest;
+use std::path::Path;
+use std::sync::Arc;
+use voter::client::{Ballot, Credentials, Gateway};
+
+/// The signing credentials of `issued`, with the ID CA as its chain.
+pub fn credentials(pki: &DevPki, issued: &Issued) -> Credentials {
+    Credentials {
+        cert: issued.cert_der.clone(),
+        chain: vec![pki.id_ca.issued.cert_der.clone()],
+        key: shared::cms::VoterKey::from_pem(issued.key.pkcs8_pem().as_bytes()).unwrap(),
+    }
+}
+
+/// A signed and sealed upload of a PDF ballot `content` in `style`.
+pub fn upload(
+    manifest: &ElectionManifest,
+    pki: &DevPki,
+    issued: &Issued,
+    style: &str,
+    content: Vec<u8>,
+) -> Vec<u8> {
+    voter::client::prepare(
+        manifest,
+        &Ballot {
+            content,
+            media_type: shared::ballot::MEDIA_PDF.into(),
+            ballot_style: style.into(),
+        },
+        &credentials(pki, issued),
+    )
+    .unwrap()
+}
+
+/// The roots a client trusts for the gateway's TLS certificate.
+pub fn roots(pki: &DevPki) -> Vec<CertificateDer<'static>> {
+    vec![pki.root.issued.cert_der.clone().into()]
+}
+
+/// A TLS client configuration presenting `issued` (with the ID CA), or no
+/// certificate.
+pub fn tls(pki: &DevPki, issued: Option<&Issued>, alpn: &[&[u8]]) -> rustls::ClientConfig {
+    let client = issued.map(|i| {
+        let chain = vec![
+            i.cert_der.clone().into(),
+            pki.id_ca.issued.cert_der.clone().into(),
+        ];
+        let key = shared::pki::tls_key_from_pem(i.key.pkcs8_pem().as_bytes()).unwrap();
+        (chain, key)
+    });
+    voter::tls::client_config(&roots(pki), client, alpn).unwrap()
+}
+
+/// A voter client of the gateway on `port` of localhost, presenting
+/// `issued` (or no certificate), over HTTP/1.1.
+pub fn client(pki: &DevPki, issued: Option<&Issued>, port: u16) -> Gateway {
+    Gateway::new(
+        &format!("https://localhost:{port}"),
+        tls(pki, issued, &[b"http/1.1"]),
+    )
+    .unwrap()
+}
+
+/// A ballot as a gateway records it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// The roster's voter id.
+    pub voter_id: String,
+    /// The canonical identity of the uploading certificate.
+    pub identity: String,
+    /// The uploading certificate (DER).
+    pub client_cert: Vec<u8>,
+    /// The uploaded message.
+    pub message: Vec<u8>,
+    /// The time of receipt to set on the clock first, if any.
+    pub at: Option<u64>,
+}
+
+/// Logs ballots through the gateway's own sequencer in the data folder
+/// `gw`, with none of the server's checks (what a compromised gateway could
+/// log), and returns what the sequencer answered for each.
+pub fn log_directly(
+    gw: &Path,
+    clock: &ManualClock,
+    election_id: &str,
+    max_ballots_per_voter: u64,
+    ballots: impl IntoIterator<Item = Logged>,
+) -> Vec<Accepted> {
+    let keys = gateway::setup::load_keys(gw).unwrap();
+    let (seq, writer) = Sequencer::start(
+        &gateway::store::db_path(gw),
+        keys.log,
+        Arc::new(clock.clone()),
+        SequencerConfig {
+            election_id: election_id.into(),
+            max_ballots_per_voter,
+        },
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let accepted = rt.block_on(async {
+        let mut out = Vec::new();
+        for b in ballots {
+            if let Some(t) = b.at {
+                clock.set(UnixTime(t));
+            }
+            out.push(
+                seq.submit(NewBallot {
+                    voter_id: b.voter_id,
+                    identity: b.identity,
+                    client_cert: b.client_cert,
+                    message: b.message.into(),
+                })
+                .await
+                .unwrap(),
+            );
+        }
+        seq.stop().await;
+        out
+    });
+    writer.join().unwrap();
+    accepted
+}
