@@ -280,7 +280,7 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     ));
 
     say("8. On the offline verifier, staff import the media (checked as hostile) and process the ballots.");
-    let mut conn = verifier::state::open(&home.join("verifier.db"))?;
+    let mut conn = verifier::state::open(&verifier::state::db_path(&home))?;
     match verifier::import::import(&mut conn, &bundle.dir, &clock, &mut |_, _| {})? {
         verifier::import::Imported::New { sequence, entries, log_size } => say(&format!(
             "   Bundle {sequence} passed every check: {entries} ballots imported; the log has {log_size} entries."

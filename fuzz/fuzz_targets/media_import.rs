@@ -20,7 +20,7 @@ fn setup() -> &'static Setup {
         let log =
             shared::note::NoteSigner::generate("fuzz.example/log", shared::note::TYPE_ED25519)
                 .unwrap();
-        let conn = verifier::state::open(&dir.path().join("verifier.db")).unwrap();
+        let conn = verifier::state::open(&verifier::state::db_path(dir.path())).unwrap();
         verifier::state::set_pins(
             &conn,
             &verifier::state::Pins {

@@ -21,9 +21,6 @@
     dead_code
 )]
 
-#[path = "../tests/integration/fixture.rs"]
-mod fixture;
-
 use gateway::config::Limits;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +38,7 @@ async fn main() {
     let rate = args.get(4).copied().unwrap_or(0);
     let per_voter = uploads.div_ceil(voters) as u64;
     eprintln!("setting up {voters} voters (distinct certificates)…");
-    let w = Arc::new(fixture::World::with_voters(
+    let w = Arc::new(testkit::world::World::with_voters(
         Limits {
             uploads_per_voter_per_hour: 10_000,
             max_ballots_per_voter: per_voter + 1,
@@ -73,7 +70,7 @@ async fn main() {
         "{} is missing: cargo build --release -p ballot-gateway --bins --examples",
         bin.display()
     );
-    let (mut server, port) = fixture::spawn_server(&bin, &w.config_file());
+    let (mut server, port) = testkit::server::spawn_server(&bin, &w.config_file());
     let before = vm_kib(server.id(), "VmRSS:");
     let cpu_before = cpu_ns(server.id());
     let clients: Vec<_> = (0..voters)
@@ -94,7 +91,7 @@ async fn main() {
         let clients = clients.clone();
         tasks.push(tokio::spawn(async move {
             let t = Instant::now();
-            let a = fixture::post(&clients[v], body).await;
+            let a = testkit::world::post(&clients[v], body).await;
             drop(permit);
             (t.elapsed(), a.map(|a| a.status.as_u16()).unwrap_or(0))
         }));

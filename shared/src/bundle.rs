@@ -147,6 +147,40 @@ pub fn intermediate_file_name(n: usize) -> String {
     format!("intermediates/{:04}.der", n + 1)
 }
 
+/// A file a bundle's subfolder may hold, named as the functions above name
+/// it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleFile {
+    /// `ballots/<leaf index>.pgp`.
+    Ballot(u64),
+    /// `crls/<n + 1>.crl` (`n` 0-based).
+    Crl(usize),
+    /// `intermediates/<n + 1>.der` (`n` 0-based).
+    Intermediate(usize),
+}
+
+/// What `name` inside the subfolder `folder` stands for, if it is exactly
+/// a name this format derives (digits of the right width, the right
+/// extension).
+pub fn parse_file_name(folder: &str, name: &str) -> Option<BundleFile> {
+    let numbered = |width: usize, ext: &str| -> Option<u64> {
+        let digits = name.strip_suffix(ext)?.strip_suffix('.')?;
+        if digits.len() != width || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    };
+    let nth = |k: u64| usize::try_from(k.checked_sub(1)?).ok();
+    match folder {
+        "ballots" => numbered(16, "pgp").map(BundleFile::Ballot),
+        "crls" => numbered(4, "crl").and_then(nth).map(BundleFile::Crl),
+        "intermediates" => numbered(4, "der")
+            .and_then(nth)
+            .map(BundleFile::Intermediate),
+        _ => None,
+    }
+}
+
 /// The manifest's file name in a bundle folder.
 pub const MANIFEST_FILE: &str = "manifest.bin";
 /// The detached signature's file name.
@@ -429,6 +463,30 @@ impl BundleEntry {
 mod tests {
     use super::*;
     use crate::clock::UnixTime;
+
+    #[test]
+    fn derived_file_names_parse_back_and_nothing_else_does() {
+        let name = |full: String| {
+            let (folder, file) = full.split_once('/').unwrap();
+            parse_file_name(folder, file)
+        };
+        assert_eq!(name(ballot_file_name(42)), Some(BundleFile::Ballot(42)));
+        assert_eq!(name(crl_file_name(0)), Some(BundleFile::Crl(0)));
+        assert_eq!(
+            name(intermediate_file_name(3)),
+            Some(BundleFile::Intermediate(3))
+        );
+        for (folder, file) in [
+            ("ballots", "42.pgp"),
+            ("ballots", "000000000000004a.pgp"),
+            ("crls", "0000.crl"),
+            ("crls", "0001.der"),
+            ("intermediates", "0001.crl"),
+            ("other", "0001.der"),
+        ] {
+            assert_eq!(parse_file_name(folder, file), None, "{folder}/{file}");
+        }
+    }
 
     fn header() -> BundleHeader {
         BundleHeader {

@@ -17,3 +17,27 @@ pub const STATUS_FILE: &str = "status.signed";
 pub fn bundle_dir(sequence: u64) -> String {
     format!("bundle-{sequence:06}")
 }
+
+/// The number of a transfer bundle folder named by [`bundle_dir`]: exactly
+/// `bundle-` and six digits. Any other name is not a bundle.
+pub fn parse_bundle_dir(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("bundle-")?;
+    if digits.len() != 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_folder_names_round_trip_and_nothing_else_parses() {
+        assert_eq!(bundle_dir(7), "bundle-000007");
+        assert_eq!(parse_bundle_dir(&bundle_dir(7)), Some(7));
+        for bad in ["bundle-7", "bundle-0000007", "bundle-00000a", "Bundle-000001", "bundle-000001 "] {
+            assert_eq!(parse_bundle_dir(bad), None, "{bad}");
+        }
+    }
+}

@@ -14,6 +14,7 @@
 pub mod election;
 pub mod server;
 pub mod voters;
+pub mod world;
 
 pub use election::{County, ElectionSpec};
 

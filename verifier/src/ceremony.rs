@@ -1,19 +1,16 @@
-//! The verifier's part of the setup ceremony (DESIGN section 4), the
-//! air-gap guard (section 8), passphrase input, and receipt audits.
+//! The verifier's part of the setup ceremony (DESIGN section 4), loading
+//! what it made, and passphrase input. (The air-gap guard is `airgap`, the
+//! receipt audit `audit`.)
 
 use crate::state::{self, Pins};
 use anyhow::{bail, Context, Result};
 use sequoia_openpgp::crypto::Password;
 use sequoia_openpgp::Cert;
-use shared::checkpoint::SignedCheckpoint;
 use shared::clock::{Clock, UnixTime};
 use shared::manifest::{ElectionManifest, MediaRule, ReplacementRule};
 use shared::media;
-use shared::merkle::Hash;
 use shared::note::{NoteSigner, NoteVerifier, TYPE_COSIGNATURE};
-use shared::receipt::Receipt;
 use shared::roster::Roster;
-use shared::status::StatusFile;
 use std::io::Read;
 use std::path::Path;
 
@@ -80,47 +77,6 @@ pub fn read_passphrase(fd: Option<u32>, prompt: &str, confirm: bool) -> Result<P
         bail!("the passphrase must be at least 12 characters");
     }
     Ok(Password::from(text.as_str()))
-}
-
-/// The network interfaces that are up, other than loopback.
-pub fn interfaces_up() -> Vec<String> {
-    let mut up = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/sys/class/net") {
-        for e in dir.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name == "lo" {
-                continue;
-            }
-            let state = std::fs::read_to_string(e.path().join("operstate")).unwrap_or_default();
-            let state = state.trim();
-            if state == "up"
-                || (state == "unknown"
-                    && std::fs::read_to_string(e.path().join("carrier"))
-                        .is_ok_and(|c| c.trim() == "1"))
-            {
-                up.push(name);
-            }
-        }
-    }
-    up.sort();
-    up
-}
-
-/// Refuses to go on while a non-loopback interface is up, unless `allow`.
-pub fn air_gap_guard(allow: bool) -> Result<()> {
-    let up = interfaces_up();
-    if up.is_empty() {
-        return Ok(());
-    }
-    if allow {
-        tracing::warn!(interfaces = ?up, "network interfaces are up; continuing because --allow-network was given");
-        return Ok(());
-    }
-    bail!(
-        "this machine is connected to a network ({} up). The election key may only be used on an air-gapped machine: \
-         unplug the network cable and turn off wireless, then run this again. (--allow-network overrides this for tests only.)",
-        up.join(", ")
-    )
 }
 
 /// `ballot-verifier init`: creates the election key (protected by
@@ -216,7 +172,7 @@ pub fn init(
         0o644,
     )?;
 
-    let conn = state::open(&home.join("verifier.db"))?;
+    let conn = state::open(&state::db_path(home))?;
     state::set_pins(
         &conn,
         &Pins {
@@ -259,7 +215,7 @@ pub fn load(home: &Path) -> Result<Loaded> {
             .context("bad witness key file")?
             .trim(),
     )?;
-    let conn = state::open(&home.join("verifier.db"))?;
+    let conn = state::open(&state::db_path(home))?;
     let fpr = shared::pgp::fingerprint_hex(&election_key);
     let manifest = ElectionManifest::open_signed(
         &state::meta_get(&conn, "manifest")?.context("no manifest")?,
@@ -274,90 +230,5 @@ pub fn load(home: &Path) -> Result<Loaded> {
         witness,
         manifest,
         roster,
-    })
-}
-
-/// What a receipt audit found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditReport {
-    /// The leaf index.
-    pub index: u64,
-    /// The receipt's checkpoint size.
-    pub size: u64,
-    /// A later checkpoint's size it was checked against, if any.
-    pub later_size: Option<u64>,
-    /// The status, in words, if a status file was given.
-    pub status: Option<String>,
-}
-
-/// Verifies a receipt offline: the checkpoint's signature with the log key
-/// of the election manifest, the inclusion; optionally its consistency
-/// with a later checkpoint, and its status in a signed status file.
-pub fn audit(
-    receipt: &[u8],
-    manifest: &ElectionManifest,
-    election_fingerprint: &str,
-    later: Option<(&[u8], &[Hash])>,
-    status_file: Option<&[u8]>,
-) -> Result<AuditReport> {
-    let log_key = NoteVerifier::from_vkey(&manifest.log_key)?;
-    let r = Receipt::parse(receipt).context("the receipt is not readable")?;
-    let cp = r.verify(&log_key).context("the receipt does not verify")?;
-    if r.entry.election_id != manifest.election_id {
-        bail!("the receipt is for election {}", r.entry.election_id);
-    }
-    let mut later_size = None;
-    if let Some((note, proof)) = later {
-        let l = SignedCheckpoint::verify(note, &log_key)
-            .context("the later checkpoint is not signed by the log key")?;
-        let (m, n) = (cp.checkpoint.size, l.checkpoint.size);
-        if m == n {
-            if cp.checkpoint.root != l.checkpoint.root {
-                bail!("the later checkpoint has the same size but a different root: the log was forked");
-            }
-        } else {
-            shared::merkle::verify_consistency(
-                m,
-                n,
-                proof,
-                &cp.checkpoint.root,
-                &l.checkpoint.root,
-            )
-            .context(
-                "the later checkpoint is not an extension of the receipt's: the log was rewritten",
-            )?;
-        }
-        later_size = Some(n);
-    }
-    let status = match status_file {
-        None => None,
-        Some(bytes) => {
-            let s = StatusFile::open_signed(bytes, election_fingerprint)
-                .context("the status file is not signed by the election key")?;
-            let scp = SignedCheckpoint::verify(s.checkpoint.as_bytes(), &log_key)?;
-            let witness = NoteVerifier::from_vkey(&manifest.witness_key)?;
-            scp.verify_cosignature(&witness)
-                .context("the status file's checkpoint lacks the county's cosignature")?;
-            if r.index >= scp.checkpoint.size {
-                bail!(
-                    "the status file covers {} ballots; this receipt is entry {}",
-                    scp.checkpoint.size,
-                    r.index
-                );
-            }
-            // The receipt's leaf must be in the status file's tree too.
-            if scp.checkpoint.size == cp.checkpoint.size
-                && scp.checkpoint.root != cp.checkpoint.root
-            {
-                bail!("the status file is for a different log than the receipt");
-            }
-            s.statuses.get(r.index as usize).map(|st| st.describe())
-        }
-    };
-    Ok(AuditReport {
-        index: r.index,
-        size: cp.checkpoint.size,
-        later_size,
-        status,
     })
 }

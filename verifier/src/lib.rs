@@ -5,6 +5,8 @@
 //! audits.
 #![forbid(unsafe_code)]
 
+pub mod airgap;
+pub mod audit;
 pub mod ceremony;
 pub mod import;
 pub mod process;

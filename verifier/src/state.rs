@@ -6,6 +6,14 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 
+/// The database's file name in the verifier's home folder.
+pub const DB_FILE: &str = "verifier.db";
+
+/// The database file of the home folder `home`.
+pub fn db_path(home: &Path) -> std::path::PathBuf {
+    home.join(DB_FILE)
+}
+
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = 1;
 

@@ -1,22 +1,14 @@
-//! The real binaries, as an operator and a voter run them: `ballot-gateway
-//! init`, `import-setup`, `serve` (a child process on port 0), `export`,
-//! and `ballot-return send` and `status`.
+//! The real binary, as an operator runs it: `ballot-gateway init`,
+//! `import-setup`, `serve` (a child process on port 0), `export`. (The
+//! voter's `ballot-return` is run as a program by the `voter` crate's
+//! tests.)
 
-use crate::fixture::{ELECTION, ORIGIN};
-use shared::clock::UnixTime;
-use shared::manifest::{ElectionManifest, MediaRule, ReplacementRule};
-use shared::note::{NoteSigner, TYPE_COSIGNATURE};
-use shared::roster::Roster;
+use crate::fixture::ORIGIN;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 fn gateway_bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ballot-gateway"))
-}
-
-fn return_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ballot-return"))
 }
 
 fn ok(c: &mut Command) -> String {
@@ -28,33 +20,6 @@ fn ok(c: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn send(dir: &Path, port: u16, fpr: &str, voter: &str, receipt: &str) -> std::process::Output {
-    let pki = dir.join("pki");
-    return_bin()
-        .args(["send", "--gateway", &format!("https://localhost:{port}")])
-        .arg("--ca")
-        .arg(pki.join("anchors/test-dod-root-ca-3.pem"))
-        .arg("--cert")
-        .arg(pki.join(format!("voters/{voter}.cert.pem")))
-        .arg("--key")
-        .arg(pki.join(format!("voters/{voter}.key.pem")))
-        .arg("--chain")
-        .arg(pki.join("intermediates/test-dod-id-ca-59.pem"))
-        .args([
-            "--election-fingerprint",
-            fpr,
-            "--ballot-style",
-            "style-1",
-            "--accept-declaration",
-        ])
-        .arg("--ballot")
-        .arg(dir.join("ballot.pdf"))
-        .arg("--receipt")
-        .arg(dir.join(receipt))
-        .output()
-        .unwrap()
 }
 
 #[test]
@@ -82,52 +47,13 @@ fn an_operator_and_a_voter_use_the_real_programs() {
     };
     assert_eq!(mode, 0o600);
 
-    // What the county's verifier would put on the media.
-    let transfer =
-        shared::pgp::read_public_cert(&std::fs::read(media.join("gateway-transfer.pgp")).unwrap())
-            .unwrap();
-    let election_key = shared::pgp::generate_election_key("Test County Election", None).unwrap();
-    let fpr = shared::pgp::fingerprint_hex(&election_key);
-    let t = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
-    let manifest = ElectionManifest {
-        election_id: ELECTION.into(),
-        title: "General Election".into(),
-        jurisdiction: "Test County".into(),
-        opens_at: UnixTime(t - 600),
-        closes_at: UnixTime(t + 86_400),
-        election_cert: shared::pgp::public_bytes(&election_key).unwrap(),
-        gateway_transfer_fpr: shared::pgp::fingerprint_hex(&transfer),
-        log_origin: ORIGIN.into(),
-        log_key: std::fs::read_to_string(media.join("gateway-log.vkey"))
-            .unwrap()
-            .trim()
-            .into(),
-        witness_key: NoteSigner::generate("county.test.example/witness", TYPE_COSIGNATURE)
-            .unwrap()
-            .verifier()
-            .to_vkey(),
-        accepted_media: vec![MediaRule {
-            media_type: "application/pdf".into(),
-            max_size: 1 << 20,
-        }],
-        replacement_rule: ReplacementRule::LatestBeforeDeadline,
-        declaration: "I am eligible to vote in this election.".into(),
-    };
-    let roster = Roster::from_csv(
-        ELECTION,
+    // The county's ceremony, on the gateway's media.
+    let spec = testkit::ElectionSpec::new(
         "voter_id,edipi,ballot_style\nV-1,1234567890,style-1\nV-4,4567890123,style-1\n",
     )
-    .unwrap();
-    std::fs::write(
-        media.join("election-manifest.signed"),
-        shared::signed::sign_document(&manifest.to_bytes().unwrap(), &election_key, None).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(
-        media.join("roster.signed"),
-        shared::signed::sign_document(&roster.to_bytes().unwrap(), &election_key, None).unwrap(),
-    )
-    .unwrap();
+    .origin(ORIGIN);
+    let county = testkit::County::for_gateway(&spec, &dir.join("county"), &data, &media);
+    let (fpr, media) = (county.fpr.clone(), county.media.clone());
     std::fs::write(
         dir.join("gateway.toml"),
         r#"
@@ -196,44 +122,29 @@ identity = "edipi"
         .trim_end_matches(")\n")
         .into();
 
-    std::fs::write(dir.join("ballot.pdf"), b"%PDF-1.7 a marked ballot").unwrap();
-    let sent = send(dir, port, &fpr, "jane-p256", "jane.json");
-    let stdout = String::from_utf8_lossy(&sent.stdout);
-    assert!(
-        sent.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&sent.stderr)
-    );
-    assert!(
-        stdout.contains("received and logged as entry 0"),
-        "{stdout}"
-    );
-
-    let refused = send(dir, port, &fpr, "rick-revoked", "rick.json");
-    assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("NOT sent"));
-
-    let status = return_bin()
-        .args(["status", "--gateway", &format!("https://localhost:{port}")])
-        .arg("--ca")
-        .arg(dir.join("pki/anchors/test-dod-root-ca-3.pem"))
-        .arg("--cert")
-        .arg(dir.join("pki/voters/jane-p256.cert.pem"))
-        .arg("--key")
-        .arg(dir.join("pki/voters/jane-p256.key.pem"))
-        .arg("--chain")
-        .arg(dir.join("pki/intermediates/test-dod-id-ca-59.pem"))
-        .arg("--receipt")
-        .arg(dir.join("jane.json"))
-        .output()
+    // A voter's ballot, sent by the voter's library (the program itself
+    // is tested in the voter crate).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&status.stdout);
-    assert!(
-        status.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&status.stderr)
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let upload = testkit::voters::upload(
+        &county.manifest,
+        &pki,
+        jane,
+        "style-1",
+        b"%PDF-1.7 a marked ballot".to_vec(),
     );
-    assert!(stdout.contains("has not processed it yet"), "{stdout}");
+    let answer = rt
+        .block_on(voter::client::upload(
+            &testkit::voters::client(&pki, Some(jane), port),
+            &upload,
+            1,
+            &mut |_| {},
+        ))
+        .unwrap();
+    assert_eq!(answer.leaf_index, 0);
 
     // curl, an independent client, reads the health endpoint.
     let h = Command::new("curl")

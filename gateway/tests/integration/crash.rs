@@ -5,7 +5,7 @@
 //! consistent with the final one.
 
 use crate::fixture::{spawn_server, World};
-use gateway::client::Gateway;
+use voter::client::Gateway;
 use gateway::config::Limits;
 use http::{Method, StatusCode};
 use rand::{Rng, SeedableRng};
@@ -21,7 +21,7 @@ const PER_VOTER: usize = 150;
 /// An upload the gateway acknowledged: its bytes and the answer.
 struct Acked {
     upload: Arc<Vec<u8>>,
-    answer: serde_json::Value,
+    answer: shared::api::ReceiptAnswer,
 }
 
 async fn uploader(
@@ -152,7 +152,7 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     let mut sizes = std::collections::BTreeMap::new();
     for a in &acked {
         let (receipt, cp) =
-            gateway::client::check_receipt(&w.manifest, &a.upload, &a.answer).unwrap();
+            voter::client::check_receipt(&w.manifest, &a.upload, &a.answer).unwrap();
         // The ballot is stored at its index with the acknowledged bytes.
         let stored: Vec<u8> = db
             .query_row(
@@ -167,15 +167,12 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
         let p = gw
             .request(
                 Method::GET,
-                &format!(
-                    "/v1/log/inclusion?index={}&size={}",
-                    receipt.index, latest.size
-                ),
+                &shared::api::inclusion_path(receipt.index, latest.size),
                 None,
             )
             .await
             .unwrap();
-        let proof = gateway::client::proof_hashes(&p.body).unwrap();
+        let proof = p.json::<shared::api::InclusionAnswer>().unwrap().proof;
         shared::merkle::verify_inclusion(receipt.index, latest.size, &leaf, &proof, &latest.root)
             .unwrap_or_else(|e| panic!("ballot {} is not in the final log: {e}", receipt.index));
         sizes.insert(cp.checkpoint.size, cp.checkpoint.root);
@@ -185,12 +182,12 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
         let p = gw
             .request(
                 Method::GET,
-                &format!("/v1/log/consistency?from={size}&to={}", latest.size),
+                &shared::api::consistency_path(*size, latest.size),
                 None,
             )
             .await
             .unwrap();
-        let proof = gateway::client::proof_hashes(&p.body).unwrap();
+        let proof = p.json::<shared::api::ConsistencyAnswer>().unwrap().proof;
         shared::merkle::verify_consistency(*size, latest.size, &proof, root, &latest.root)
             .unwrap_or_else(|e| {
                 panic!(

@@ -41,19 +41,6 @@ impl Drop for Mount {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            // std::fs::copy keeps the permission bits (0600 key files).
-            std::fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
 
 /// Writes zeros until the file system refuses more.
 fn fill(path: &Path) -> u64 {
@@ -101,7 +88,7 @@ async fn a_full_disk_refuses_uploads_with_503_and_service_resumes() {
         }
     };
     let data = at.join("data");
-    copy_dir(&w.config.data_dir, &data);
+    testkit::copy_dir(&w.config.data_dir, &data);
     w.config.data_dir = data.clone();
 
     let r = w.start().await;
@@ -112,10 +99,7 @@ async fn a_full_disk_refuses_uploads_with_503_and_service_resumes() {
             .await
             .unwrap();
         assert_eq!(a.status, StatusCode::OK);
-        acked.push((
-            up,
-            serde_json::from_slice::<serde_json::Value>(&a.body).unwrap(),
-        ));
+        acked.push((up, a.json().unwrap()));
     }
 
     let filler = at.join("filler");
@@ -132,7 +116,7 @@ async fn a_full_disk_refuses_uploads_with_503_and_service_resumes() {
             .await
             .unwrap();
         match a.status {
-            StatusCode::OK => acked.push((up, serde_json::from_slice(&a.body).unwrap())),
+            StatusCode::OK => acked.push((up, a.json().unwrap())),
             StatusCode::SERVICE_UNAVAILABLE => {
                 refused = Some((i, up, a));
                 break;
@@ -185,7 +169,7 @@ async fn a_full_disk_refuses_uploads_with_503_and_service_resumes() {
         "{}",
         String::from_utf8_lossy(&a.body)
     );
-    acked.push((refused_upload, serde_json::from_slice(&a.body).unwrap()));
+    acked.push((refused_upload, a.json().unwrap()));
     r.stop().await;
 
     // Nothing is corrupted: the database passes its own check, the gateway's
@@ -197,7 +181,7 @@ async fn a_full_disk_refuses_uploads_with_503_and_service_resumes() {
     assert_eq!(integrity, "ok");
     let r = w.start().await;
     for (up, answer) in &acked {
-        let (receipt, _) = gateway::client::check_receipt(&w.manifest, up, answer).unwrap();
+        let (receipt, _) = voter::client::check_receipt(&w.manifest, up, answer).unwrap();
         let stored: Vec<u8> = w
             .db()
             .query_row(

@@ -4,14 +4,14 @@
 
 use crate::fixture::{post, wait_for_event, World, ELECTION};
 use devpki::{cac_spec, CertSpec, KeyAlg};
-use gateway::client;
+use voter::client;
 use gateway::config::Limits;
 use http::{Method, StatusCode};
 use sequoia_openpgp as openpgp;
 use shared::receipt::Receipt;
 use std::io::Write;
 
-fn code(a: &gateway::client::Answer) -> String {
+fn code(a: &voter::client::Answer) -> String {
     a.error().0
 }
 
@@ -30,7 +30,7 @@ async fn a_valid_ballot_gets_a_receipt_that_verifies_and_a_retry_gets_the_same_o
             String::from_utf8_lossy(&a.body)
         );
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
-        let (receipt, _) = client::check_receipt(&w.manifest, &upload, &v).unwrap();
+        let (receipt, _) = client::check_receipt(&w.manifest, &upload, &serde_json::from_value(v.clone()).unwrap()).unwrap();
         let again = post(&gw, upload.clone()).await.unwrap();
         let v2: serde_json::Value = serde_json::from_slice(&again.body).unwrap();
         assert_eq!(
@@ -45,7 +45,7 @@ async fn a_valid_ballot_gets_a_receipt_that_verifies_and_a_retry_gets_the_same_o
     }
     // A county voter certificate (URI identity) is accepted too.
     let gw = w.client_with(&r, &w.pki.voter("omar-county").unwrap().issued);
-    let upload = gateway::client::prepare(
+    let upload = voter::client::prepare(
         &w.manifest,
         &client::Ballot {
             content: b"%PDF-1.7 county".to_vec(),
@@ -302,7 +302,7 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
         let upload = w.ballot(label, marks);
         let a = post(&w.client(&r, label), upload.clone()).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
-        client::check_receipt(&w.manifest, &upload, &v).unwrap();
+        client::check_receipt(&w.manifest, &upload, &serde_json::from_value(v.clone()).unwrap()).unwrap();
         saved.push(client::SavedReceipt {
             election_id: ELECTION.into(),
             election_fingerprint: shared::pgp::fingerprint_hex(&w.election_key),
@@ -325,7 +325,7 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
     // checkpoint is consistent with it (what `ballot-return status` checks).
     for (s, label) in saved.iter().zip(["jane-p256", "maria-rsa", "jane-p256"]) {
         let report = client::status(&w.client(&r, label), s).await.unwrap();
-        assert_eq!(report.status, "received");
+        assert_eq!(report.status, shared::api::BallotState::Received);
         assert_eq!(report.log_size, 4);
     }
     // Only the owner sees a ballot's status.
@@ -366,7 +366,7 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
         )
         .await
         .unwrap();
-    let proof = gateway::client::proof_hashes(&p.body).unwrap();
+    let proof = p.json::<shared::api::InclusionAnswer>().unwrap().proof;
     shared::merkle::verify_inclusion(
         first.index,
         4,
@@ -421,7 +421,7 @@ async fn an_export_then_more_ballots_then_an_export_that_continues() {
     for (label, marks) in [("jane-p256", "c"), ("omar-county", "d")] {
         let upload = if label == "omar-county" {
             let v = w.pki.voter(label).unwrap();
-            gateway::client::prepare(
+            voter::client::prepare(
                 &w.manifest,
                 &client::Ballot {
                     content: marks.as_bytes().to_vec(),
@@ -456,10 +456,7 @@ async fn an_export_then_more_ballots_then_an_export_that_continues() {
     // checkpoint with a valid consistency proof, with every file listed.
     let transfer = shared::pgp::read_public_cert(
         &std::fs::read(
-            w.dir
-                .path()
-                .join("media")
-                .join(shared::media::GATEWAY_TRANSFER_KEY),
+            w.county.gw_media.join(shared::media::GATEWAY_TRANSFER_KEY),
         )
         .unwrap(),
     )
@@ -651,8 +648,8 @@ async fn http2_is_served_with_the_same_rules() {
         v.issued.cert_der.clone().into(),
         w.pki.id_ca.issued.cert_der.clone().into(),
     ];
-    let key = gateway::tls::read_key(v.issued.key.pkcs8_pem().as_bytes()).unwrap();
-    let tls = gateway::tls::client_config(
+    let key = shared::pki::tls_key_from_pem(v.issued.key.pkcs8_pem().as_bytes()).unwrap();
+    let tls = voter::tls::client_config(
         &[w.pki.root.issued.cert_der.clone().into()],
         Some((chain, key)),
         &[b"h2"],
@@ -686,7 +683,7 @@ async fn http2_is_served_with_the_same_rules() {
     assert_eq!(resp.status(), StatusCode::OK);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    client::check_receipt(&w.manifest, &upload, &v).unwrap();
+    client::check_receipt(&w.manifest, &upload, &serde_json::from_value(v.clone()).unwrap()).unwrap();
     r.stop().await;
 }
 

@@ -28,7 +28,10 @@
 //! the last check: a bundle that fails leaves the verifier's state exactly
 //! as it was.
 
+mod media;
+
 use crate::state;
+use media::{check_dir, each_entry, listed, open_regular, read_regular, HashingReader};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use shared::bundle::{self, BundleEntry, BundleHeader};
@@ -142,103 +145,17 @@ pub enum Imported {
     AlreadyImported(u64),
 }
 
-fn display(p: &Path, root: &Path) -> String {
-    p.strip_prefix(root).unwrap_or(p).display().to_string()
+/// A bundle whose signature verified: its header, and the manifest
+/// reader positioned at the first entry.
+struct Opened {
+    header: BundleHeader,
+    manifest_sha: Hash,
+    reader: HashingReader<std::io::Take<std::io::BufReader<File>>>,
 }
 
-/// Opens a regular file without following links. The check is repeated on
-/// the open handle (same device and inode) to defeat a swap in between.
-fn open_regular(path: &Path, root: &Path) -> Result<(File, u64), ImportError> {
-    use std::os::unix::fs::MetadataExt;
-    let name = display(path, root);
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ImportError::Missing(name))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if !meta.file_type().is_file() {
-        return Err(ImportError::NotRegular(name));
-    }
-    let f = File::open(path)?;
-    let m2 = f.metadata()?;
-    if !m2.file_type().is_file() || m2.dev() != meta.dev() || m2.ino() != meta.ino() {
-        return Err(ImportError::NotRegular(name));
-    }
-    Ok((f, m2.len()))
-}
-
-fn check_dir(path: &Path, root: &Path) -> Result<(), ImportError> {
-    let name = display(path, root);
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_dir() => Ok(()),
-        Ok(_) => Err(ImportError::NotRegular(name)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ImportError::Missing(name)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Reads a whole regular file of at most `limit` bytes.
-fn read_regular(path: &Path, root: &Path, limit: u64) -> Result<Vec<u8>, ImportError> {
-    let (f, len) = open_regular(path, root)?;
-    if len > limit {
-        return Err(ImportError::TooLarge {
-            path: display(path, root),
-            size: len,
-            limit,
-        });
-    }
-    let mut out = Vec::with_capacity(len as usize);
-    f.take(limit + 1).read_to_end(&mut out)?;
-    if out.len() as u64 > limit {
-        return Err(ImportError::TooLarge {
-            path: display(path, root),
-            size: out.len() as u64,
-            limit,
-        });
-    }
-    Ok(out)
-}
-
-/// Calls `check` on each entry name of a folder as it is read, stopping at
-/// the first refusal: a folder holding millions of files costs time, never
-/// memory.
-fn each_entry(
-    dir: &Path,
-    mut check: impl FnMut(&str) -> Result<(), ImportError>,
-) -> Result<(), ImportError> {
-    for e in std::fs::read_dir(dir)? {
-        check(&e?.file_name().to_string_lossy())?;
-    }
-    Ok(())
-}
-
-/// The 1-based number in `name` if it is `<digits>.<ext>` with `width` digits.
-fn numbered(name: &str, width: usize, ext: &str) -> Option<u64> {
-    let digits = name.strip_suffix(ext)?.strip_suffix('.')?;
-    if digits.len() != width || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Whether `sub/name` is a file the manifest lists. Listed names are derived
-/// from the header (ballots by leaf index, CRLs and intermediates by count),
-/// so nothing per entry is remembered; every listed file was already read.
-fn listed(header: &BundleHeader, sub: &str, name: &str) -> bool {
-    let end = header.first_index.saturating_add(header.entry_count);
-    match sub {
-        "ballots" => numbered(name, 16, "pgp").is_some_and(|i| i >= header.first_index && i < end),
-        "crls" => numbered(name, 4, "crl").is_some_and(|k| k >= 1 && k <= header.crls.len() as u64),
-        "intermediates" => numbered(name, 4, "der")
-            .is_some_and(|k| k >= 1 && k <= header.intermediates.len() as u64),
-        _ => false,
-    }
-}
-
-/// Imports the bundle in folder `bundle_dir`. `progress` is told how many
-/// entries of how many have been checked.
+/// Imports the bundle in folder `bundle_dir`, running the checks of the
+/// list above in order. `progress` is told how many entries of how many
+/// have been checked.
 pub fn import(
     conn: &mut Connection,
     bundle_dir: &Path,
@@ -252,8 +169,63 @@ pub fn import(
         .map_err(|e| ImportError::NotSetUp(e.to_string()))?;
     let log_key =
         NoteVerifier::from_vkey(&pins.log_key).map_err(|e| ImportError::NotSetUp(e.to_string()))?;
+    // 1-2.
+    let mut opened = open_signed_manifest(root, &transfer)?;
+    // 3.
+    if let Some(done) = check_header(conn, &opened, &pins, &log_key)? {
+        return Ok(done);
+    }
+    let header = &opened.header;
+    // 4.
+    let (mut tree, new_cp) = check_checkpoints(conn, header, &log_key)?;
+    let new_size = new_cp.checkpoint.size;
+    let tx = conn.transaction()?;
+    // 5.
+    import_entries(&tx, root, &mut opened, &pins, &mut tree, new_size, progress)?;
+    let header = &opened.header;
+    // 6.
+    let root_hash = tree
+        .root(new_size)
+        .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
+    if root_hash != new_cp.checkpoint.root {
+        return Err(ImportError::Inconsistent(
+            "the bundle's entries do not add up to its checkpoint's root".into(),
+        ));
+    }
+    // 8 (before 7, which needs the names).
+    import_pki_files(&tx, root, header)?;
+    // 7.
+    check_nothing_else(root, header)?;
+    tx.execute(
+        "INSERT INTO bundles (sequence, first_index, entry_count, checkpoint, manifest_sha256, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            header.sequence as i64,
+            header.first_index as i64,
+            header.entry_count as i64,
+            header.new_checkpoint,
+            opened.manifest_sha.as_slice(),
+            clock.now().0 as i64
+        ],
+    )?;
+    tx.commit()?;
+    Ok(Imported::New {
+        sequence: header.sequence,
+        entries: header.entry_count,
+        log_size: new_size,
+    })
+}
 
-    // 1-2: the signature, before anything of the manifest is parsed.
+fn malformed(e: bundle::BundleError) -> ImportError {
+    match e {
+        bundle::BundleError::Io(e) => ImportError::Io(e),
+        other => ImportError::Malformed(other.to_string()),
+    }
+}
+
+/// Checks 1 and 2: the signature over the manifest, streaming, before
+/// anything of it is parsed; then the header of the very bytes verified.
+fn open_signed_manifest(root: &Path, transfer: &sequoia_openpgp::Cert) -> Result<Opened, ImportError> {
     let sig = read_regular(
         &root.join(bundle::SIGNATURE_FILE),
         root,
@@ -272,23 +244,34 @@ pub fn import(
         inner: file.take(MAX_MANIFEST),
         hash: Sha256::new(),
     };
-    shared::pgp::verify_detached_reader(&transfer, &mut hasher, &sig)
+    shared::pgp::verify_detached_reader(transfer, &mut hasher, &sig)
         .map_err(|e| ImportError::BadSignature(e.to_string()))?;
     let manifest_sha: Hash = hasher.hash.finalize().into();
-    // Parse the file that was verified: reopen it and check that it still
-    // hashes the same as the bytes the signature covered.
+    // Parse the file that was verified: reopen it and check (after the
+    // last entry) that it still hashes the same as the bytes the signature
+    // covered.
     let (file, _) = open_regular(&manifest_path, root)?;
     let mut reader = HashingReader {
         inner: std::io::BufReader::new(file).take(MAX_MANIFEST),
         hash: Sha256::new(),
     };
-    let malformed = |e: bundle::BundleError| match e {
-        bundle::BundleError::Io(e) => ImportError::Io(e),
-        other => ImportError::Malformed(other.to_string()),
-    };
     let header = BundleHeader::read(&mut reader).map_err(malformed)?;
+    Ok(Opened {
+        header,
+        manifest_sha,
+        reader,
+    })
+}
 
-    // 3: election, log, bundle number.
+/// Check 3: the pinned election and log, and the bundle number strictly
+/// next. `Some` when the same bundle was imported before (nothing to do).
+fn check_header(
+    conn: &Connection,
+    opened: &Opened,
+    pins: &state::Pins,
+    log_key: &NoteVerifier,
+) -> Result<Option<Imported>, ImportError> {
+    let header = &opened.header;
     if header.election_id != pins.election_id {
         return Err(ImportError::WrongElection {
             expected: format!("election {}", pins.election_id),
@@ -318,7 +301,9 @@ pub fn import(
             )
             .optional()?;
         return match same {
-            Some(h) if h == manifest_sha => Ok(Imported::AlreadyImported(header.sequence)),
+            Some(h) if h == opened.manifest_sha => {
+                Ok(Some(Imported::AlreadyImported(header.sequence)))
+            }
             Some(_) if header.sequence == last_seq => Err(ImportError::Replay(header.sequence)),
             _ => Err(ImportError::Rollback {
                 last: last_seq,
@@ -332,8 +317,18 @@ pub fn import(
             found: header.sequence,
         });
     }
+    Ok(None)
+}
 
-    // 4: checkpoints and consistency with what was imported before.
+/// Check 4: both checkpoints signed by the pinned log key, the previous
+/// one equal to the last checkpoint imported, the consistency proof
+/// between them. Returns the tree of what was imported before, and the
+/// new checkpoint.
+fn check_checkpoints(
+    conn: &Connection,
+    header: &BundleHeader,
+    log_key: &NoteVerifier,
+) -> Result<(Tree, SignedCheckpoint), ImportError> {
     let mut tree = Tree::new();
     {
         let mut stmt = conn.prepare("SELECT leaf_hash FROM leaves ORDER BY leaf_index")?;
@@ -348,7 +343,7 @@ pub fn import(
         }
     }
     let ours = tree.size();
-    let new_cp = SignedCheckpoint::verify(header.new_checkpoint.as_bytes(), &log_key)
+    let new_cp = SignedCheckpoint::verify(header.new_checkpoint.as_bytes(), log_key)
         .map_err(|e| ImportError::Inconsistent(format!("the new checkpoint: {e}")))?;
     let new_size = new_cp.checkpoint.size;
     if header.first_index.checked_add(header.entry_count) != Some(new_size) {
@@ -363,7 +358,7 @@ pub fn import(
         )));
     }
     if let Some(prev) = &header.previous_checkpoint {
-        let prev = SignedCheckpoint::verify(prev.as_bytes(), &log_key)
+        let prev = SignedCheckpoint::verify(prev.as_bytes(), log_key)
             .map_err(|e| ImportError::Inconsistent(format!("the previous checkpoint: {e}")))?;
         let our_root = tree
             .root(ours)
@@ -390,104 +385,111 @@ pub fn import(
             "a first bundle carries no consistency proof".into(),
         ));
     }
+    Ok((tree, new_cp))
+}
 
-    // 5: every entry, within one transaction.
-    let tx = conn.transaction()?;
-    {
-        let mut insert = tx.prepare(
-            "INSERT INTO leaves (leaf_index, leaf_hash, log_entry, salt, voter_id, identity, client_cert, received_at, ciphertext, bundle)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        let mut next = header.first_index;
-        while let Some(e) = BundleEntry::read(&mut reader).map_err(malformed)? {
-            if e.leaf_index != next || next >= new_size {
-                return Err(ImportError::Malformed(format!(
-                    "entry for leaf {} where leaf {next} was expected",
-                    e.leaf_index
-                )));
-            }
-            if e.log_entry.election_id != pins.election_id {
-                return Err(ImportError::WrongElection {
-                    expected: format!("election {}", pins.election_id),
-                    found: format!("election {} (leaf {next})", e.log_entry.election_id),
-                });
-            }
-            let name = bundle::ballot_file_name(next);
-            let path = root.join(&name);
-            let limit = e.ballot_size.min(MAX_BALLOT_FILE);
-            if e.ballot_size > MAX_BALLOT_FILE {
-                return Err(ImportError::TooLarge {
-                    path: name,
-                    size: e.ballot_size,
-                    limit: MAX_BALLOT_FILE,
-                });
-            }
-            let ciphertext = read_regular(&path, root, limit)?;
-            if ciphertext.len() as u64 != e.ballot_size {
-                return Err(ImportError::FileMismatch {
-                    path: name,
-                    reason: format!(
-                        "{} bytes, but the manifest lists {}",
-                        ciphertext.len(),
-                        e.ballot_size
-                    ),
-                });
-            }
-            let digest: Hash = Sha256::digest(&ciphertext).into();
-            if digest != e.ballot_sha256 || digest != e.log_entry.message_sha256 {
-                return Err(ImportError::FileMismatch {
-                    path: name,
-                    reason: "its SHA-256 is not the one listed and logged (altered or swapped)"
-                        .into(),
-                });
-            }
-            let entry_bytes = e
-                .log_entry
-                .to_bytes()
-                .map_err(|x| ImportError::Malformed(x.to_string()))?;
-            let leaf = merkle::leaf_hash(&entry_bytes);
-            insert.execute(params![
-                next as i64,
-                leaf.as_slice(),
-                entry_bytes,
-                e.salt.as_slice(),
-                e.voter_id,
-                e.identity.to_canonical(),
-                e.client_cert,
-                e.log_entry.received_at.0 as i64,
-                ciphertext,
-                header.sequence as i64,
-            ])?;
-            tree.push(leaf);
-            next += 1;
-            progress(next - header.first_index, header.entry_count);
-        }
-        if next != new_size {
+/// Check 5: every entry in order (leaf index, election, ballot file by
+/// derived name, size and SHA-256 as listed and as logged), written into
+/// `tx` and added to `tree`; then the manifest must still hash as signed.
+fn import_entries(
+    tx: &rusqlite::Transaction<'_>,
+    root: &Path,
+    opened: &mut Opened,
+    pins: &state::Pins,
+    tree: &mut Tree,
+    new_size: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(), ImportError> {
+    let header = &opened.header;
+    let mut insert = tx.prepare(
+        "INSERT INTO leaves (leaf_index, leaf_hash, log_entry, salt, voter_id, identity, client_cert, received_at, ciphertext, bundle)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut next = header.first_index;
+    while let Some(e) = BundleEntry::read(&mut opened.reader).map_err(malformed)? {
+        if e.leaf_index != next || next >= new_size {
             return Err(ImportError::Malformed(format!(
-                "the manifest lists {} entries, not {}",
-                next - header.first_index,
-                header.entry_count
+                "entry for leaf {} where leaf {next} was expected",
+                e.leaf_index
             )));
         }
+        if e.log_entry.election_id != pins.election_id {
+            return Err(ImportError::WrongElection {
+                expected: format!("election {}", pins.election_id),
+                found: format!("election {} (leaf {next})", e.log_entry.election_id),
+            });
+        }
+        let name = bundle::ballot_file_name(next);
+        let path = root.join(&name);
+        let limit = e.ballot_size.min(MAX_BALLOT_FILE);
+        if e.ballot_size > MAX_BALLOT_FILE {
+            return Err(ImportError::TooLarge {
+                path: name,
+                size: e.ballot_size,
+                limit: MAX_BALLOT_FILE,
+            });
+        }
+        let ciphertext = read_regular(&path, root, limit)?;
+        if ciphertext.len() as u64 != e.ballot_size {
+            return Err(ImportError::FileMismatch {
+                path: name,
+                reason: format!(
+                    "{} bytes, but the manifest lists {}",
+                    ciphertext.len(),
+                    e.ballot_size
+                ),
+            });
+        }
+        let digest: Hash = Sha256::digest(&ciphertext).into();
+        if digest != e.ballot_sha256 || digest != e.log_entry.message_sha256 {
+            return Err(ImportError::FileMismatch {
+                path: name,
+                reason: "its SHA-256 is not the one listed and logged (altered or swapped)".into(),
+            });
+        }
+        let entry_bytes = e
+            .log_entry
+            .to_bytes()
+            .map_err(|x| ImportError::Malformed(x.to_string()))?;
+        let leaf = merkle::leaf_hash(&entry_bytes);
+        insert.execute(params![
+            next as i64,
+            leaf.as_slice(),
+            entry_bytes,
+            e.salt.as_slice(),
+            e.voter_id,
+            e.identity.to_canonical(),
+            e.client_cert,
+            e.log_entry.received_at.0 as i64,
+            ciphertext,
+            header.sequence as i64,
+        ])?;
+        tree.push(leaf);
+        next += 1;
+        progress(next - header.first_index, header.entry_count);
     }
-    let manifest_again: Hash = reader.hash.finalize().into();
-    if manifest_again != manifest_sha {
+    if next != new_size {
+        return Err(ImportError::Malformed(format!(
+            "the manifest lists {} entries, not {}",
+            next - header.first_index,
+            header.entry_count
+        )));
+    }
+    let manifest_again: Hash = opened.reader.hash.clone().finalize().into();
+    if manifest_again != opened.manifest_sha {
         return Err(ImportError::BadSignature(
             "the manifest changed while it was being read".into(),
         ));
     }
+    Ok(())
+}
 
-    // 6: the leaves recompute to the new root.
-    let root_hash = tree
-        .root(new_size)
-        .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
-    if root_hash != new_cp.checkpoint.root {
-        return Err(ImportError::Inconsistent(
-            "the bundle's entries do not add up to its checkpoint's root".into(),
-        ));
-    }
-
-    // 8 (before 7, which needs the names): CRLs and intermediates.
+/// Check 8: the CRL and intermediate files, by size and hash.
+fn import_pki_files(
+    tx: &rusqlite::Transaction<'_>,
+    root: &Path,
+    header: &BundleHeader,
+) -> Result<(), ImportError> {
     for (refs, name_of, kind) in [
         (
             &header.crls,
@@ -516,15 +518,18 @@ pub fn import(
             )?;
         }
     }
+    Ok(())
+}
 
-    // 7: nothing but the listed files.
+/// Check 7: the folder holds the listed files and nothing else.
+fn check_nothing_else(root: &Path, header: &BundleHeader) -> Result<(), ImportError> {
     each_entry(root, |top| match top {
         bundle::MANIFEST_FILE | bundle::SIGNATURE_FILE => Ok(()),
         "ballots" | "crls" | "intermediates" => {
             let dir = root.join(top);
             check_dir(&dir, root)?;
             each_entry(&dir, |f| {
-                if listed(&header, top, f) {
+                if listed(header, top, f) {
                     Ok(())
                 } else {
                     Err(ImportError::ExtraFile(format!("{top}/{f}")))
@@ -532,40 +537,7 @@ pub fn import(
             })
         }
         other => Err(ImportError::ExtraFile(other.to_owned())),
-    })?;
-
-    tx.execute(
-        "INSERT INTO bundles (sequence, first_index, entry_count, checkpoint, manifest_sha256, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            header.sequence as i64,
-            header.first_index as i64,
-            header.entry_count as i64,
-            header.new_checkpoint,
-            manifest_sha.as_slice(),
-            clock.now().0 as i64
-        ],
-    )?;
-    tx.commit()?;
-    Ok(Imported::New {
-        sequence: header.sequence,
-        entries: header.entry_count,
-        log_size: new_size,
     })
-}
-
-/// A reader that hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
-    hash: Sha256,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.update(buf.get(..n).unwrap_or_default());
-        Ok(n)
-    }
 }
 
 /// The latest imported checkpoint, if any.
@@ -578,19 +550,16 @@ pub fn latest_checkpoint(conn: &Connection) -> rusqlite::Result<Option<String>> 
     .optional()
 }
 
-/// Finds the bundle folders on the media, in order (`bundle-000001`, …).
+/// Finds the bundle folders on the media, in order (`bundle-000001`, …),
+/// by the names `shared::media` derives.
 pub fn bundles_on(media: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(media)?
+    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(media)?
         .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                n.len() == 13
-                    && n.strip_prefix("bundle-")
-                        .is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
-            })
+        .filter_map(|e| {
+            let n = shared::media::parse_bundle_dir(e.file_name().to_str()?)?;
+            Some((n, e.path()))
         })
         .collect();
     out.sort();
-    Ok(out)
+    Ok(out.into_iter().map(|(_, p)| p).collect())
 }

@@ -22,24 +22,29 @@
 //! when complete; rejected and superseded ballots' contents are never
 //! written.
 
+mod canvass;
+mod leaves;
+mod parallel;
+mod rules;
+
 use crate::import;
+use canvass::{extension, report_json, report_text, sync_outputs, write_new};
+use leaves::{leaf_at, leaves, voter_ids, Leaf};
+use parallel::in_parallel;
+use rules::{check, open_package, Decision, Replacement};
 use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
 use rusqlite::Connection;
 use sequoia_openpgp::crypto::Password;
 use sequoia_openpgp::Cert;
-use shared::ballot::BallotPackage;
 use shared::checkpoint::SignedCheckpoint;
-use shared::clock::{Clock, UnixTime};
-use shared::log_entry::{voter_commitment, LogEntry};
+use shared::clock::Clock;
 use shared::manifest::ElectionManifest;
 use shared::note::{Note, NoteSigner, NoteVerifier};
-use shared::pki::{Anchor, ChainError, TrustStore};
+use shared::pki::{Anchor, TrustStore};
 use shared::roster::Roster;
 use shared::status::{Reason, Status, StatusFile};
-use shared::x509::VoterIdentity;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What processing needs besides the imported data.
@@ -81,227 +86,6 @@ impl Outcome {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().map(|(_, n)| n).sum()
     }
-}
-
-/// The decision on one ballot in pass 1.
-#[derive(Debug, Clone, Copy)]
-enum Decision {
-    Rejected(Reason),
-    Valid,
-}
-
-struct Leaf {
-    index: u64,
-    entry: LogEntry,
-    salt: Vec<u8>,
-    voter_id: String,
-    identity: String,
-    ciphertext: Vec<u8>,
-}
-
-fn leaf_at(conn: &Connection, index: u64) -> Result<Leaf> {
-    let mut found = None;
-    let mut stmt = conn.prepare(
-        "SELECT log_entry, salt, voter_id, identity, ciphertext FROM leaves WHERE leaf_index = ?1",
-    )?;
-    let mut rows = stmt.query([index as i64])?;
-    if let Some(r) = rows.next()? {
-        found = Some(Leaf {
-            index,
-            entry: LogEntry::from_bytes(&r.get::<_, Vec<u8>>(0)?)?,
-            salt: r.get(1)?,
-            voter_id: r.get(2)?,
-            identity: r.get(3)?,
-            ciphertext: r.get(4)?,
-        });
-    }
-    found.with_context(|| format!("leaf {index} is missing"))
-}
-
-fn leaves(conn: &Connection, mut f: impl FnMut(Leaf) -> Result<()>) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT leaf_index, log_entry, salt, voter_id, identity, ciphertext FROM leaves ORDER BY leaf_index",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let index = r.get::<_, i64>(0)? as u64;
-        let entry = LogEntry::from_bytes(&r.get::<_, Vec<u8>>(1)?)
-            .with_context(|| format!("leaf {index}"))?;
-        f(Leaf {
-            index,
-            entry,
-            salt: r.get(2)?,
-            voter_id: r.get(3)?,
-            identity: r.get(4)?,
-            ciphertext: r.get(5)?,
-        })?;
-    }
-    Ok(())
-}
-
-/// The content of a ballot that passes every check.
-fn check(
-    leaf: &Leaf,
-    inputs: &Inputs<'_>,
-    trust: &TrustStore,
-    now: UnixTime,
-) -> Result<(BallotPackage, bool), Reason> {
-    let m = inputs.manifest;
-    let max = shared::ballot::MAX_PACKAGE + 256 * 1024;
-    let signed = shared::pgp::decrypt(&leaf.ciphertext, inputs.election_key, inputs.password, max)
-        .map_err(|_| Reason::DecryptionFailed)?;
-    let cms = shared::cms::verify(&signed, max).map_err(|_| Reason::BadSignature)?;
-    let at = leaf.entry.received_at;
-    let voter = trust
-        .verify_voter(&cms.signer_cert, &cms.other_certs, at, now)
-        .map_err(|e| match e {
-            ChainError::Revoked { .. } => Reason::CertificateRevoked,
-            _ => Reason::CertificateInvalid,
-        })?;
-    let uploader =
-        VoterIdentity::parse_canonical(&leaf.identity).ok_or(Reason::SignerNotUploader)?;
-    if voter.facts.identity != uploader {
-        return Err(Reason::SignerNotUploader);
-    }
-    let entry = inputs
-        .roster
-        .by_identity(&voter.facts.identity)
-        .ok_or(Reason::NotOnRoster)?;
-    let salt: [u8; 32] = leaf
-        .salt
-        .as_slice()
-        .try_into()
-        .map_err(|_| Reason::SignerNotUploader)?;
-    if entry.voter_id != leaf.voter_id
-        || voter_commitment(&salt, &leaf.voter_id) != leaf.entry.voter_commitment
-    {
-        // The gateway's record of who uploaded this does not match the log.
-        return Err(Reason::SignerNotUploader);
-    }
-    let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage)?;
-    if package.election_id != m.election_id || leaf.entry.election_id != m.election_id {
-        return Err(Reason::WrongElection);
-    }
-    if package.ballot_style != entry.ballot_style {
-        return Err(Reason::WrongBallotStyle);
-    }
-    match m.media_limit(&package.media_type) {
-        Some(limit) if package.content.len() <= limit as usize => {}
-        _ => return Err(Reason::MediaNotAccepted),
-    }
-    if package.declaration != m.declaration {
-        return Err(Reason::DeclarationMismatch);
-    }
-    if at < m.opens_at {
-        return Err(Reason::BeforeOpening);
-    }
-    if at >= m.closes_at {
-        return Err(Reason::AfterDeadline);
-    }
-    Ok((package, voter.revoked_later.is_some()))
-}
-
-/// Decrypts a ballot already decided valid and returns its package.
-fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPackage, Reason> {
-    let max = shared::ballot::MAX_PACKAGE + 256 * 1024;
-    let signed = shared::pgp::decrypt(&leaf.ciphertext, inputs.election_key, inputs.password, max)
-        .map_err(|_| Reason::DecryptionFailed)?;
-    let cms = shared::cms::verify(&signed, max).map_err(|_| Reason::BadSignature)?;
-    let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage)?;
-    if package.election_id != inputs.manifest.election_id {
-        return Err(Reason::WrongElection);
-    }
-    Ok(package)
-}
-
-fn extension(media_type: &str) -> &'static str {
-    match media_type {
-        shared::ballot::MEDIA_PDF => "pdf",
-        shared::ballot::MEDIA_SELECTIONS => "json",
-        _ => "bin",
-    }
-}
-
-fn write_new(path: &Path, data: &[u8], mtime: std::time::SystemTime) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(data)?;
-    // Made durable all at once by `sync_outputs` before the folder is
-    // renamed into place.
-    f.set_modified(mtime)?;
-    Ok(())
-}
-
-/// Flushes everything written under `dir` (one `syncfs` for the whole file
-/// system instead of an `fsync` per ballot file), then the folders.
-fn sync_outputs(dir: &Path) -> Result<()> {
-    let d = std::fs::File::open(dir)?;
-    rustix::fs::syncfs(&d).context("cannot flush the outputs to disk")?;
-    std::fs::File::open(dir.join("ballots"))?.sync_all()?;
-    d.sync_all()?;
-    Ok(())
-}
-
-/// Calls `f(leaf_index, voter_id)` for every leaf, in order.
-fn voter_ids(conn: &Connection, mut f: impl FnMut(u64, String) -> Result<()>) -> Result<()> {
-    let mut stmt = conn.prepare("SELECT leaf_index, voter_id FROM leaves ORDER BY leaf_index")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        f(r.get::<_, i64>(0)? as u64, r.get(1)?)?;
-    }
-    Ok(())
-}
-
-/// Runs `work` on every item `feed` sends, on all cores (at most eight
-/// threads), and hands each result to `done` on the calling thread as it
-/// comes (not in order). At most two items per worker wait in the queue,
-/// so memory stays flat however many items there are.
-fn in_parallel<I: Send, O: Send>(
-    feed: impl FnOnce(&mut dyn FnMut(I) -> Result<()>) -> Result<()>,
-    work: impl Fn(I) -> O + Sync,
-    mut done: impl FnMut(O) -> Result<()>,
-) -> Result<()> {
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
-    let (in_tx, in_rx) = std::sync::mpsc::sync_channel::<I>(workers * 2);
-    let in_rx = std::sync::Mutex::new(in_rx);
-    let (out_tx, out_rx) = std::sync::mpsc::channel::<O>();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            let (out_tx, in_rx, work) = (out_tx.clone(), &in_rx, &work);
-            s.spawn(move || loop {
-                let next = match in_rx.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => return,
-                };
-                let Ok(item) = next else { return };
-                if out_tx.send(work(item)).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(out_tx);
-        let mut result = feed(&mut |item| {
-            in_tx
-                .send(item)
-                .map_err(|_| anyhow::anyhow!("a worker thread stopped"))?;
-            while let Ok(o) = out_rx.try_recv() {
-                done(o)?;
-            }
-            Ok(())
-        });
-        drop(in_tx);
-        for o in out_rx {
-            if result.is_ok() {
-                result = done(o);
-            }
-        }
-        result
-    })
 }
 
 /// Processes every imported ballot and writes the outputs into `out_dir`
@@ -371,7 +155,7 @@ pub fn process(
     };
 
     // Pass 1: decide.
-    let mut latest: HashMap<String, (UnixTime, u64)> = HashMap::new();
+    let mut replacement = Replacement::new(inputs.manifest.replacement_rule);
     let mut revoked_later_leaves: Vec<u64> = Vec::new();
     // Every slot is set by the worker that checks that leaf; the count is
     // verified below.
@@ -390,10 +174,7 @@ pub fn process(
                 .with_context(|| format!("leaf {index} is beyond the {total} imported"))?;
             *slot = match d {
                 Ok(revoked_later) => {
-                    let best = latest.entry(voter_id).or_insert((at, index));
-                    if (at, index) >= *best {
-                        *best = (at, index);
-                    }
+                    replacement.valid(voter_id, at, index);
                     if revoked_later {
                         revoked_later_leaves.push(index);
                     }
@@ -409,7 +190,7 @@ pub fn process(
     if checked != total {
         bail!("{checked} ballots were checked, but {total} were imported");
     }
-    let counted: std::collections::HashSet<u64> = latest.values().map(|(_, i)| *i).collect();
+    let counted = replacement.counted();
     let statuses: Vec<Status> = decisions
         .iter()
         .enumerate()
@@ -540,57 +321,3 @@ pub fn process(
     Ok(outcome)
 }
 
-fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoint) -> String {
-    let mut s = String::new();
-    s.push_str(&format!("{}\n{}\n\n", m.title, m.jurisdiction));
-    s.push_str("Report of ballots returned electronically by overseas and military voters\n\n");
-    s.push_str(&format!("Ballots received and logged:   {}\n", o.total));
-    s.push_str(&format!("Accepted (to be counted):      {}\n", o.accepted));
-    s.push_str(&format!(
-        "Superseded by a later ballot:  {}\n",
-        o.superseded
-    ));
-    s.push_str(&format!(
-        "Rejected:                      {}\n",
-        o.rejected_total()
-    ));
-    for (r, n) in &o.rejected {
-        s.push_str(&format!("  {n:>5}  {}\n", r.explain()));
-    }
-    if o.revoked_after_receipt > 0 {
-        s.push_str(&format!(
-            "\n{} accepted ballot(s) came from a card revoked after the ballot was received; they count.\n",
-            o.revoked_after_receipt
-        ));
-    }
-    s.push_str(&format!(
-        "\nThe accepted ballots are in the folder ballots/, in random order, with no names.\n\
-         The list of voters and the status of each ballot is in voters.csv.\n\
-         The signed status file for the gateway is {}.\n\
-         Log: {} entries, checkpoint root {}.\n",
-        shared::media::STATUS_FILE,
-        cp.checkpoint.size,
-        hex::encode(cp.checkpoint.root)
-    ));
-    s
-}
-
-fn report_json(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoint) -> String {
-    let mut rejected = String::new();
-    for (i, (r, n)) in o.rejected.iter().enumerate() {
-        if i > 0 {
-            rejected.push(',');
-        }
-        rejected.push_str(&format!("\"{}\":{n}", r.name()));
-    }
-    format!(
-        "{{\"election_id\":\"{}\",\"total\":{},\"accepted\":{},\"superseded\":{},\"rejected\":{{{rejected}}},\"revoked_after_receipt\":{},\"log_size\":{},\"log_root\":\"{}\"}}\n",
-        m.election_id,
-        o.total,
-        o.accepted,
-        o.superseded,
-        o.revoked_after_receipt,
-        cp.checkpoint.size,
-        hex::encode(cp.checkpoint.root)
-    )
-}

@@ -1,0 +1,208 @@
+//! A gateway's world for its tests and its load harness: the development
+//! PKI, a county's real ceremony, a roster of the development voters (and
+//! as many extra CAC voters as a load needs), and the gateway's
+//! configuration.
+
+use crate::election::{County, ElectionSpec};
+use gateway::app::Serving;
+use gateway::config::{Config, Limits};
+use sequoia_openpgp::Cert;
+use shared::clock::ManualClock;
+use shared::manifest::ElectionManifest;
+use shared::note::NoteSigner;
+use std::path::PathBuf;
+use std::sync::Arc;
+use voter::client::{Answer, Credentials, Gateway};
+
+/// The election id of the world's election.
+pub const ELECTION: &str = "2026-general";
+/// The world's log origin.
+pub const ORIGIN: &str = "ballots.test-county.example/2026-general";
+
+/// The roster's development voters: (voter id, identity, ballot style).
+const VOTERS: [(&str, &str, &str); 7] = [
+    ("V-0001", "edipi:1234567890", "style-1"),
+    ("V-0003", "edipi:3456789012", "style-1"),
+    ("V-0004", "edipi:4567890123", "style-1"),
+    ("V-0005", "edipi:5678901234", "style-1"),
+    ("V-0006", "edipi:6789012345", "style-1"),
+    ("V-0007", "edipi:7890123456", "style-1"),
+    ("TC-000123", "county:TC-000123", "style-2"),
+];
+
+/// Everything that outlives one server run.
+#[derive(Debug)]
+pub struct World {
+    /// The folder everything lives in.
+    pub dir: tempfile::TempDir,
+    /// The development PKI (written to `dir/pki`).
+    pub pki: devpki::DevPki,
+    /// The county after its ceremony.
+    pub county: County,
+    /// The election key, unlocked.
+    pub election_key: Cert,
+    /// The verifier's witness key.
+    pub witness: NoteSigner,
+    /// The gateway's configuration.
+    pub config: Config,
+    /// The gateway's clock.
+    pub clock: ManualClock,
+    /// The election manifest.
+    pub manifest: ElectionManifest,
+    /// Extra CAC voters (for load), on the roster as V-X000000…
+    pub extra: Vec<devpki::Issued>,
+}
+
+/// A gateway serving in this process.
+#[derive(Debug)]
+pub struct Running {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    serving: Serving,
+}
+
+impl World {
+    /// A world with ballots of up to 300 KiB.
+    pub fn new(limits: Limits) -> World {
+        Self::with_voters(limits, 0, 300 * 1024)
+    }
+
+    /// A world with `extra` more voters and ballots of up to `max_ballot` bytes.
+    pub fn with_voters(limits: Limits, extra: usize, max_ballot: u32) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = devpki::generate(crate::now()).unwrap();
+        pki.write_to(&dir.path().join("pki")).unwrap();
+        let mut csv = String::from("voter_id,identity,ballot_style\n");
+        for (voter, identity, style) in VOTERS {
+            csv.push_str(&format!("{voter},{identity},{style}\n"));
+        }
+        let mut extra_voters = Vec::with_capacity(extra);
+        for i in 0..extra {
+            let edipi = format!("{:010}", 9_000_000_000u64 + i as u64);
+            extra_voters.push(
+                pki.id_ca
+                    .issue(&devpki::cac_spec(
+                        "LOAD",
+                        "TEST",
+                        "X",
+                        &edipi,
+                        devpki::KeyAlg::P256,
+                        crate::now(),
+                    ))
+                    .unwrap(),
+            );
+            csv.push_str(&format!("V-X{i:06},edipi:{edipi},style-1\n"));
+        }
+        let county = ElectionSpec::new(&csv)
+            .origin(ORIGIN)
+            .max_ballot(max_ballot)
+            .set_up(dir.path());
+        let config = crate::server::config(&county.gw, &dir.path().join("pki"), limits);
+        World {
+            pki,
+            election_key: county.election_key.clone(),
+            witness: NoteSigner::from_skey(&county.witness.to_skey()).unwrap(),
+            clock: county.clock.clone(),
+            manifest: county.manifest.clone(),
+            county,
+            config,
+            extra: extra_voters,
+            dir,
+        }
+    }
+
+    /// Starts the real server in this process.
+    pub async fn start(&self) -> Running {
+        let (serving, port) = crate::server::start(&self.config, Arc::new(self.clock.clone())).await;
+        Running { port, serving }
+    }
+
+    /// A client presenting no certificate.
+    pub fn anonymous(&self, r: &Running) -> Gateway {
+        crate::voters::client(&self.pki, None, r.port)
+    }
+
+    /// A client presenting an issued certificate (with the ID CA).
+    pub fn client_with(&self, r: &Running, issued: &devpki::Issued) -> Gateway {
+        self.client_at(r.port, issued)
+    }
+
+    /// A client for a server on `port` of 127.0.0.1.
+    pub fn client_at(&self, port: u16, issued: &devpki::Issued) -> Gateway {
+        crate::voters::client(&self.pki, Some(issued), port)
+    }
+
+    /// A TLS client configuration presenting `issued` (with the ID CA).
+    pub fn tls_for(&self, issued: &devpki::Issued, alpn: &[&[u8]]) -> rustls::ClientConfig {
+        crate::voters::tls(&self.pki, Some(issued), alpn)
+    }
+
+    /// A client for a development voter.
+    pub fn client(&self, r: &Running, label: &str) -> Gateway {
+        self.client_with(r, &self.pki.voter(label).unwrap().issued)
+    }
+
+    /// A development voter's signing credentials.
+    pub fn credentials(&self, label: &str) -> Credentials {
+        crate::voters::credentials(&self.pki, &self.pki.voter(label).unwrap().issued)
+    }
+
+    /// A valid upload of `content` signed by an issued certificate.
+    pub fn ballot_of(&self, issued: &devpki::Issued, content: Vec<u8>) -> Vec<u8> {
+        crate::voters::upload(&self.manifest, &self.pki, issued, "style-1", content)
+    }
+
+    /// A valid upload for a development voter.
+    pub fn ballot(&self, label: &str, marks: &str) -> Vec<u8> {
+        self.ballot_of(
+            &self.pki.voter(label).unwrap().issued,
+            format!("%PDF-1.7 {marks}").into_bytes(),
+        )
+    }
+
+    /// A connection to the gateway's database.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.config.db_path()).unwrap()
+    }
+
+    /// How many ballots the gateway stored.
+    pub fn ballots_stored(&self) -> i64 {
+        self.db()
+            .query_row("SELECT COUNT(*) FROM ballots", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// How many security events with `code` the gateway recorded.
+    pub fn events(&self, code: &str) -> u64 {
+        gateway::store::count_events(&self.db(), code).unwrap()
+    }
+
+    /// The gateway's data folder.
+    pub fn data(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// Writes this world's configuration as `gateway.toml` for the
+    /// `ballot-gateway` binary and returns its path.
+    pub fn config_file(&self) -> PathBuf {
+        crate::server::write_config(&self.config, &self.dir.path().join("gateway.toml"))
+    }
+}
+
+impl Running {
+    /// The request handlers' state.
+    pub fn state(&self) -> &gateway::server::AppState {
+        &self.serving.state
+    }
+
+    /// Stops the server in its shutdown order.
+    pub async fn stop(self) {
+        self.serving.stop().await.unwrap();
+    }
+}
+
+/// Uploads `body` as a ballot.
+pub async fn post(gw: &Gateway, body: Vec<u8>) -> anyhow::Result<Answer> {
+    gw.request(http::Method::POST, shared::api::BALLOTS, Some(body.into()))
+        .await
+}

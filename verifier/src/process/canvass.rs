@@ -1,0 +1,96 @@
+//! The canvass outputs: the accepted ballots' contents (random names, one
+//! fixed time, nothing else), written all at once; and the reports.
+
+use super::Outcome;
+use anyhow::{Context, Result};
+use shared::checkpoint::SignedCheckpoint;
+use shared::manifest::ElectionManifest;
+use std::io::Write;
+use std::path::Path;
+
+pub(super) fn extension(media_type: &str) -> &'static str {
+    match media_type {
+        shared::ballot::MEDIA_PDF => "pdf",
+        shared::ballot::MEDIA_SELECTIONS => "json",
+        _ => "bin",
+    }
+}
+
+pub(super) fn write_new(path: &Path, data: &[u8], mtime: std::time::SystemTime) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(data)?;
+    // Made durable all at once by `sync_outputs` before the folder is
+    // renamed into place.
+    f.set_modified(mtime)?;
+    Ok(())
+}
+
+/// Flushes everything written under `dir` (one `syncfs` for the whole file
+/// system instead of an `fsync` per ballot file), then the folders.
+pub(super) fn sync_outputs(dir: &Path) -> Result<()> {
+    let d = std::fs::File::open(dir)?;
+    rustix::fs::syncfs(&d).context("cannot flush the outputs to disk")?;
+    std::fs::File::open(dir.join("ballots"))?.sync_all()?;
+    d.sync_all()?;
+    Ok(())
+}
+
+
+pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoint) -> String {
+    let mut s = String::new();
+    s.push_str(&format!("{}\n{}\n\n", m.title, m.jurisdiction));
+    s.push_str("Report of ballots returned electronically by overseas and military voters\n\n");
+    s.push_str(&format!("Ballots received and logged:   {}\n", o.total));
+    s.push_str(&format!("Accepted (to be counted):      {}\n", o.accepted));
+    s.push_str(&format!(
+        "Superseded by a later ballot:  {}\n",
+        o.superseded
+    ));
+    s.push_str(&format!(
+        "Rejected:                      {}\n",
+        o.rejected_total()
+    ));
+    for (r, n) in &o.rejected {
+        s.push_str(&format!("  {n:>5}  {}\n", r.explain()));
+    }
+    if o.revoked_after_receipt > 0 {
+        s.push_str(&format!(
+            "\n{} accepted ballot(s) came from a card revoked after the ballot was received; they count.\n",
+            o.revoked_after_receipt
+        ));
+    }
+    s.push_str(&format!(
+        "\nThe accepted ballots are in the folder ballots/, in random order, with no names.\n\
+         The list of voters and the status of each ballot is in voters.csv.\n\
+         The signed status file for the gateway is {}.\n\
+         Log: {} entries, checkpoint root {}.\n",
+        shared::media::STATUS_FILE,
+        cp.checkpoint.size,
+        hex::encode(cp.checkpoint.root)
+    ));
+    s
+}
+
+pub(super) fn report_json(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoint) -> String {
+    let mut rejected = String::new();
+    for (i, (r, n)) in o.rejected.iter().enumerate() {
+        if i > 0 {
+            rejected.push(',');
+        }
+        rejected.push_str(&format!("\"{}\":{n}", r.name()));
+    }
+    format!(
+        "{{\"election_id\":\"{}\",\"total\":{},\"accepted\":{},\"superseded\":{},\"rejected\":{{{rejected}}},\"revoked_after_receipt\":{},\"log_size\":{},\"log_root\":\"{}\"}}\n",
+        m.election_id,
+        o.total,
+        o.accepted,
+        o.superseded,
+        o.revoked_after_receipt,
+        cp.checkpoint.size,
+        hex::encode(cp.checkpoint.root)
+    )
+}

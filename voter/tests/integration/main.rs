@@ -1,0 +1,108 @@
+//! `ballot-return` as a voter runs it, against the real gateway on
+//! 127.0.0.1 (in this process, from the test-support crate).
+
+// A test that meets an unexpected error should stop with it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use gateway::config::Limits;
+use std::path::Path;
+use std::process::Command;
+use testkit::world::World;
+
+fn return_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ballot-return"))
+}
+
+/// The connection options for a development voter.
+fn connection(c: &mut Command, dir: &Path, port: u16, voter: &str) {
+    let pki = dir.join("pki");
+    c.args(["--gateway", &format!("https://localhost:{port}")])
+        .arg("--ca")
+        .arg(pki.join("anchors/test-dod-root-ca-3.pem"))
+        .arg("--cert")
+        .arg(pki.join(format!("voters/{voter}.cert.pem")))
+        .arg("--key")
+        .arg(pki.join(format!("voters/{voter}.key.pem")))
+        .arg("--chain")
+        .arg(pki.join("intermediates/test-dod-id-ca-59.pem"));
+}
+
+fn send(dir: &Path, port: u16, fpr: &str, voter: &str, receipt: &str) -> std::process::Output {
+    let mut c = return_bin();
+    c.arg("send");
+    connection(&mut c, dir, port, voter);
+    c.args([
+        "--election-fingerprint",
+        fpr,
+        "--ballot-style",
+        "style-1",
+        "--accept-declaration",
+    ])
+    .arg("--ballot")
+    .arg(dir.join("ballot.pdf"))
+    .arg("--receipt")
+    .arg(dir.join(receipt))
+    .output()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_sends_and_checks_with_the_real_program() {
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    let dir = w.dir.path().to_path_buf();
+    let fpr = w.county.fpr.clone();
+    let port = r.port;
+    std::fs::write(dir.join("ballot.pdf"), b"%PDF-1.7 a marked ballot").unwrap();
+    let (sent, refused, status) = tokio::task::spawn_blocking(move || {
+        let sent = send(&dir, port, &fpr, "jane-p256", "jane.json");
+        let refused = send(&dir, port, &fpr, "rick-revoked", "rick.json");
+        let mut c = return_bin();
+        c.arg("status");
+        connection(&mut c, &dir, port, "jane-p256");
+        let status = c
+            .arg("--receipt")
+            .arg(dir.join("jane.json"))
+            .output()
+            .unwrap();
+        (sent, refused, status)
+    })
+    .await
+    .unwrap();
+
+    let stdout = String::from_utf8_lossy(&sent.stdout);
+    assert!(
+        sent.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(
+        stdout.contains("received and logged as entry 0"),
+        "{stdout}"
+    );
+
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("NOT sent"));
+
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(stdout.contains("has not processed it yet"), "{stdout}");
+    r.stop().await;
+}
+
+#[test]
+fn a_mistyped_fingerprint_is_refused_before_anything_is_sent() {
+    let out = return_bin()
+        .args(["send", "--gateway", "https://localhost:1", "--ca", "x"])
+        .args(["--cert", "x", "--key", "x", "--ballot", "x"])
+        .args(["--ballot-style", "s", "--election-fingerprint", "0123 XYZ"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("only the digits 0-9 and letters A-F"), "{err}");
+}
