@@ -3,7 +3,6 @@
 //! an error unless every expected outcome happened.
 
 use anyhow::{bail, ensure, Context, Result};
-use gateway::client::{self, Ballot, Credentials, Gateway, SavedReceipt};
 use gateway::config::{
     AnchorConfig, Config, Limits, Logging, ServerConfig, TlsConfig, TrustConfig,
 };
@@ -14,6 +13,7 @@ use shared::pki::Anchor;
 use shared::x509::IdentityPolicy;
 use std::path::Path;
 use std::sync::Arc;
+use voter::client::{self, Ballot, Credentials, Gateway, SavedReceipt};
 
 const ORIGIN: &str = "ballots.demo-county.example/2026-general";
 /// The demo's passphrase: fixed so the demo needs no prompt. A real
@@ -117,7 +117,7 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
             anchor: vec![AnchorConfig {
                 name: "Test DoD Root CA 3".into(),
                 certificate: p.join("anchors/test-dod-root-ca-3.pem"),
-                identity: "edipi".into(),
+                identity: shared::x509::IdentityRule::Edipi,
                 policies: vec![],
             }],
             intermediates_dir: Some(p.join("intermediates")),
@@ -143,8 +143,8 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
             issued.cert_der.clone().into(),
             pki.id_ca.issued.cert_der.clone().into(),
         ];
-        let key = gateway::tls::read_key(issued.key.pkcs8_pem().as_bytes())?;
-        let tls = gateway::tls::client_config(&roots, Some((chain, key)), &[b"http/1.1"])?;
+        let key = shared::pki::tls_key_from_pem(issued.key.pkcs8_pem().as_bytes())?;
+        let tls = voter::tls::client_config(&roots, Some((chain, key)), &[b"http/1.1"])?;
         Gateway::new(&format!("https://localhost:{port}"), tls)
     };
     let send = |issued: &devpki::Issued, style: &str, marks: &str| -> Result<Vec<u8>> {
@@ -201,16 +201,8 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
                 election_fingerprint: fpr.clone(),
                 gateway: String::new(),
                 leaf_index: receipt.index,
-                voter_id: answer
-                    .pointer("/voter_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .into(),
-                salt: answer
-                    .pointer("/salt")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .into(),
+                voter_id: answer.voter_id.clone(),
+                salt: answer.salt.clone(),
                 message_sha256: String::new(),
                 receipt: receipt.to_text()?,
             });
@@ -229,16 +221,8 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         let mut r = jane_receipt.context("jane's first receipt")?;
         r.leaf_index = replacement.index;
         r.receipt = replacement.to_text()?;
-        r.voter_id = answer
-            .pointer("/voter_id")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .into();
-        r.salt = answer
-            .pointer("/salt")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .into();
+        r.voter_id = answer.voter_id.clone();
+        r.salt = answer.salt.clone();
         r
     };
 
@@ -325,26 +309,26 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
             jane.cert_der.clone().into(),
             pki.id_ca.issued.cert_der.clone().into(),
         ];
-        let key = gateway::tls::read_key(jane.key.pkcs8_pem().as_bytes())?;
+        let key = shared::pki::tls_key_from_pem(jane.key.pkcs8_pem().as_bytes())?;
         Gateway::new(
             &format!("https://localhost:{port}"),
-            gateway::tls::client_config(&roots, Some((chain, key)), &[b"http/1.1"])?,
+            voter::tls::client_config(&roots, Some((chain, key)), &[b"http/1.1"])?,
         )?
     };
 
     say("10. Petty Officer Doe checks her ballot from the ship and audits her receipt.");
     let status = client::status(&jane_gw, &jane_receipt).await?;
     ensure!(
-        status.status == "accepted",
-        "jane's ballot is {}",
+        status.status == shared::api::BallotState::Accepted,
+        "jane's ballot is {:?}",
         status.status
     );
     say(&format!("   ballot-return status: {}", status.explanation));
     let latest = jane_gw
-        .request(http::Method::GET, "/v1/log/checkpoint", None)
+        .request(http::Method::GET, shared::api::CHECKPOINT, None)
         .await?
         .body;
-    let audit = verifier::ceremony::audit(
+    let audit = verifier::audit::audit(
         jane_receipt.receipt.as_bytes(),
         &manifest,
         &fpr,
@@ -366,26 +350,15 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     })
 }
 
-/// A running gateway: its port, its stop signal, its server task, its
-/// state, and its writer thread.
+/// A gateway serving in the background, and its port.
 struct Running {
     port: u16,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<()>>,
-    state: Arc<gateway::server::AppState>,
-    writer: std::thread::JoinHandle<()>,
+    serving: gateway::app::Serving,
 }
 
 impl Running {
     async fn shut_down(self) -> Result<()> {
-        let _ = self.stop.send(());
-        self.task.await??;
-        self.state.seq.stop().await;
-        let writer = self.writer;
-        tokio::task::spawn_blocking(move || writer.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the gateway's writer thread panicked"))?;
-        Ok(())
+        self.serving.stop().await
     }
 }
 
@@ -393,20 +366,8 @@ async fn start_gateway(config: &Config) -> Result<Running> {
     let gw = gateway::app::build(config, Arc::new(SystemClock))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let state = gw.state.clone();
-    let tls = gw.tls.clone();
-    let task = tokio::spawn(async move {
-        gateway::server::run(listener, state, tls, async {
-            let _ = rx.await;
-        })
-        .await
-    });
     Ok(Running {
         port,
-        stop,
-        task,
-        state: gw.state,
-        writer: gw.writer,
+        serving: gw.spawn(listener, None),
     })
 }

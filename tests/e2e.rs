@@ -28,7 +28,7 @@ async fn the_demo_story_runs_end_to_end() {
 /// A compromised gateway: it holds the log key and the transfer key and can
 /// write anything into its own database. These tests play that attacker.
 mod compromised {
-    use shared::clock::{ManualClock, UnixTime};
+    use shared::clock::ManualClock;
     use shared::manifest::ElectionManifest;
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
@@ -42,71 +42,26 @@ mod compromised {
         password: sequoia_openpgp::crypto::Password,
     }
 
-    fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                copy_dir(&e.path(), &to.join(e.file_name()));
-            } else {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-    }
-
     impl County {
+        /// The dev PKI and the county's real ceremony (test-support crate).
         fn new() -> County {
             let dir = tempfile::tempdir().unwrap();
             let d = dir.path();
-            let now = time::OffsetDateTime::now_utc();
-            let t = now.unix_timestamp() as u64;
-            let clock = ManualClock::new(UnixTime(t));
-            let pki = devpki::generate(now).unwrap();
+            let pki = devpki::generate(testkit::now()).unwrap();
             pki.write_to(&d.join("pki")).unwrap();
-            gateway::setup::init(
-                &d.join("gw"),
-                "ballots.e2e.example/2026",
-                &d.join("gw-media"),
-                &clock,
-            )
-            .unwrap();
-            let password = sequoia_openpgp::crypto::Password::from("an end-to-end passphrase");
-            let params = verifier::ceremony::ElectionParams {
-                election_id: "2026-general".into(),
-                title: "General".into(),
-                jurisdiction: "E2E County".into(),
-                opens_at: UnixTime(t - 600),
-                closes_at: UnixTime(t + 86_400),
-                declaration: "I am eligible.".into(),
-                accepted_media: vec![shared::manifest::MediaRule {
-                    media_type: "application/pdf".into(),
-                    max_size: 1 << 20,
-                }],
-                witness_name: "e2e.example/witness".into(),
-            };
-            let fpr = verifier::ceremony::init(
-                &d.join("home"),
-                &d.join("gw-media"),
-                &d.join("media"),
-                &params,
+            let c = testkit::ElectionSpec::new(
                 "voter_id,edipi,ballot_style\nV-1,1234567890,s\nV-3,3456789012,s\n",
-                &password,
-                &clock,
             )
-            .unwrap();
-            gateway::setup::import_setup(&d.join("gw"), &d.join("media"), &fpr, &clock).unwrap();
-            let manifest = ElectionManifest::open_signed(
-                &std::fs::read(d.join("media/election-manifest.signed")).unwrap(),
-                &fpr,
-            )
-            .unwrap();
+            .origin("ballots.e2e.example/2026")
+            .declaration("I am eligible.")
+            .set_up(d);
             County {
                 dir,
                 pki,
-                clock,
-                fpr,
-                manifest,
-                password,
+                clock: c.clock,
+                fpr: c.fpr,
+                manifest: c.manifest,
+                password: c.password,
             }
         }
 
@@ -117,59 +72,36 @@ mod compromised {
         /// A voter's real upload (signed, encrypted).
         fn upload(&self, label: &str, marks: &str) -> Vec<u8> {
             let v = &self.pki.voter(label).unwrap().issued;
-            gateway::client::prepare(
+            testkit::voters::upload(
                 &self.manifest,
-                &gateway::client::Ballot {
-                    content: format!("%PDF-1.7 {marks}").into_bytes(),
-                    media_type: "application/pdf".into(),
-                    ballot_style: "s".into(),
-                },
-                &gateway::client::Credentials {
-                    cert: v.cert_der.clone(),
-                    chain: vec![self.pki.id_ca.issued.cert_der.clone()],
-                    key: shared::cms::VoterKey::from_pem(v.key.pkcs8_pem().as_bytes()).unwrap(),
-                },
+                &self.pki,
+                v,
+                "s",
+                format!("%PDF-1.7 {marks}").into_bytes(),
             )
-            .unwrap()
         }
 
         /// Logs messages through the gateway's own sequencer (as voter V-1
         /// or V-3), returning the receipts.
         fn log(&self, data: &Path, items: Vec<(&str, &str, Vec<u8>)>) -> Vec<String> {
-            let keys = gateway::setup::load_keys(data).unwrap();
-            let (seq, writer) = gateway::sequencer::Sequencer::start(
-                &data.join("gateway.db"),
-                keys.log,
-                Arc::new(self.clock.clone()),
-                gateway::sequencer::SequencerConfig {
-                    election_id: "2026-general".into(),
-                    max_ballots_per_voter: 10,
-                },
+            testkit::voters::log_directly(
+                data,
+                &self.clock,
+                "2026-general",
+                10,
+                items
+                    .into_iter()
+                    .map(|(voter, identity, message)| testkit::voters::Logged {
+                        voter_id: voter.into(),
+                        identity: identity.into(),
+                        client_cert: vec![],
+                        message,
+                        at: None,
+                    }),
             )
-            .unwrap();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let receipts = rt.block_on(async {
-                let mut out = Vec::new();
-                for (voter, identity, message) in items {
-                    let a = seq
-                        .submit(gateway::sequencer::NewBallot {
-                            voter_id: voter.into(),
-                            identity: identity.into(),
-                            client_cert: vec![],
-                            message: message.into(),
-                        })
-                        .await
-                        .unwrap();
-                    out.push(a.receipt);
-                }
-                seq.stop().await;
-                out
-            });
-            writer.join().unwrap();
-            receipts
+            .into_iter()
+            .map(|a| a.receipt)
+            .collect()
         }
 
         fn export(&self, data: &Path, name: &str) -> PathBuf {
@@ -187,7 +119,7 @@ mod compromised {
         }
 
         fn verifier(&self) -> rusqlite::Connection {
-            verifier::state::open(&self.dir.path().join("home/verifier.db")).unwrap()
+            verifier::state::open(&verifier::state::db_path(&self.dir.path().join("home"))).unwrap()
         }
 
         fn process(
@@ -222,44 +154,12 @@ mod compromised {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_ballot_made_with_openssl_and_uploaded_with_curl_is_accepted_end_to_end() {
-        use gateway::config::{
-            AnchorConfig, Config, Limits, Logging, ServerConfig, TlsConfig, TrustConfig,
-        };
         use std::process::Command;
         let c = County::new();
         let d = c.dir.path().to_path_buf();
-        let p = d.join("pki");
-        let config = Config {
-            data_dir: c.gw(),
-            server: ServerConfig::default(),
-            tls: TlsConfig {
-                certificate: p.join("server/localhost.cert.pem"),
-                private_key: p.join("server/localhost.key.pem"),
-            },
-            trust: TrustConfig {
-                anchor: vec![AnchorConfig {
-                    name: "root".into(),
-                    certificate: p.join("anchors/test-dod-root-ca-3.pem"),
-                    identity: "edipi".into(),
-                    policies: vec![],
-                }],
-                intermediates_dir: Some(p.join("intermediates")),
-                crls_dir: p.join("crls"),
-            },
-            limits: Limits::default(),
-            logging: Logging::default(),
-        };
-        let gw = gateway::app::build(&config, Arc::new(c.clock.clone())).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-        let (state, tls) = (gw.state.clone(), gw.tls.clone());
-        let server = tokio::spawn(async move {
-            gateway::server::run(listener, state, tls, async {
-                let _ = rx.await;
-            })
-            .await
-        });
+        let config =
+            testkit::server::config(&c.gw(), &d.join("pki"), gateway::config::Limits::default());
+        let (server, port) = testkit::server::start(&config, Arc::new(c.clock.clone())).await;
 
         // 1. The package in our format, signed by openssl (not our CMS code).
         let package = shared::ballot::BallotPackage::new(
@@ -314,7 +214,7 @@ mod compromised {
             shared::pgp::encrypt(&cert, &std::fs::read(d.join("package.p7m")).unwrap()).unwrap();
         std::fs::write(d.join("upload.pgp"), &upload).unwrap();
         // 3. curl uploads it with the voter's certificate.
-        let url = format!("https://localhost:{port}/v1/ballots");
+        let url = format!("https://localhost:{port}{}", shared::api::BALLOTS);
         let dd = d.clone();
         let out = tokio::task::spawn_blocking(move || {
             Command::new("curl")
@@ -349,14 +249,9 @@ mod compromised {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        gateway::client::check_receipt(&c.manifest, &upload, &answer).unwrap();
-        let _ = stop.send(());
-        server.await.unwrap().unwrap();
-        gw.state.seq.stop().await;
-        tokio::task::spawn_blocking(move || gw.writer.join().unwrap())
-            .await
-            .unwrap();
+        let answer = shared::api::ReceiptAnswer::from_json(&out.stdout).unwrap();
+        voter::client::check_receipt(&c.manifest, &upload, &answer).unwrap();
+        server.stop().await.unwrap();
 
         // 4. Through the media to the verifier: counted.
         let bundle = c.export(&c.gw(), "usb");
@@ -417,7 +312,7 @@ mod compromised {
         );
         // The attacker keeps a copy of the database from before maria's ballot.
         let before = c.dir.path().join("gw-before");
-        copy_dir(&c.gw(), &before);
+        testkit::copy_dir(&c.gw(), &before);
         let receipts = c.log(
             &c.gw(),
             vec![("V-3", "edipi:3456789012", c.upload("maria-rsa", "b"))],
@@ -488,7 +383,7 @@ mod compromised {
         );
         // The gateway itself refuses to start on the altered database.
         let altered = c.dir.path().join("gw-altered");
-        copy_dir(&c.gw(), &altered);
+        testkit::copy_dir(&c.gw(), &altered);
         let conn = rusqlite::Connection::open(altered.join("gateway.db")).unwrap();
         conn.execute(
             "UPDATE ballots SET message = x'c1c2c3' WHERE leaf_index = 1",
@@ -516,7 +411,7 @@ mod compromised {
         );
         // Altering the log entry too (re-hashing the leaf) breaks the root.
         let both = c.dir.path().join("gw-both");
-        copy_dir(&c.gw(), &both);
+        testkit::copy_dir(&c.gw(), &both);
         let conn = rusqlite::Connection::open(both.join("gateway.db")).unwrap();
         let entry: Vec<u8> = conn
             .query_row(

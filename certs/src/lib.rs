@@ -7,6 +7,9 @@
 //! Certificates and CRLs are built from `x509-cert`'s DER types and signed
 //! with aws-lc-rs. (rcgen was the first choice, but its distinguished name
 //! holds one value per attribute type, and a CAC subject has three `OU`s.)
+//!
+//! Why one file of ~960 lines: the development PKI is one generator (names, extensions, keys,
+//! CRLs for every development voter), used only by tests and the demo.
 #![forbid(unsafe_code)]
 
 use anyhow::{anyhow, Context, Result};

@@ -46,7 +46,8 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
     let verifier = Arc::new(tls::VoterCertVerifier::new(trust.clone(), clock.clone()));
     verifier.set_events(seq.clone());
     let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path).with_context(|| format!("cannot read the TLS {what} {}", path.display()))
+        std::fs::read(path)
+            .with_context(|| format!("cannot read the TLS {what} {}", path.display()))
     };
     let chain = shared::pki::tls_chain_from_pem(&read(&config.tls.certificate, "certificate")?)?;
     let key = shared::pki::tls_key_from_pem(&zeroize::Zeroizing::new(read(

@@ -405,10 +405,7 @@ mod tests {
                 BASE64_STANDARD.encode([7u8; 32])
             )
         );
-        assert_eq!(
-            serde_json::from_str::<ConsistencyAnswer>(&text).unwrap(),
-            a
-        );
+        assert_eq!(serde_json::from_str::<ConsistencyAnswer>(&text).unwrap(), a);
         let short = format!(
             "{{\"from\":1,\"to\":2,\"proof\":[\"{}\"]}}",
             BASE64_STANDARD.encode([7u8; 31])

@@ -17,6 +17,9 @@
 //!
 //! Whether the signer's certificate is trusted (chain, validity, revocation,
 //! policy, identity) is checked by [`crate::pki::TrustStore::verify_voter`].
+//!
+//! Why one file of ~680 lines: about 550 are the signer and the strict verifier, whose refusals
+//! are read against each other; the rest are their tests.
 
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::SystemRandom;

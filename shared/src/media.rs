@@ -36,7 +36,13 @@ mod tests {
     fn bundle_folder_names_round_trip_and_nothing_else_parses() {
         assert_eq!(bundle_dir(7), "bundle-000007");
         assert_eq!(parse_bundle_dir(&bundle_dir(7)), Some(7));
-        for bad in ["bundle-7", "bundle-0000007", "bundle-00000a", "Bundle-000001", "bundle-000001 "] {
+        for bad in [
+            "bundle-7",
+            "bundle-0000007",
+            "bundle-00000a",
+            "Bundle-000001",
+            "bundle-000001 ",
+        ] {
             assert_eq!(parse_bundle_dir(bad), None, "{bad}");
         }
     }

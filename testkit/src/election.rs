@@ -74,6 +74,12 @@ impl ElectionSpec {
         self
     }
 
+    /// The voter declaration.
+    pub fn declaration(mut self, text: &str) -> Self {
+        self.declaration = text.into();
+        self
+    }
+
     /// The log origin.
     pub fn origin(mut self, origin: &str) -> Self {
         self.origin = origin.into();

@@ -113,7 +113,8 @@ impl World {
 
     /// Starts the real server in this process.
     pub async fn start(&self) -> Running {
-        let (serving, port) = crate::server::start(&self.config, Arc::new(self.clock.clone())).await;
+        let (serving, port) =
+            crate::server::start(&self.config, Arc::new(self.clock.clone())).await;
         Running { port, serving }
     }
 

@@ -14,10 +14,7 @@ use shared::clock::{ManualClock, UnixTime};
 use shared::pki::Anchor;
 use shared::x509::IdentityPolicy;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
-
-const PASS: &str = "benchmark passphrase, not secret";
 
 fn peak_rss_mb() -> f64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -29,18 +26,9 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn prepare(dir: &Path, n: usize, size: usize) {
-    let now = time::OffsetDateTime::now_utc();
-    let t = now.unix_timestamp() as u64;
-    let clock = ManualClock::new(UnixTime(t));
+    let now = testkit::now();
     let pki = devpki::generate(now).unwrap();
     std::fs::write(dir.join("root.der"), &pki.root.issued.cert_der).unwrap();
-    gateway::setup::init(
-        &dir.join("gw"),
-        "ballots.bench.example/2026",
-        &dir.join("gw-media"),
-        &clock,
-    )
-    .unwrap();
     let mut csv = String::from("voter_id,edipi,ballot_style\n");
     let mut voters = Vec::new();
     for i in 0..n {
@@ -59,78 +47,26 @@ fn prepare(dir: &Path, n: usize, size: usize) {
                 .unwrap(),
         );
     }
-    let params = verifier::ceremony::ElectionParams {
-        election_id: "2026-general".into(),
-        title: "Benchmark election".into(),
-        jurisdiction: "Bench County".into(),
-        opens_at: UnixTime(t - 3600),
-        closes_at: UnixTime(t + 86_400),
-        declaration: "I am eligible.".into(),
-        accepted_media: vec![shared::manifest::MediaRule {
-            media_type: "application/pdf".into(),
-            max_size: (size + 1024) as u32,
-        }],
-        witness_name: "bench.example/witness".into(),
-    };
-    let pw = sequoia_openpgp::crypto::Password::from(PASS);
-    let fpr = verifier::ceremony::init(
-        &dir.join("home"),
-        &dir.join("gw-media"),
-        &dir.join("v-media"),
-        &params,
-        &csv,
-        &pw,
-        &clock,
-    )
-    .unwrap();
-    gateway::setup::import_setup(&dir.join("gw"), &dir.join("v-media"), &fpr, &clock).unwrap();
-    let manifest = shared::manifest::ElectionManifest::open_signed(
-        &std::fs::read(dir.join("v-media/election-manifest.signed")).unwrap(),
-        &fpr,
-    )
-    .unwrap();
-    let keys = gateway::setup::load_keys(&dir.join("gw")).unwrap();
-    let (seq, writer) = gateway::sequencer::Sequencer::start(
-        &dir.join("gw/gateway.db"),
-        keys.log,
-        Arc::new(clock.clone()),
-        gateway::sequencer::SequencerConfig {
-            election_id: "2026-general".into(),
-            max_ballots_per_voter: 5,
-        },
-    )
-    .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        for (i, v) in voters.iter().enumerate() {
-            let mut content = vec![b'x'; size];
-            content[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            let upload = gateway::client::prepare(
-                &manifest,
-                &gateway::client::Ballot {
-                    content,
-                    media_type: "application/pdf".into(),
-                    ballot_style: "s1".into(),
-                },
-                &gateway::client::Credentials {
-                    cert: v.cert_der.clone(),
-                    chain: vec![pki.id_ca.issued.cert_der.clone()],
-                    key: shared::cms::VoterKey::from_pem(v.key.pkcs8_pem().as_bytes()).unwrap(),
-                },
-            )
-            .unwrap();
-            seq.submit(gateway::sequencer::NewBallot {
-                voter_id: format!("V-{i:06}"),
-                identity: format!("edipi:{:010}", 8_000_000_000u64 + i as u64),
-                client_cert: v.cert_der.clone(),
-                message: upload.into(),
-            })
-            .await
-            .unwrap();
+    // The county's real ceremony; its passphrase is testkit's.
+    let county = testkit::ElectionSpec::new(&csv)
+        .max_ballot((size + 1024) as u32)
+        .origin("ballots.bench.example/2026")
+        .set_up(dir);
+    let clock = county.clock.clone();
+    // Uploads are made one at a time as they are logged, so memory stays
+    // flat in the number of ballots.
+    let ballots = voters.iter().enumerate().map(|(i, v)| {
+        let mut content = vec![b'x'; size];
+        content[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        testkit::voters::Logged {
+            voter_id: format!("V-{i:06}"),
+            identity: format!("edipi:{:010}", 8_000_000_000u64 + i as u64),
+            client_cert: v.cert_der.clone(),
+            message: testkit::voters::upload(&county.manifest, &pki, v, "s1", content),
+            at: None,
         }
-        seq.stop().await;
     });
-    writer.join().unwrap();
+    testkit::voters::log_directly(&county.gw, &clock, "2026-general", 5, ballots);
     let s = gateway::export::export(
         &dir.join("gw"),
         &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
@@ -141,7 +77,11 @@ fn prepare(dir: &Path, n: usize, size: usize) {
     )
     .unwrap()
     .unwrap();
-    std::fs::copy(dir.join("home/verifier.db"), dir.join("pristine.db")).unwrap();
+    std::fs::copy(
+        verifier::state::db_path(&dir.join("home")),
+        dir.join("pristine.db"),
+    )
+    .unwrap();
     println!(
         "prepared {} ballots of {size} bytes in {}",
         s.entries,
@@ -169,7 +109,7 @@ fn run(dir: &Path) {
         verifier::import::Imported::New { entries, .. } => entries,
         other => panic!("{other:?}"),
     };
-    let pw = sequoia_openpgp::crypto::Password::from(PASS);
+    let pw = sequoia_openpgp::crypto::Password::from(testkit::election::PASSPHRASE);
     let inputs = verifier::process::Inputs {
         election_key: &loaded.election_key,
         password: Some(&pw),

@@ -12,10 +12,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use shared::api::{
     self, BallotState, ConsistencyAnswer, ErrorBody, ErrorCode, ReceiptAnswer, StatusAnswer,
 };
-use sha2::{Digest, Sha256};
 use shared::ballot::BallotPackage;
 use shared::checkpoint::SignedCheckpoint;
 use shared::log_entry::voter_commitment;

@@ -227,4 +227,3 @@ pub fn raise_file_limit(max_connections: usize) -> u64 {
     }
     now
 }
-

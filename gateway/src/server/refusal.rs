@@ -74,8 +74,10 @@ impl Refusal {
         let body = ErrorBody::new(self.code, self.text());
         let mut r = super::routes::json(self.status(), &body);
         if self.status() == StatusCode::TOO_MANY_REQUESTS {
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(RETRY_AFTER_SECS));
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(RETRY_AFTER_SECS),
+            );
         }
         r
     }

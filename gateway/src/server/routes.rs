@@ -112,7 +112,10 @@ async fn route(
         (&Method::GET, api::INCLUSION, _) => {
             let (index, size) = (query_u64(&req, "index")?, query_u64(&req, "size")?);
             let proof = proof(state, size, |t| t.inclusion_proof(index, size))?;
-            Ok(json(StatusCode::OK, &InclusionAnswer { index, size, proof }))
+            Ok(json(
+                StatusCode::OK,
+                &InclusionAnswer { index, size, proof },
+            ))
         }
         (&Method::GET, api::CONSISTENCY, _) => {
             let (from, to) = (query_u64(&req, "from")?, query_u64(&req, "to")?);
@@ -136,9 +139,11 @@ async fn route(
                 None => Err(ErrorCode::NoStatusYet.into()),
             }
         }
-        (_, _, ["v1", "election"] | ["v1", "ballots"] | ["v1", "log", ..] | ["v1", "status-file"]) => {
-            Err(ErrorCode::MethodNotAllowed.into())
-        }
+        (
+            _,
+            _,
+            ["v1", "election"] | ["v1", "ballots"] | ["v1", "log", ..] | ["v1", "status-file"],
+        ) => Err(ErrorCode::MethodNotAllowed.into()),
         _ => Err(ErrorCode::NotFound.into()),
     }
 }

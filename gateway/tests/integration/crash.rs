@@ -5,7 +5,6 @@
 //! consistent with the final one.
 
 use crate::fixture::{spawn_server, World};
-use voter::client::Gateway;
 use gateway::config::Limits;
 use http::{Method, StatusCode};
 use rand::{Rng, SeedableRng};
@@ -13,6 +12,7 @@ use shared::note::NoteVerifier;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use voter::client::Gateway;
 
 const ROUNDS: usize = 20;
 const VOTERS: usize = 6;

@@ -41,7 +41,6 @@ impl Drop for Mount {
     }
 }
 
-
 /// Writes zeros until the file system refuses more.
 fn fill(path: &Path) -> u64 {
     let mut f = std::fs::File::create(path).unwrap();

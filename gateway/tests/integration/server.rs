@@ -1,15 +1,18 @@
 //! The real server, one test per acceptance check of DESIGN section 5:
 //! each refusal has its own status and stable code (or TLS alert), is
 //! recorded as a security event, and stores nothing.
+//!
+//! Why one file of ~750 lines: one test per acceptance check of the gateway, in the order of
+//! DESIGN section 5, so the list can be read against the design.
 
 use crate::fixture::{post, wait_for_event, World, ELECTION};
 use devpki::{cac_spec, CertSpec, KeyAlg};
-use voter::client;
 use gateway::config::Limits;
 use http::{Method, StatusCode};
 use sequoia_openpgp as openpgp;
 use shared::receipt::Receipt;
 use std::io::Write;
+use voter::client;
 
 fn code(a: &voter::client::Answer) -> String {
     a.error().0
@@ -30,7 +33,12 @@ async fn a_valid_ballot_gets_a_receipt_that_verifies_and_a_retry_gets_the_same_o
             String::from_utf8_lossy(&a.body)
         );
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
-        let (receipt, _) = client::check_receipt(&w.manifest, &upload, &serde_json::from_value(v.clone()).unwrap()).unwrap();
+        let (receipt, _) = client::check_receipt(
+            &w.manifest,
+            &upload,
+            &serde_json::from_value(v.clone()).unwrap(),
+        )
+        .unwrap();
         let again = post(&gw, upload.clone()).await.unwrap();
         let v2: serde_json::Value = serde_json::from_slice(&again.body).unwrap();
         assert_eq!(
@@ -302,7 +310,12 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
         let upload = w.ballot(label, marks);
         let a = post(&w.client(&r, label), upload.clone()).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
-        client::check_receipt(&w.manifest, &upload, &serde_json::from_value(v.clone()).unwrap()).unwrap();
+        client::check_receipt(
+            &w.manifest,
+            &upload,
+            &serde_json::from_value(v.clone()).unwrap(),
+        )
+        .unwrap();
         saved.push(client::SavedReceipt {
             election_id: ELECTION.into(),
             election_fingerprint: shared::pgp::fingerprint_hex(&w.election_key),
@@ -455,10 +468,7 @@ async fn an_export_then_more_ballots_then_an_export_that_continues() {
     // The second bundle: signed by the transfer key, continuing the first
     // checkpoint with a valid consistency proof, with every file listed.
     let transfer = shared::pgp::read_public_cert(
-        &std::fs::read(
-            w.county.gw_media.join(shared::media::GATEWAY_TRANSFER_KEY),
-        )
-        .unwrap(),
+        &std::fs::read(w.county.gw_media.join(shared::media::GATEWAY_TRANSFER_KEY)).unwrap(),
     )
     .unwrap();
     let dir = &second.dir;
@@ -683,7 +693,12 @@ async fn http2_is_served_with_the_same_rules() {
     assert_eq!(resp.status(), StatusCode::OK);
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    client::check_receipt(&w.manifest, &upload, &serde_json::from_value(v.clone()).unwrap()).unwrap();
+    client::check_receipt(
+        &w.manifest,
+        &upload,
+        &serde_json::from_value(v.clone()).unwrap(),
+    )
+    .unwrap();
     r.stop().await;
 }
 

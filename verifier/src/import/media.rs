@@ -3,10 +3,10 @@
 //! reading, folder listings checked one entry at a time.
 
 use super::ImportError;
+use sha2::{Digest, Sha256};
 use shared::bundle::{self, BundleFile, BundleHeader};
 use std::fs::File;
 use std::io::Read;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 
 pub(super) fn display(p: &Path, root: &Path) -> String {
@@ -107,4 +107,3 @@ impl<R: Read> Read for HashingReader<R> {
         Ok(n)
     }
 }
-

@@ -225,7 +225,10 @@ fn malformed(e: bundle::BundleError) -> ImportError {
 
 /// Checks 1 and 2: the signature over the manifest, streaming, before
 /// anything of it is parsed; then the header of the very bytes verified.
-fn open_signed_manifest(root: &Path, transfer: &sequoia_openpgp::Cert) -> Result<Opened, ImportError> {
+fn open_signed_manifest(
+    root: &Path,
+    transfer: &sequoia_openpgp::Cert,
+) -> Result<Opened, ImportError> {
     let sig = read_regular(
         &root.join(bundle::SIGNATURE_FILE),
         root,

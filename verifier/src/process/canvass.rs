@@ -39,7 +39,6 @@ pub(super) fn sync_outputs(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-
 pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoint) -> String {
     let mut s = String::new();
     s.push_str(&format!("{}\n{}\n\n", m.title, m.jurisdiction));

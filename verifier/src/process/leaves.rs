@@ -55,9 +55,11 @@ pub(super) fn leaves(conn: &Connection, mut f: impl FnMut(Leaf) -> Result<()>) -
     Ok(())
 }
 
-
 /// Calls `f(leaf_index, voter_id)` for every leaf, in order.
-pub(super) fn voter_ids(conn: &Connection, mut f: impl FnMut(u64, String) -> Result<()>) -> Result<()> {
+pub(super) fn voter_ids(
+    conn: &Connection,
+    mut f: impl FnMut(u64, String) -> Result<()>,
+) -> Result<()> {
     let mut stmt = conn.prepare("SELECT leaf_index, voter_id FROM leaves ORDER BY leaf_index")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
@@ -65,4 +67,3 @@ pub(super) fn voter_ids(conn: &Connection, mut f: impl FnMut(u64, String) -> Res
     }
     Ok(())
 }
-

@@ -28,12 +28,12 @@ mod parallel;
 mod rules;
 
 use crate::import;
+use anyhow::{bail, Context, Result};
 use canvass::{extension, report_json, report_text, sync_outputs, write_new};
 use leaves::{leaf_at, leaves, voter_ids, Leaf};
 use parallel::in_parallel;
-use rules::{check, open_package, Decision, Replacement};
-use anyhow::{bail, Context, Result};
 use rand::seq::SliceRandom;
+use rules::{check, open_package, Decision, Replacement};
 use rusqlite::Connection;
 use sequoia_openpgp::crypto::Password;
 use sequoia_openpgp::Cert;
@@ -320,4 +320,3 @@ pub fn process(
     std::fs::File::open(parent)?.sync_all()?;
     Ok(outcome)
 }
-

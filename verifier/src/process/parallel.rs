@@ -51,4 +51,3 @@ pub(super) fn in_parallel<I: Send, O: Send>(
         result
     })
 }
-

@@ -31,8 +31,13 @@ pub(super) fn check(
     now: UnixTime,
 ) -> Result<(BallotPackage, bool), Reason> {
     let m = inputs.manifest;
-    let signed = shared::pgp::decrypt(&leaf.ciphertext, inputs.election_key, inputs.password, MAX_SIGNED)
-        .map_err(|_| Reason::DecryptionFailed)?;
+    let signed = shared::pgp::decrypt(
+        &leaf.ciphertext,
+        inputs.election_key,
+        inputs.password,
+        MAX_SIGNED,
+    )
+    .map_err(|_| Reason::DecryptionFailed)?;
     let cms = shared::cms::verify(&signed, MAX_SIGNED).map_err(|_| Reason::BadSignature)?;
     let at = leaf.entry.received_at;
     let voter = trust
@@ -86,8 +91,13 @@ pub(super) fn check(
 
 /// Decrypts a ballot already decided valid and returns its package.
 pub(super) fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPackage, Reason> {
-    let signed = shared::pgp::decrypt(&leaf.ciphertext, inputs.election_key, inputs.password, MAX_SIGNED)
-        .map_err(|_| Reason::DecryptionFailed)?;
+    let signed = shared::pgp::decrypt(
+        &leaf.ciphertext,
+        inputs.election_key,
+        inputs.password,
+        MAX_SIGNED,
+    )
+    .map_err(|_| Reason::DecryptionFailed)?;
     let cms = shared::cms::verify(&signed, MAX_SIGNED).map_err(|_| Reason::BadSignature)?;
     let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage)?;
     if package.election_id != inputs.manifest.election_id {
@@ -95,7 +105,6 @@ pub(super) fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPac
     }
     Ok(package)
 }
-
 
 /// The replacement rule of the manifest, applied as pass 1 decides: it is
 /// told of every valid ballot and names the ones that count.

@@ -93,57 +93,25 @@ fn county_staff_run_init_import_process_and_audit() {
         &fpr,
     )
     .unwrap();
-    let prep = |label: &str| {
-        let v = &pki.voter(label).unwrap().issued;
-        gateway::client::prepare(
-            &manifest,
-            &gateway::client::Ballot {
-                content: format!("%PDF-1.7 {label}").into_bytes(),
-                media_type: "application/pdf".into(),
-                ballot_style: "s1".into(),
-            },
-            &gateway::client::Credentials {
-                cert: v.cert_der.clone(),
-                chain: vec![pki.id_ca.issued.cert_der.clone()],
-                key: shared::cms::VoterKey::from_pem(v.key.pkcs8_pem().as_bytes()).unwrap(),
-            },
-        )
-        .unwrap()
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let prep =
+        || testkit::voters::upload(&manifest, &pki, jane, "s1", b"%PDF-1.7 jane-p256".to_vec());
+    let logged = |voter_id: &str, edipi: &str| testkit::voters::Logged {
+        voter_id: voter_id.into(),
+        identity: format!("edipi:{edipi}"),
+        client_cert: vec![],
+        message: prep(),
+        at: None,
     };
-    let keys = gateway::setup::load_keys(&d.join("gw")).unwrap();
-    let (seq, writer) = gateway::sequencer::Sequencer::start(
-        &d.join("gw/gateway.db"),
-        keys.log,
-        std::sync::Arc::new(clock.clone()),
-        gateway::sequencer::SequencerConfig {
-            election_id: "2026-general".into(),
-            max_ballots_per_voter: 5,
-        },
+    let receipt = testkit::voters::log_directly(
+        &d.join("gw"),
+        &clock,
+        "2026-general",
+        5,
+        [logged("V-1", "1234567890"), logged("V-3", "3456789012")],
     )
-    .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let receipt = rt.block_on(async {
-        let a = seq
-            .submit(gateway::sequencer::NewBallot {
-                voter_id: "V-1".into(),
-                identity: "edipi:1234567890".into(),
-                client_cert: vec![],
-                message: prep("jane-p256").into(),
-            })
-            .await
-            .unwrap();
-        seq.submit(gateway::sequencer::NewBallot {
-            voter_id: "V-3".into(),
-            identity: "edipi:3456789012".into(),
-            client_cert: vec![],
-            message: prep("jane-p256").into(),
-        })
-        .await
-        .unwrap();
-        seq.stop().await;
-        a.receipt
-    });
-    writer.join().unwrap();
+    .swap_remove(0)
+    .receipt;
     gateway::export::export(
         &d.join("gw"),
         &[pki.root_crl.clone(), pki.id_ca_crl.clone()],

@@ -132,9 +132,9 @@ fn passphrases_come_from_a_file_descriptor_or_the_environment_never_argv() {
 
 #[test]
 fn the_air_gap_guard_names_the_interfaces_that_are_up() {
-    let up = ceremony::interfaces_up();
+    let up = verifier::airgap::interfaces_up();
     assert!(!up.contains(&"lo".to_owned()));
-    match ceremony::air_gap_guard(false) {
+    match verifier::airgap::air_gap_guard(false) {
         Ok(()) => assert!(up.is_empty()),
         Err(e) => {
             let m = e.to_string();
@@ -142,5 +142,5 @@ fn the_air_gap_guard_names_the_interfaces_that_are_up() {
             assert!(m.contains("air-gapped"));
         }
     }
-    ceremony::air_gap_guard(true).unwrap();
+    verifier::airgap::air_gap_guard(true).unwrap();
 }

@@ -1,14 +1,10 @@
 //! Hostile media: every way a bundle can be wrong is refused with its own
 //! error, and the verifier's state stays exactly as it was.
 
-use gateway::sequencer::{NewBallot, Sequencer, SequencerConfig};
 use rusqlite::Connection;
 use shared::clock::{ManualClock, UnixTime};
-use shared::manifest::{ElectionManifest, MediaRule, ReplacementRule};
-use shared::note::{NoteSigner, TYPE_COSIGNATURE};
-use shared::roster::Roster;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use testkit::voters::{log_directly, Logged as Recorded};
 use verifier::import::{import, ImportError, Imported};
 use verifier::state::{self, Pins};
 
@@ -18,26 +14,19 @@ const ORIGIN: &str = "ballots.test-county.example/2026-general";
 /// time of receipt (or the clock's time).
 pub(crate) type Logged = (String, String, Vec<u8>, Option<u64>);
 
+/// A gateway after the county's real ceremony (from the test-support
+/// crate), whose log the tests fill directly.
 pub(crate) struct Gw {
     pub(crate) data: PathBuf,
+    /// The signed manifest and roster.
     pub(crate) media: PathBuf,
+    /// The gateway's public keys.
+    pub(crate) gw_media: PathBuf,
     pub(crate) clock: ManualClock,
+    /// The election key, unlocked.
     pub(crate) election_key: sequoia_openpgp::Cert,
     /// The witness key named in the manifest.
     pub(crate) witness_skey: String,
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let t = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), &t).unwrap();
-        }
-    }
 }
 
 impl Gw {
@@ -50,72 +39,28 @@ impl Gw {
     }
 
     pub(crate) fn with_roster(dir: &Path, csv: &str, window: (u64, u64)) -> Gw {
-        let clock = ManualClock::new(UnixTime(window.0 + 10));
-        let data = dir.join("gw");
-        let media = dir.join("media");
-        gateway::setup::init(&data, ORIGIN, &media, &clock).unwrap();
-        let transfer = shared::pgp::read_public_cert(
-            &std::fs::read(media.join("gateway-transfer.pgp")).unwrap(),
-        )
-        .unwrap();
-        let election_key = shared::pgp::generate_election_key("Test election", None).unwrap();
-        let witness = NoteSigner::generate("w.example", TYPE_COSIGNATURE).unwrap();
-        let manifest = ElectionManifest {
-            election_id: "2026-general".into(),
-            title: "General".into(),
-            jurisdiction: "Test County".into(),
-            opens_at: UnixTime(window.0),
-            closes_at: UnixTime(window.1),
-            election_cert: shared::pgp::public_bytes(&election_key).unwrap(),
-            gateway_transfer_fpr: shared::pgp::fingerprint_hex(&transfer),
-            log_origin: ORIGIN.into(),
-            log_key: std::fs::read_to_string(media.join("gateway-log.vkey"))
-                .unwrap()
-                .trim()
-                .into(),
-            witness_key: witness.verifier().to_vkey(),
-            accepted_media: vec![MediaRule {
-                media_type: "application/pdf".into(),
-                max_size: 1 << 20,
-            }],
-            replacement_rule: ReplacementRule::LatestBeforeDeadline,
-            declaration: "I am eligible.".into(),
-        };
-        let roster = Roster::from_csv("2026-general", csv).unwrap();
-        std::fs::write(
-            media.join("election-manifest.signed"),
-            shared::signed::sign_document(&manifest.to_bytes().unwrap(), &election_key, None)
-                .unwrap(),
-        )
-        .unwrap();
-        std::fs::write(
-            media.join("roster.signed"),
-            shared::signed::sign_document(&roster.to_bytes().unwrap(), &election_key, None)
-                .unwrap(),
-        )
-        .unwrap();
-        gateway::setup::import_setup(
-            &data,
-            &media,
-            &shared::pgp::fingerprint_hex(&election_key),
-            &clock,
-        )
-        .unwrap();
+        let c = testkit::ElectionSpec::new(csv)
+            .window(window.0, window.1)
+            .origin(ORIGIN)
+            .declaration("I am eligible.")
+            .set_up(dir);
         Gw {
-            data,
-            media,
-            clock,
-            election_key,
-            witness_skey: witness.to_skey().to_string(),
+            data: c.gw,
+            media: c.media,
+            gw_media: c.gw_media,
+            clock: c.clock,
+            election_key: c.election_key,
+            witness_skey: c.witness.to_skey().to_string(),
         }
     }
 
     fn fork(&self, dir: &Path) -> Gw {
         let data = dir.join("gw-fork");
-        copy_dir(&self.data, &data);
+        testkit::copy_dir(&self.data, &data);
         Gw {
             data,
             media: self.media.clone(),
+            gw_media: self.gw_media.clone(),
             clock: self.clock.clone(),
             election_key: self.election_key.clone(),
             witness_skey: self.witness_skey.clone(),
@@ -141,38 +86,21 @@ impl Gw {
     /// Logs (voter id, identity, message, received_at) as a gateway would
     /// record them, with no checks: what a compromised gateway could log.
     pub(crate) fn submit_raw(&self, ballots: &[Logged]) {
-        let keys = gateway::setup::load_keys(&self.data).unwrap();
-        let (seq, writer) = Sequencer::start(
-            &self.data.join("gateway.db"),
-            keys.log,
-            Arc::new(self.clock.clone()),
-            SequencerConfig {
-                election_id: "2026-general".into(),
-                max_ballots_per_voter: 100,
-            },
-        )
-        .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            for (voter_id, identity, msg, at) in ballots {
-                if let Some(t) = at {
-                    self.clock.set(UnixTime(*t));
-                }
-                seq.submit(NewBallot {
+        log_directly(
+            &self.data,
+            &self.clock,
+            "2026-general",
+            100,
+            ballots
+                .iter()
+                .map(|(voter_id, identity, message, at)| Recorded {
                     voter_id: voter_id.clone(),
                     identity: identity.clone(),
                     client_cert: vec![0x30, 0x00],
-                    message: msg.clone().into(),
-                })
-                .await
-                .unwrap();
-            }
-            seq.stop().await;
-        });
-        writer.join().unwrap();
+                    message: message.clone(),
+                    at: *at,
+                }),
+        );
     }
 
     pub(crate) fn export_with(&self, out: &Path, crls: &[Vec<u8>], inter: &[Vec<u8>]) -> PathBuf {
@@ -190,14 +118,15 @@ impl Gw {
     }
 
     pub(crate) fn pins(&self, election_id: &str) -> Pins {
+        let media = &self.gw_media;
         let transfer = shared::pgp::read_public_cert(
-            &std::fs::read(self.media.join("gateway-transfer.pgp")).unwrap(),
+            &std::fs::read(media.join(shared::media::GATEWAY_TRANSFER_KEY)).unwrap(),
         )
         .unwrap();
         Pins {
             election_id: election_id.into(),
             transfer_cert: shared::pgp::public_bytes(&transfer).unwrap(),
-            log_key: std::fs::read_to_string(self.media.join("gateway-log.vkey"))
+            log_key: std::fs::read_to_string(media.join(shared::media::GATEWAY_LOG_KEY))
                 .unwrap()
                 .trim()
                 .into(),

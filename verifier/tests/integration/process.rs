@@ -250,7 +250,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         )
         .unwrap();
     let status_bytes = std::fs::read(out.join("status.signed")).unwrap();
-    let report = verifier::ceremony::audit(
+    let report = verifier::audit::audit(
         receipt.as_bytes(),
         &manifest,
         &fpr,
@@ -268,7 +268,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             |r| r.get(0),
         )
         .unwrap();
-    let report = verifier::ceremony::audit(
+    let report = verifier::audit::audit(
         superseded.as_bytes(),
         &manifest,
         &fpr,
@@ -279,7 +279,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     assert!(report.status.unwrap().starts_with("superseded"));
     // A receipt with a changed entry does not audit.
     let forged = receipt.replacen("index 10", "index 9", 1);
-    assert!(verifier::ceremony::audit(
+    assert!(verifier::audit::audit(
         forged.as_bytes(),
         &manifest,
         &fpr,

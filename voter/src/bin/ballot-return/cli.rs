@@ -74,4 +74,3 @@ pub(crate) enum Command {
         receipt: PathBuf,
     },
 }
-

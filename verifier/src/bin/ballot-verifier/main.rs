@@ -1,117 +1,14 @@
 //! `ballot-verifier`: the county's offline, air-gapped program.
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
-use shared::clock::{SystemClock, UnixTime};
+use clap::Parser;
+use cli::{Cli, Command};
+use shared::clock::SystemClock;
 use shared::manifest::MediaRule;
-use shared::pki::Anchor;
-use shared::x509::{IdentityPolicy, IdentityRule};
-use std::path::PathBuf;
 use verifier::ceremony::{self, ElectionParams};
-
-/// The county's offline verifier: holds the election key, imports transfer
-/// bundles from media, decides every ballot, and writes the canvass outputs.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Cli {
-    /// The verifier's folder (keys, state).
-    #[arg(long, global = true, default_value = "verifier-home")]
-    home: PathBuf,
-    /// Use the election key even though a network interface is up (tests only).
-    #[arg(long, global = true)]
-    allow_network: bool,
-    /// Read the passphrase from this open file descriptor instead of a prompt.
-    #[arg(long, global = true)]
-    passphrase_fd: Option<u32>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand, Debug)]
-enum Command {
-    /// Create the election and witness keys, pin the gateway's keys, and write
-    /// the signed election manifest and roster onto media for the gateway.
-    Init {
-        /// The media from `ballot-gateway init` (its public keys).
-        #[arg(long)]
-        gateway_media: PathBuf,
-        /// Where to write the manifest, roster and public election key.
-        #[arg(long)]
-        out_media: PathBuf,
-        /// Election id (letters, digits, - _ . :).
-        #[arg(long)]
-        election_id: String,
-        /// Title shown to voters.
-        #[arg(long)]
-        title: String,
-        /// County or state.
-        #[arg(long)]
-        jurisdiction: String,
-        /// First moment ballots are accepted (RFC 3339, e.g. 2026-09-19T00:00:00Z).
-        #[arg(long)]
-        opens: String,
-        /// Deadline (RFC 3339).
-        #[arg(long)]
-        closes: String,
-        /// A text file with the voter declaration.
-        #[arg(long)]
-        declaration_file: PathBuf,
-        /// The county's roster CSV (voter_id,edipi,ballot_style).
-        #[arg(long)]
-        roster_csv: PathBuf,
-        /// The witness key's name.
-        #[arg(long)]
-        witness_name: String,
-        /// Largest accepted PDF ballot, bytes.
-        #[arg(long, default_value_t = 5 * 1024 * 1024)]
-        max_pdf_bytes: u32,
-    },
-    /// Import every transfer bundle on the media (in order; already imported ones are skipped).
-    Import {
-        /// The media folder holding bundle-NNNNNN folders (or one bundle folder).
-        media: PathBuf,
-    },
-    /// Decide every imported ballot and write the canvass outputs.
-    Process {
-        /// A new folder for this run's outputs.
-        #[arg(long)]
-        out: PathBuf,
-        /// A DoD trust anchor (PEM); repeat for several.
-        #[arg(long)]
-        anchor: Vec<PathBuf>,
-        /// A county voter CA (PEM).
-        #[arg(long)]
-        county_anchor: Option<PathBuf>,
-        /// The county CA's subjectAltName URI prefix for voter ids.
-        #[arg(long)]
-        county_uri_prefix: Option<String>,
-        /// The county CA's accepted policy OID.
-        #[arg(long)]
-        county_policy: Vec<String>,
-    },
-    /// Verify a voter's receipt offline.
-    Audit {
-        /// The receipt (ballot-receipt.json from ballot-return, or a .tlog-proof).
-        #[arg(long)]
-        receipt: PathBuf,
-        /// The signed election manifest.
-        #[arg(long)]
-        manifest: PathBuf,
-        /// The election key fingerprint.
-        #[arg(long)]
-        election_fingerprint: String,
-        /// A later published checkpoint.
-        #[arg(long)]
-        later_checkpoint: Option<PathBuf>,
-        /// The consistency proof to it (one base64 hash per line).
-        #[arg(long)]
-        consistency_proof: Option<PathBuf>,
-        /// The signed status file.
-        #[arg(long)]
-        status_file: Option<PathBuf>,
-    },
-}
 
 fn progress(label: &'static str) -> impl FnMut(u64, u64) {
     let mut last = u64::MAX;
@@ -163,17 +60,13 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             witness_name,
             max_pdf_bytes,
         } => {
-            ceremony::air_gap_guard(cli.allow_network)?;
-            let t = |s: &str| {
-                UnixTime::parse_rfc3339(s)
-                    .with_context(|| format!("{s} is not a time like 2026-11-03T19:00:00Z"))
-            };
+            verifier::airgap::air_gap_guard(cli.allow_network)?;
             let params = ElectionParams {
                 election_id,
                 title,
                 jurisdiction,
-                opens_at: t(&opens)?,
-                closes_at: t(&closes)?,
+                opens_at: opens,
+                closes_at: closes,
                 declaration: std::fs::read_to_string(&declaration_file)?
                     .trim()
                     .to_owned(),
@@ -208,7 +101,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             Ok(ok)
         }
         Command::Import { media } => {
-            let mut conn = verifier::state::open(&cli.home.join("verifier.db"))?;
+            let mut conn = verifier::state::open(&verifier::state::db_path(&cli.home))?;
             let mut dirs = verifier::import::bundles_on(&media)?;
             if dirs.is_empty() {
                 dirs.push(media.clone());
@@ -233,46 +126,16 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             Ok(ok)
         }
-        Command::Process {
-            out,
-            anchor,
-            county_anchor,
-            county_uri_prefix,
-            county_policy,
-        } => {
-            ceremony::air_gap_guard(cli.allow_network)?;
+        Command::Process { out, trust } => {
+            verifier::airgap::air_gap_guard(cli.allow_network)?;
             let loaded = ceremony::load(&cli.home)?;
             let mut anchors = Vec::new();
-            for a in &anchor {
-                for der in shared::pki::certs_from_pem_or_der(&std::fs::read(a)?)? {
-                    anchors.push(Anchor {
-                        name: a.display().to_string(),
-                        cert_der: der,
-                        policy: IdentityPolicy::dod_default(),
-                    });
-                }
+            for spec in trust.anchors()? {
+                anchors.extend(spec.load()?);
             }
-            if let Some(c) = county_anchor {
-                let prefix =
-                    county_uri_prefix.context("--county-anchor needs --county-uri-prefix")?;
-                for der in shared::pki::certs_from_pem_or_der(&std::fs::read(&c)?)? {
-                    anchors.push(Anchor {
-                        name: c.display().to_string(),
-                        cert_der: der,
-                        policy: IdentityPolicy {
-                            accepted_policies: county_policy.clone(),
-                            rule: IdentityRule::UriPrefix(prefix.clone()),
-                        },
-                    });
-                }
-            }
-            anyhow::ensure!(
-                !anchors.is_empty(),
-                "give at least one trust anchor (--anchor)"
-            );
             let pw =
                 ceremony::read_passphrase(cli.passphrase_fd, "Election key passphrase: ", false)?;
-            let conn = verifier::state::open(&cli.home.join("verifier.db"))?;
+            let conn = verifier::state::open(&verifier::state::db_path(&cli.home))?;
             let inputs = verifier::process::Inputs {
                 election_key: &loaded.election_key,
                 password: Some(&pw),
@@ -328,7 +191,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 (None, _) => None,
             };
             let status = status_file.map(std::fs::read).transpose()?;
-            let r = ceremony::audit(
+            let r = verifier::audit::audit(
                 &receipt_text,
                 &m,
                 &election_fingerprint,

@@ -1,0 +1,146 @@
+//! `ballot-verifier`'s command line, resolved by clap into typed values
+//! (times, fingerprints, trust anchors) before any work starts. What the
+//! commands do is in `main.rs` and the library.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use shared::clock::UnixTime;
+use shared::pki::AnchorSpec;
+use shared::x509::IdentityRule;
+use std::path::PathBuf;
+
+fn rfc3339(s: &str) -> Result<UnixTime, String> {
+    UnixTime::parse_rfc3339(s).ok_or_else(|| format!("{s} is not a time like 2026-11-03T19:00:00Z"))
+}
+
+/// The trust anchors `process` validates voter certificates with.
+#[derive(clap::Args, Debug)]
+pub(crate) struct TrustArgs {
+    /// A DoD trust anchor (PEM); repeat for several.
+    #[arg(long)]
+    anchor: Vec<PathBuf>,
+    /// A county voter CA (PEM).
+    #[arg(long)]
+    county_anchor: Option<PathBuf>,
+    /// The county CA's subjectAltName URI prefix for voter ids.
+    #[arg(long)]
+    county_uri_prefix: Option<String>,
+    /// The county CA's accepted policy OID.
+    #[arg(long)]
+    county_policy: Vec<String>,
+}
+
+impl TrustArgs {
+    /// The anchors as the shared type the gateway's configuration also
+    /// resolves to.
+    pub(crate) fn anchors(&self) -> Result<Vec<AnchorSpec>> {
+        let mut out: Vec<AnchorSpec> = self.anchor.iter().cloned().map(AnchorSpec::dod).collect();
+        if let Some(c) = &self.county_anchor {
+            let prefix = self
+                .county_uri_prefix
+                .clone()
+                .context("--county-anchor needs --county-uri-prefix")?;
+            out.push(AnchorSpec {
+                name: c.display().to_string(),
+                certificate: c.clone(),
+                identity: IdentityRule::UriPrefix(prefix),
+                policies: self.county_policy.clone(),
+            });
+        }
+        anyhow::ensure!(!out.is_empty(), "give at least one trust anchor (--anchor)");
+        Ok(out)
+    }
+}
+
+/// The county's offline verifier: holds the election key, imports transfer
+/// bundles from media, decides every ballot, and writes the canvass outputs.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    /// The verifier's folder (keys, state).
+    #[arg(long, global = true, default_value = "verifier-home")]
+    pub(crate) home: PathBuf,
+    /// Use the election key even though a network interface is up (tests only).
+    #[arg(long, global = true)]
+    pub(crate) allow_network: bool,
+    /// Read the passphrase from this open file descriptor instead of a prompt.
+    #[arg(long, global = true)]
+    pub(crate) passphrase_fd: Option<u32>,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum Command {
+    /// Create the election and witness keys, pin the gateway's keys, and write
+    /// the signed election manifest and roster onto media for the gateway.
+    Init {
+        /// The media from `ballot-gateway init` (its public keys).
+        #[arg(long)]
+        gateway_media: PathBuf,
+        /// Where to write the manifest, roster and public election key.
+        #[arg(long)]
+        out_media: PathBuf,
+        /// Election id (letters, digits, - _ . :).
+        #[arg(long)]
+        election_id: String,
+        /// Title shown to voters.
+        #[arg(long)]
+        title: String,
+        /// County or state.
+        #[arg(long)]
+        jurisdiction: String,
+        /// First moment ballots are accepted (RFC 3339, e.g. 2026-09-19T00:00:00Z).
+        #[arg(long, value_parser = rfc3339)]
+        opens: UnixTime,
+        /// Deadline (RFC 3339).
+        #[arg(long, value_parser = rfc3339)]
+        closes: UnixTime,
+        /// A text file with the voter declaration.
+        #[arg(long)]
+        declaration_file: PathBuf,
+        /// The county's roster CSV (voter_id,edipi,ballot_style).
+        #[arg(long)]
+        roster_csv: PathBuf,
+        /// The witness key's name.
+        #[arg(long)]
+        witness_name: String,
+        /// Largest accepted PDF ballot, bytes.
+        #[arg(long, default_value_t = 5 * 1024 * 1024)]
+        max_pdf_bytes: u32,
+    },
+    /// Import every transfer bundle on the media (in order; already imported ones are skipped).
+    Import {
+        /// The media folder holding bundle-NNNNNN folders (or one bundle folder).
+        media: PathBuf,
+    },
+    /// Decide every imported ballot and write the canvass outputs.
+    Process {
+        /// A new folder for this run's outputs.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+    /// Verify a voter's receipt offline.
+    Audit {
+        /// The receipt (ballot-receipt.json from ballot-return, or a .tlog-proof).
+        #[arg(long)]
+        receipt: PathBuf,
+        /// The signed election manifest.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The election key fingerprint.
+        #[arg(long, value_parser = shared::pgp::parse_fingerprint)]
+        election_fingerprint: String,
+        /// A later published checkpoint.
+        #[arg(long)]
+        later_checkpoint: Option<PathBuf>,
+        /// The consistency proof to it (one base64 hash per line).
+        #[arg(long)]
+        consistency_proof: Option<PathBuf>,
+        /// The signed status file.
+        #[arg(long)]
+        status_file: Option<PathBuf>,
+    },
+}
