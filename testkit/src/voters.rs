@@ -12,6 +12,20 @@ use std::path::Path;
 use std::sync::Arc;
 use voter::client::{Ballot, Credentials, Gateway};
 
+/// A P-256 CAC for the EDIPI `edipi`, issued by the development ID CA.
+pub fn issue_cac(pki: &DevPki, edipi: &str) -> Issued {
+    pki.id_ca
+        .issue(&devpki::cac_spec(
+            "LOAD",
+            "TEST",
+            "X",
+            edipi,
+            devpki::KeyAlg::P256,
+            crate::now(),
+        ))
+        .unwrap()
+}
+
 /// The signing credentials of `issued`, with the ID CA as its chain.
 pub fn credentials(pki: &DevPki, issued: &Issued) -> Credentials {
     Credentials {

@@ -79,18 +79,7 @@ impl World {
         let mut extra_voters = Vec::with_capacity(extra);
         for i in 0..extra {
             let edipi = format!("{:010}", 9_000_000_000u64 + i as u64);
-            extra_voters.push(
-                pki.id_ca
-                    .issue(&devpki::cac_spec(
-                        "LOAD",
-                        "TEST",
-                        "X",
-                        &edipi,
-                        devpki::KeyAlg::P256,
-                        crate::now(),
-                    ))
-                    .unwrap(),
-            );
+            extra_voters.push(crate::voters::issue_cac(&pki, &edipi));
             csv.push_str(&format!("V-X{i:06},edipi:{edipi},style-1\n"));
         }
         let county = ElectionSpec::new(&csv)

@@ -34,18 +34,7 @@ fn prepare(dir: &Path, n: usize, size: usize) {
     for i in 0..n {
         let edipi = format!("{:010}", 8_000_000_000u64 + i as u64);
         csv.push_str(&format!("V-{i:06},{edipi},s1\n"));
-        voters.push(
-            pki.id_ca
-                .issue(&devpki::cac_spec(
-                    "BENCH",
-                    "VOTER",
-                    "X",
-                    &edipi,
-                    devpki::KeyAlg::P256,
-                    now,
-                ))
-                .unwrap(),
-        );
+        voters.push(testkit::voters::issue_cac(&pki, &edipi));
     }
     // The county's real ceremony; its passphrase is testkit's.
     let county = testkit::ElectionSpec::new(&csv)

@@ -31,14 +31,7 @@ pub(super) fn check(
     now: UnixTime,
 ) -> Result<(BallotPackage, bool), Reason> {
     let m = inputs.manifest;
-    let signed = shared::pgp::decrypt(
-        &leaf.ciphertext,
-        inputs.election_key,
-        inputs.password,
-        MAX_SIGNED,
-    )
-    .map_err(|_| Reason::DecryptionFailed)?;
-    let cms = shared::cms::verify(&signed, MAX_SIGNED).map_err(|_| Reason::BadSignature)?;
+    let cms = open_signed(leaf, inputs)?;
     let at = leaf.entry.received_at;
     let voter = trust
         .verify_voter(&cms.signer_cert, &cms.other_certs, at, now)
@@ -89,8 +82,8 @@ pub(super) fn check(
     Ok((package, voter.revoked_later.is_some()))
 }
 
-/// Decrypts a ballot already decided valid and returns its package.
-pub(super) fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPackage, Reason> {
+/// Decrypts a ballot and verifies its CMS signature (not yet its signer).
+fn open_signed(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<shared::cms::SignedContent, Reason> {
     let signed = shared::pgp::decrypt(
         &leaf.ciphertext,
         inputs.election_key,
@@ -98,7 +91,12 @@ pub(super) fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPac
         MAX_SIGNED,
     )
     .map_err(|_| Reason::DecryptionFailed)?;
-    let cms = shared::cms::verify(&signed, MAX_SIGNED).map_err(|_| Reason::BadSignature)?;
+    shared::cms::verify(&signed, MAX_SIGNED).map_err(|_| Reason::BadSignature)
+}
+
+/// Decrypts a ballot already decided valid and returns its package.
+pub(super) fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPackage, Reason> {
+    let cms = open_signed(leaf, inputs)?;
     let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage)?;
     if package.election_id != inputs.manifest.election_id {
         return Err(Reason::WrongElection);
