@@ -273,18 +273,15 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     }
     let loaded = verifier::ceremony::load(&home)?;
     let out = dir.join("canvass");
-    let inputs = verifier::process::Inputs {
-        election_key: &loaded.election_key,
-        password: Some(&password),
-        witness: &loaded.witness,
-        manifest: &loaded.manifest,
-        roster: &loaded.roster,
-        anchors: vec![Anchor {
+    let inputs = verifier::process::Inputs::new(
+        &loaded,
+        Some(&password),
+        vec![Anchor {
             name: "Test DoD Root CA 3".into(),
             cert_der: pki.root.issued.cert_der.clone(),
             policy: IdentityPolicy::dod_default(),
         }],
-    };
+    );
     let outcome = verifier::process::process(&conn, &inputs, &out, &clock, &mut |_, _, _| {})?;
     ensure!(
         (

@@ -128,18 +128,15 @@ mod compromised {
             out: &str,
         ) -> (verifier::process::Outcome, Vec<shared::status::Status>) {
             let loaded = verifier::ceremony::load(&self.dir.path().join("home")).unwrap();
-            let inputs = verifier::process::Inputs {
-                election_key: &loaded.election_key,
-                password: Some(&self.password),
-                witness: &loaded.witness,
-                manifest: &loaded.manifest,
-                roster: &loaded.roster,
-                anchors: vec![shared::pki::Anchor {
+            let inputs = verifier::process::Inputs::new(
+                &loaded,
+                Some(&self.password),
+                vec![shared::pki::Anchor {
                     name: "root".into(),
                     cert_der: self.pki.root.issued.cert_der.clone(),
                     policy: shared::x509::IdentityPolicy::dod_default(),
                 }],
-            };
+            );
             let dir = self.dir.path().join(out);
             let o = verifier::process::process(conn, &inputs, &dir, &self.clock, &mut |_, _, _| {})
                 .unwrap();
@@ -172,42 +169,12 @@ mod compromised {
         .to_bytes()
         .unwrap();
         std::fs::write(d.join("package.bin"), &package).unwrap();
-        let ok = |c: &mut Command| {
-            let o = c
-                .output()
-                .expect("openssl and curl are on every machine of this kind");
-            assert!(
-                o.status.success(),
-                "{c:?}: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            o.stdout
-        };
-        ok(Command::new("openssl")
-            .current_dir(&d)
-            .args([
-                "cms",
-                "-sign",
-                "-binary",
-                "-nodetach",
-                "-md",
-                "sha256",
-                "-outform",
-                "DER",
-            ])
-            .args([
-                "-in",
-                "package.bin",
-                "-signer",
-                "pki/voters/jane-p256.cert.pem",
-            ])
-            .args(["-inkey", "pki/voters/jane-p256.key.pem"])
-            .args([
-                "-certfile",
-                "pki/intermediates/test-dod-id-ca-59.pem",
-                "-out",
-                "package.p7m",
-            ]));
+        testkit::voters::openssl_cms_sign(
+            &d.join("pki"),
+            "jane-p256",
+            &d.join("package.bin"),
+            &d.join("package.p7m"),
+        );
         // 2. Our code only encrypts it to the election key.
         let cert = shared::pgp::read_public_cert(&c.manifest.election_cert).unwrap();
         let upload =

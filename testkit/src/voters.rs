@@ -147,3 +147,29 @@ pub fn log_directly(
     writer.join().unwrap();
     accepted
 }
+
+/// Signs `input` into `out` with `openssl cms -sign` (an implementation
+/// independent of ours) as the development voter `label`, from the PKI
+/// written to `pki_dir`, with the ID CA included; the same structure a CAC
+/// makes (`docs/spec/voter-signature.md`).
+pub fn openssl_cms_sign(pki_dir: &Path, label: &str, input: &Path, out: &Path) {
+    let o = std::process::Command::new("openssl")
+        .args(["cms", "-sign", "-binary", "-nodetach", "-md", "sha256"])
+        .args(["-outform", "DER", "-in"])
+        .arg(input)
+        .arg("-signer")
+        .arg(pki_dir.join(format!("voters/{label}.cert.pem")))
+        .arg("-inkey")
+        .arg(pki_dir.join(format!("voters/{label}.key.pem")))
+        .arg("-certfile")
+        .arg(pki_dir.join("intermediates/test-dod-id-ca-59.pem"))
+        .arg("-out")
+        .arg(out)
+        .output()
+        .expect("openssl is part of every machine this project runs on");
+    assert!(
+        o.status.success(),
+        "openssl cms -sign failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -99,18 +99,15 @@ fn run(dir: &Path) {
         other => panic!("{other:?}"),
     };
     let pw = sequoia_openpgp::crypto::Password::from(testkit::election::PASSPHRASE);
-    let inputs = verifier::process::Inputs {
-        election_key: &loaded.election_key,
-        password: Some(&pw),
-        witness: &loaded.witness,
-        manifest: &loaded.manifest,
-        roster: &loaded.roster,
-        anchors: vec![Anchor {
+    let inputs = verifier::process::Inputs::new(
+        &loaded,
+        Some(&pw),
+        vec![Anchor {
             name: "root".into(),
             cert_der: std::fs::read(dir.join("root.der")).unwrap(),
             policy: IdentityPolicy::dod_default(),
         }],
-    };
+    );
     let out = dir.join(format!("canvass-{}", std::process::id()));
     let t1 = Instant::now();
     let o = verifier::process::process(&conn, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();

@@ -61,28 +61,11 @@ fn a_signature_made_by_openssl_verifies_and_one_altered_byte_does_not() {
         ("maria-rsa", "3456789012"),
     ] {
         let out = format!("{label}.p7m");
-        openssl(
-            &[
-                "cms",
-                "-sign",
-                "-binary",
-                "-nodetach",
-                "-md",
-                "sha256",
-                "-outform",
-                "DER",
-                "-in",
-                "package.bin",
-                "-signer",
-                &format!("voters/{label}.cert.pem"),
-                "-inkey",
-                &format!("voters/{label}.key.pem"),
-                "-certfile",
-                "intermediates/test-dod-id-ca-59.pem",
-                "-out",
-                &out,
-            ],
+        testkit::voters::openssl_cms_sign(
             dir.path(),
+            label,
+            &dir.path().join("package.bin"),
+            &dir.path().join(&out),
         );
         let der = std::fs::read(dir.path().join(&out)).unwrap();
         let (content, identity) =

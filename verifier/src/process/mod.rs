@@ -64,6 +64,25 @@ pub struct Inputs<'a> {
     pub anchors: Vec<Anchor>,
 }
 
+impl<'a> Inputs<'a> {
+    /// What [`crate::ceremony::load`] read, with the passphrase that
+    /// unlocks the election key and the trust anchors.
+    pub fn new(
+        loaded: &'a crate::ceremony::Loaded,
+        password: Option<&'a Password>,
+        anchors: Vec<Anchor>,
+    ) -> Self {
+        Inputs {
+            election_key: &loaded.election_key,
+            password,
+            witness: &loaded.witness,
+            manifest: &loaded.manifest,
+            roster: &loaded.roster,
+            anchors,
+        }
+    }
+}
+
 /// Counts for the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {

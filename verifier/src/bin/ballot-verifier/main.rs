@@ -136,14 +136,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let pw =
                 ceremony::read_passphrase(cli.passphrase_fd, "Election key passphrase: ", false)?;
             let conn = verifier::state::open(&verifier::state::db_path(&cli.home))?;
-            let inputs = verifier::process::Inputs {
-                election_key: &loaded.election_key,
-                password: Some(&pw),
-                witness: &loaded.witness,
-                manifest: &loaded.manifest,
-                roster: &loaded.roster,
-                anchors,
-            };
+            let inputs = verifier::process::Inputs::new(&loaded, Some(&pw), anchors);
             let mut p1 = progress("checking ballots");
             let mut p2 = progress("writing accepted ballots");
             let outcome =
