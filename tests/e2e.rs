@@ -290,7 +290,7 @@ mod compromised {
         // Now the attacker drops maria's ballot: it goes on from the old copy
         // (renumbering everything after it), forges the export record so the
         // next bundle looks like bundle 2, and logs new ballots.
-        let conn = rusqlite::Connection::open(before.join("gateway.db")).unwrap();
+        let conn = rusqlite::Connection::open(gateway::store::db_path(&before)).unwrap();
         conn.execute("INSERT INTO exports VALUES (1, 0, 2, 2, 0)", [])
             .unwrap();
         drop(conn);
@@ -312,7 +312,7 @@ mod compromised {
         let log_key = shared::note::NoteVerifier::from_vkey(&c.manifest.log_key).unwrap();
         let r = shared::receipt::Receipt::parse(receipts[0].as_bytes()).unwrap();
         let old = r.verify(&log_key).unwrap();
-        let conn = rusqlite::Connection::open(before.join("gateway.db")).unwrap();
+        let conn = rusqlite::Connection::open(gateway::store::db_path(&before)).unwrap();
         let latest: String = conn
             .query_row(
                 "SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
@@ -351,7 +351,7 @@ mod compromised {
         // The gateway itself refuses to start on the altered database.
         let altered = c.dir.path().join("gw-altered");
         testkit::copy_dir(&c.gw(), &altered);
-        let conn = rusqlite::Connection::open(altered.join("gateway.db")).unwrap();
+        let conn = rusqlite::Connection::open(gateway::store::db_path(&altered)).unwrap();
         conn.execute(
             "UPDATE ballots SET message = x'c1c2c3' WHERE leaf_index = 1",
             [],
@@ -360,7 +360,7 @@ mod compromised {
         drop(conn);
         let keys = gateway::setup::load_keys(&altered).unwrap();
         assert!(gateway::sequencer::load_and_verify(
-            &gateway::store::open(&altered.join("gateway.db")).unwrap(),
+            &gateway::store::open(&gateway::store::db_path(&altered)).unwrap(),
             &keys.log.verifier()
         )
         .is_err());
@@ -379,7 +379,7 @@ mod compromised {
         // Altering the log entry too (re-hashing the leaf) breaks the root.
         let both = c.dir.path().join("gw-both");
         testkit::copy_dir(&c.gw(), &both);
-        let conn = rusqlite::Connection::open(both.join("gateway.db")).unwrap();
+        let conn = rusqlite::Connection::open(gateway::store::db_path(&both)).unwrap();
         let entry: Vec<u8> = conn
             .query_row(
                 "SELECT log_entry FROM ballots WHERE leaf_index = 1",

@@ -24,7 +24,7 @@ fn start(
 ) -> (Sequencer, std::thread::JoinHandle<()>) {
     let key = NoteSigner::from_skey(&key.to_skey()).unwrap();
     Sequencer::start(
-        &dir.join("gateway.db"),
+        &gateway::store::db_path(dir),
         key,
         Arc::new(ManualClock::new(UnixTime(1_793_700_000))),
         SequencerConfig {
@@ -141,7 +141,7 @@ fn refuses_to_start_on_a_tampered_database() {
         drop(seq);
         handle.join().unwrap();
     }
-    let db = dir.path().join("gateway.db");
+    let db = gateway::store::db_path(dir.path());
     let tamper = |sql: &str| {
         let copy = dir.path().join("copy.db");
         let _ = std::fs::remove_file(&copy);

@@ -241,7 +241,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     // The gateway takes it back.
     gateway::export::import_status(&g.data, &out.join("status.signed"), &g.clock).unwrap();
     // An auditor checks jane's receipt offline against the status file.
-    let receipt: String = rusqlite::Connection::open(g.data.join("gateway.db"))
+    let receipt: String = rusqlite::Connection::open(gateway::store::db_path(&g.data))
         .unwrap()
         .query_row(
             "SELECT receipt FROM ballots WHERE leaf_index = 10",
@@ -260,7 +260,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     .unwrap();
     assert_eq!(report.index, 10);
     assert!(report.status.unwrap().starts_with("accepted"));
-    let superseded: String = rusqlite::Connection::open(g.data.join("gateway.db"))
+    let superseded: String = rusqlite::Connection::open(gateway::store::db_path(&g.data))
         .unwrap()
         .query_row(
             "SELECT receipt FROM ballots WHERE leaf_index = 0",
