@@ -119,7 +119,20 @@ mod tests {
             voter_commitment: [0xbb; 32],
         };
         let bytes = e.to_bytes().unwrap();
-        assert_eq!(hex::encode(&bytes[..12]), "010265310000000000000001");
+        let expected = format!(
+            "010265310000000000000001{}{}",
+            "aa".repeat(32),
+            "bb".repeat(32)
+        );
+        assert_eq!(hex::encode(&bytes), expected);
+        // The specification states the vector's length; it must be this one.
+        let spec = include_str!("../../docs/spec/log-entry.md");
+        let stated = spec
+            .split("…bb` (")
+            .nth(1)
+            .and_then(|rest| rest.split(" bytes").next())
+            .and_then(|n| n.parse::<usize>().ok());
+        assert_eq!(stated, Some(bytes.len()), "docs/spec/log-entry.md");
         assert_eq!(
             hex::encode(e.leaf_hash().unwrap()),
             hex::encode(merkle::leaf_hash(&bytes))
