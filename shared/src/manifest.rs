@@ -252,7 +252,9 @@ impl ElectionManifest {
     pub fn media_limit(&self, media_type: &str) -> Option<u32> {
         self.accepted_media
             .iter()
-            .find(|m| m.media_type == media_type)
+            // RFC 6838 section 4.2: type and subtype names are
+            // case-insensitive.
+            .find(|m| m.media_type.eq_ignore_ascii_case(media_type))
             .map(|m| m.max_size)
     }
 
@@ -281,6 +283,17 @@ pub(crate) mod tests {
     pub(crate) fn election_key() -> &'static Cert {
         static K: std::sync::OnceLock<Cert> = std::sync::OnceLock::new();
         K.get_or_init(|| pgp::generate_election_key("Test County Election", None).unwrap())
+    }
+
+    #[test]
+    fn media_types_compare_without_case_as_rfc_6838_says() {
+        let m = sample();
+        let limit = m.media_limit("application/pdf");
+        assert!(limit.is_some());
+        assert_eq!(m.media_limit("Application/PDF"), limit);
+        assert_eq!(m.media_limit("APPLICATION/pdf"), limit);
+        assert_eq!(m.media_limit("application/pdfx"), None);
+        assert_eq!(m.media_limit("text/pdf"), None);
     }
 
     pub(crate) fn sample() -> ElectionManifest {

@@ -9,10 +9,13 @@ use std::io::Write;
 use std::path::Path;
 
 pub(super) fn extension(media_type: &str) -> &'static str {
-    match media_type {
-        shared::ballot::MEDIA_PDF => "pdf",
-        shared::ballot::MEDIA_SELECTIONS => "json",
-        _ => "bin",
+    // Media types compare without case (RFC 6838 section 4.2).
+    if media_type.eq_ignore_ascii_case(shared::ballot::MEDIA_PDF) {
+        "pdf"
+    } else if media_type.eq_ignore_ascii_case(shared::ballot::MEDIA_SELECTIONS) {
+        "json"
+    } else {
+        "bin"
     }
 }
 
@@ -92,4 +95,18 @@ pub(super) fn report_json(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
         cp.checkpoint.size,
         hex::encode(cp.checkpoint.root)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_file_extension_ignores_the_media_types_case() {
+        assert_eq!(super::extension("application/pdf"), "pdf");
+        assert_eq!(super::extension("Application/PDF"), "pdf");
+        assert_eq!(
+            super::extension("application/vnd.ballot-selections+JSON"),
+            "json"
+        );
+        assert_eq!(super::extension("text/plain"), "bin");
+    }
 }
