@@ -97,9 +97,9 @@ identity = "edipi"
     let mut server = gateway_bin()
         .args(["serve", "--config"])
         .arg(&config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
         .spawn()
         .unwrap();
     let mut line = String::new();
@@ -162,6 +162,13 @@ identity = "edipi"
         .status()
         .unwrap();
     assert!(server.wait().unwrap().success());
+    // Its log, written to a file, is plain text: no terminal colour codes.
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(log.contains("serving"), "{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log file: {log:?}"
+    );
 
     let out = ok(gateway_bin()
         .args(["export", "--config"])
