@@ -221,7 +221,12 @@ pub fn process(
         .collect();
 
     // Pass 2: write. Everything goes into a temporary folder first.
-    let parent = out_dir.parent().unwrap_or(Path::new("."));
+    // A relative `--out canvass` has the empty path as its parent; the
+    // folder that holds it is then the current one.
+    let parent = match out_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     std::fs::create_dir_all(parent)?;
     let tmp = parent.join(format!(
         ".{}.partial",
@@ -336,6 +341,8 @@ pub fn process(
     write_new(&tmp.join(shared::media::STATUS_FILE), &signed, fixed_time)?;
     sync_outputs(&tmp)?;
     std::fs::rename(&tmp, out_dir).context("cannot move the outputs into place")?;
-    std::fs::File::open(parent)?.sync_all()?;
+    std::fs::File::open(parent)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot flush the folder {}", parent.display()))?;
     Ok(outcome)
 }

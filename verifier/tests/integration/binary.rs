@@ -150,6 +150,15 @@ fn county_staff_run_init_import_process_and_audit() {
         "{out}"
     );
 
+    // The same run with every path relative, as staff type them.
+    let (out, code) = ok(bin()
+        .current_dir(d)
+        .args(["--home", "home", "--allow-network", "process"])
+        .args(["--out", "canvass-relative"])
+        .args(["--anchor", "pki/anchors/test-dod-root-ca-3.pem"]));
+    assert_eq!(code, 3, "relative paths end like absolute ones:\n{out}");
+    assert!(d.join("canvass-relative/report.txt").is_file());
+
     std::fs::write(d.join("receipt.tlog-proof"), &receipt).unwrap();
     let (out, _) = ok(bin()
         .arg("audit")
