@@ -132,7 +132,10 @@ impl Reason {
             Reason::BeforeOpening => "the ballot was received before the election opened",
             Reason::MalformedPackage => "the ballot file is damaged or not in the expected format",
             Reason::MediaNotAccepted => "the ballot's file type or size is not accepted",
-            Reason::DeclarationMismatch => "the voter declaration is not the one required",
+            Reason::DeclarationMismatch => {
+                "the voter declaration is not, byte for byte, the text in the election manifest \
+                 (a changed word, space or line break, such as a line break added at the end, is enough)"
+            }
         }
     }
 }
@@ -272,6 +275,13 @@ impl StatusFile {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_declaration_mismatch_says_what_must_match() {
+        let text = super::Reason::DeclarationMismatch.explain();
+        assert!(text.contains("byte for byte"), "{text}");
+        assert!(text.contains("line break"), "{text}");
+    }
+
     use super::*;
 
     fn sample() -> StatusFile {
