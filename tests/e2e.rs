@@ -216,7 +216,7 @@ mod compromised {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let answer = shared::api::ReceiptAnswer::from_json(&out.stdout).unwrap();
+        let answer: shared::api::ReceiptAnswer = serde_json::from_slice(&out.stdout).unwrap();
         voter::client::check_receipt(&c.manifest, &upload, &answer).unwrap();
         server.stop().await.unwrap();
 

@@ -47,18 +47,6 @@ pub fn consistency_path(from: u64, to: u64) -> String {
     format!("{CONSISTENCY}?from={from}&to={to}")
 }
 
-/// Why an answer could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AnswerError {
-    /// The body is not the JSON this answer has.
-    #[error("the gateway's answer is not readable: {0}")]
-    Json(#[from] serde_json::Error),
-    /// A field holds a value of the wrong form.
-    #[error("the gateway's answer has a bad {0}")]
-    BadField(&'static str),
-}
-
 /// The answer to an accepted upload (`200`), and to a retry of the same
 /// upload (`duplicate` is then true and the receipt is byte for byte the
 /// one given the first time).
@@ -78,17 +66,9 @@ pub struct ReceiptAnswer {
 }
 
 impl ReceiptAnswer {
-    /// The commitment salt as bytes.
-    pub fn salt_bytes(&self) -> Result<[u8; 32], AnswerError> {
-        hex::decode(&self.salt)
-            .ok()
-            .and_then(|s| s.try_into().ok())
-            .ok_or(AnswerError::BadField("salt"))
-    }
-
-    /// Reads the answer's JSON body.
-    pub fn from_json(body: &[u8]) -> Result<Self, AnswerError> {
-        Ok(serde_json::from_slice(body)?)
+    /// The commitment salt as bytes; `None` unless it is 64 hex digits.
+    pub fn salt_bytes(&self) -> Option<[u8; 32]> {
+        hex::decode(&self.salt).ok()?.try_into().ok()
     }
 }
 
@@ -434,6 +414,6 @@ mod tests {
         };
         assert_eq!(r.salt_bytes().unwrap(), [0u8; 32]);
         r.salt = "00".repeat(31);
-        assert!(r.salt_bytes().is_err());
+        assert!(r.salt_bytes().is_none());
     }
 }

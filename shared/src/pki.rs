@@ -368,24 +368,32 @@ pub fn tls_chain_from_pem(
         .collect())
 }
 
-/// Reads a PEM private key (PKCS #8, SEC1 or PKCS #1) for TLS.
+/// Why a TLS private key file cannot be used.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// The file is not PEM.
+    #[error("the private key file is not PEM")]
+    NotPem,
+    /// The PEM block is not a private key this program reads.
+    #[error("the private key file holds a {0} block, not a PKCS #8, SEC1 or PKCS #1 private key")]
+    Unsupported(String),
+}
+
+/// Reads a PEM private key (PKCS #8, SEC1 or PKCS #1) for TLS. The key's
+/// bytes are moved, not copied, into the answer.
 pub fn tls_key_from_pem(
     data: &[u8],
-) -> Result<rustls_pki_types::PrivateKeyDer<'static>, ChainError> {
+) -> Result<rustls_pki_types::PrivateKeyDer<'static>, KeyFileError> {
     use rustls_pki_types::PrivateKeyDer;
-    let p = pem::parse(data)
-        .map_err(|_| ChainError::Malformed("the private key file is not PEM".into()))?;
-    let der = p.contents().to_vec();
-    Ok(match p.tag() {
-        "PRIVATE KEY" => PrivateKeyDer::Pkcs8(der.into()),
-        "EC PRIVATE KEY" => PrivateKeyDer::Sec1(der.into()),
-        "RSA PRIVATE KEY" => PrivateKeyDer::Pkcs1(der.into()),
-        other => {
-            return Err(ChainError::Malformed(format!(
-                "unsupported private key type {other}"
-            )))
-        }
-    })
+    let p = pem::parse(data).map_err(|_| KeyFileError::NotPem)?;
+    let wrap: fn(Vec<u8>) -> PrivateKeyDer<'static> = match p.tag() {
+        "PRIVATE KEY" => |der| PrivateKeyDer::Pkcs8(der.into()),
+        "EC PRIVATE KEY" => |der| PrivateKeyDer::Sec1(der.into()),
+        "RSA PRIVATE KEY" => |der| PrivateKeyDer::Pkcs1(der.into()),
+        other => return Err(KeyFileError::Unsupported(other.to_owned())),
+    };
+    Ok(wrap(p.into_contents()))
 }
 
 /// Reads every CRL of a PEM file (or one DER CRL).

@@ -174,12 +174,9 @@ impl County {
         fpr: String,
     ) -> Self {
         let password = Password::from(PASSPHRASE);
+        // The manifest the ceremony stored is the one it signed onto the
+        // media for the gateway.
         let loaded = verifier::ceremony::load(&home).unwrap();
-        let manifest = ElectionManifest::open_signed(
-            &std::fs::read(media.join(shared::media::ELECTION_MANIFEST)).unwrap(),
-            &fpr,
-        )
-        .unwrap();
         County {
             election_key: shared::pgp::unlock(&loaded.election_key, &password).unwrap(),
             witness: loaded.witness,
@@ -190,7 +187,7 @@ impl County {
             clock,
             fpr,
             password,
-            manifest,
+            manifest: loaded.manifest,
         }
     }
 

@@ -56,7 +56,7 @@ pub fn upload(
 }
 
 /// The roots a client trusts for the gateway's TLS certificate.
-pub fn roots(pki: &DevPki) -> Vec<CertificateDer<'static>> {
+fn roots(pki: &DevPki) -> Vec<CertificateDer<'static>> {
     vec![pki.root.issued.cert_der.clone().into()]
 }
 

@@ -6,10 +6,6 @@
 use crate::election::{County, ElectionSpec};
 use gateway::app::Serving;
 use gateway::config::{Config, Limits};
-use sequoia_openpgp::Cert;
-use shared::clock::ManualClock;
-use shared::manifest::ElectionManifest;
-use shared::note::NoteSigner;
 use std::path::PathBuf;
 use std::sync::Arc;
 use voter::client::{Answer, Credentials, Gateway};
@@ -37,18 +33,11 @@ pub struct World {
     pub dir: tempfile::TempDir,
     /// The development PKI (written to `dir/pki`).
     pub pki: devpki::DevPki,
-    /// The county after its ceremony.
+    /// The county after its ceremony: its manifest, clock, unlocked
+    /// election key and witness key.
     pub county: County,
-    /// The election key, unlocked.
-    pub election_key: Cert,
-    /// The verifier's witness key.
-    pub witness: NoteSigner,
     /// The gateway's configuration.
     pub config: Config,
-    /// The gateway's clock.
-    pub clock: ManualClock,
-    /// The election manifest.
-    pub manifest: ElectionManifest,
     /// Extra CAC voters (for load), on the roster as V-X000000…
     pub extra: Vec<devpki::Issued>,
 }
@@ -89,10 +78,6 @@ impl World {
         let config = crate::server::config(&county.gw, &dir.path().join("pki"), limits);
         World {
             pki,
-            election_key: county.election_key.clone(),
-            witness: NoteSigner::from_skey(&county.witness.to_skey()).unwrap(),
-            clock: county.clock.clone(),
-            manifest: county.manifest.clone(),
             county,
             config,
             extra: extra_voters,
@@ -103,7 +88,7 @@ impl World {
     /// Starts the real server in this process.
     pub async fn start(&self) -> Running {
         let (serving, port) =
-            crate::server::start(&self.config, Arc::new(self.clock.clone())).await;
+            crate::server::start(&self.config, Arc::new(self.county.clock.clone())).await;
         Running { port, serving }
     }
 
@@ -139,7 +124,7 @@ impl World {
 
     /// A valid upload of `content` signed by an issued certificate.
     pub fn ballot_of(&self, issued: &devpki::Issued, content: Vec<u8>) -> Vec<u8> {
-        crate::voters::upload(&self.manifest, &self.pki, issued, "style-1", content)
+        crate::voters::upload(&self.county.manifest, &self.pki, issued, "style-1", content)
     }
 
     /// A valid upload for a development voter.
@@ -180,11 +165,6 @@ impl World {
 }
 
 impl Running {
-    /// The request handlers' state.
-    pub fn state(&self) -> &gateway::server::AppState {
-        &self.serving.state
-    }
-
     /// Stops the server in its shutdown order.
     pub async fn stop(self) {
         self.serving.stop().await.unwrap();

@@ -259,7 +259,7 @@ pub fn check_receipt(
     }
     let salt = answer
         .salt_bytes()
-        .map_err(|_| anyhow!("the gateway's answer has no valid salt"))?;
+        .ok_or_else(|| anyhow!("the gateway's answer has no valid salt"))?;
     if voter_commitment(&salt, &answer.voter_id) != receipt.entry.voter_commitment {
         bail!("the receipt's voter commitment does not match");
     }
@@ -285,7 +285,7 @@ pub async fn upload(
             .await
         {
             Ok(a) if a.status == StatusCode::OK => {
-                return ReceiptAnswer::from_json(&a.body).map_err(Into::into);
+                return a.json();
             }
             Ok(a) => {
                 let (code, message) = a.error();

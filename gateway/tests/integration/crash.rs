@@ -133,7 +133,7 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     // refuses to serve otherwise), and everything acknowledged must be in it.
     let (mut child, port) = spawn_server(env!("CARGO_BIN_EXE_ballot-gateway").as_ref(), &config);
     let gw = w.client_at(port, &w.extra[0]);
-    let log_key = NoteVerifier::from_vkey(&w.manifest.log_key).unwrap();
+    let log_key = NoteVerifier::from_vkey(&w.county.manifest.log_key).unwrap();
     let latest = gw
         .request(Method::GET, "/v1/log/checkpoint", None)
         .await
@@ -152,7 +152,7 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     let mut sizes = std::collections::BTreeMap::new();
     for a in &acked {
         let (receipt, cp) =
-            voter::client::check_receipt(&w.manifest, &a.upload, &a.answer).unwrap();
+            voter::client::check_receipt(&w.county.manifest, &a.upload, &a.answer).unwrap();
         // The ballot is stored at its index with the acknowledged bytes.
         let stored: Vec<u8> = db
             .query_row(

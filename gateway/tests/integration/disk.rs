@@ -180,7 +180,7 @@ async fn a_full_disk_refuses_uploads_with_503_and_service_resumes() {
     assert_eq!(integrity, "ok");
     let r = w.start().await;
     for (up, answer) in &acked {
-        let (receipt, _) = voter::client::check_receipt(&w.manifest, up, answer).unwrap();
+        let (receipt, _) = voter::client::check_receipt(&w.county.manifest, up, answer).unwrap();
         let stored: Vec<u8> = w
             .db()
             .query_row(

@@ -34,7 +34,7 @@ async fn a_valid_ballot_gets_a_receipt_that_verifies_and_a_retry_gets_the_same_o
         );
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
         let (receipt, _) = client::check_receipt(
-            &w.manifest,
+            &w.county.manifest,
             &upload,
             &serde_json::from_value(v.clone()).unwrap(),
         )
@@ -54,7 +54,7 @@ async fn a_valid_ballot_gets_a_receipt_that_verifies_and_a_retry_gets_the_same_o
     // A county voter certificate (URI identity) is accepted too.
     let gw = w.client_with(&r, &w.pki.voter("omar-county").unwrap().issued);
     let upload = voter::client::prepare(
-        &w.manifest,
+        &w.county.manifest,
         &client::Ballot {
             content: b"%PDF-1.7 county".to_vec(),
             media_type: "application/pdf".into(),
@@ -215,20 +215,21 @@ async fn every_refusal_has_its_own_code_and_stores_nothing() {
     );
 
     // Election not open yet, and closed.
-    let now = shared::clock::Clock::now(&w.clock);
-    w.clock
-        .set(shared::clock::UnixTime(w.manifest.opens_at.0 - 10));
+    let now = shared::clock::Clock::now(&w.county.clock);
+    w.county
+        .clock
+        .set(shared::clock::UnixTime(w.county.manifest.opens_at.0 - 10));
     let a = post(&jane, jane_upload.clone()).await;
-    w.clock.set(now);
+    w.county.clock.set(now);
     // The certificate is checked against the same clock; it is valid then.
     let a = a.unwrap();
     assert_eq!(
         (a.status, code(&a).as_str()),
         (StatusCode::FORBIDDEN, "election-not-open")
     );
-    w.clock.set(w.manifest.closes_at);
+    w.county.clock.set(w.county.manifest.closes_at);
     let a = post(&jane, jane_upload.clone()).await.unwrap();
-    w.clock.set(now);
+    w.county.clock.set(now);
     assert_eq!(
         (a.status, code(&a).as_str()),
         (StatusCode::FORBIDDEN, "election-closed")
@@ -289,7 +290,7 @@ async fn a_voter_over_the_rate_limit_is_told_to_wait() {
         StatusCode::OK
     );
     // An hour later the voter may send again.
-    w.clock.advance(3600);
+    w.county.clock.advance(3600);
     assert_eq!(
         post(&jane, w.ballot("jane-p256", "later"))
             .await
@@ -311,14 +312,14 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
         let a = post(&w.client(&r, label), upload.clone()).await.unwrap();
         let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
         client::check_receipt(
-            &w.manifest,
+            &w.county.manifest,
             &upload,
             &serde_json::from_value(v.clone()).unwrap(),
         )
         .unwrap();
         saved.push(client::SavedReceipt {
             election_id: ELECTION.into(),
-            election_fingerprint: shared::pgp::fingerprint_hex(&w.election_key),
+            election_fingerprint: shared::pgp::fingerprint_hex(&w.county.election_key),
             gateway: String::new(),
             leaf_index: v["leaf_index"].as_u64().unwrap(),
             voter_id: v["voter_id"].as_str().unwrap().into(),
@@ -366,7 +367,7 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
     // log is refused.
     let latest = shared::checkpoint::SignedCheckpoint::verify(
         &a.body,
-        &shared::note::NoteVerifier::from_vkey(&w.manifest.log_key).unwrap(),
+        &shared::note::NoteVerifier::from_vkey(&w.county.manifest.log_key).unwrap(),
     )
     .unwrap();
     let first = Receipt::parse(saved[0].receipt.as_bytes()).unwrap();
@@ -417,7 +418,7 @@ async fn an_export_then_more_ballots_then_an_export_that_continues() {
     }
     let out = w.dir.path().join("usb");
     let (crls, inter) = gateway::config::pki_files(&w.config.trust).unwrap();
-    let clock = w.clock.clone();
+    let clock = w.county.clock.clone();
     let first = gateway::export::export(&w.data(), &crls, &inter, &out, false, &clock)
         .unwrap()
         .unwrap();
@@ -435,7 +436,7 @@ async fn an_export_then_more_ballots_then_an_export_that_continues() {
         let upload = if label == "omar-county" {
             let v = w.pki.voter(label).unwrap();
             voter::client::prepare(
-                &w.manifest,
+                &w.county.manifest,
                 &client::Ballot {
                     content: marks.as_bytes().to_vec(),
                     media_type: "application/pdf".into(),
@@ -481,7 +482,7 @@ async fn an_export_then_more_ballots_then_an_export_that_continues() {
         (header.sequence, header.first_index, header.entry_count),
         (2, 2, 2)
     );
-    let log_key = shared::note::NoteVerifier::from_vkey(&w.manifest.log_key).unwrap();
+    let log_key = shared::note::NoteVerifier::from_vkey(&w.county.manifest.log_key).unwrap();
     let prev = shared::checkpoint::SignedCheckpoint::verify(
         header.previous_checkpoint.unwrap().as_bytes(),
         &log_key,
@@ -545,7 +546,7 @@ async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
         .unwrap()
         .body;
     let note = shared::note::Note::parse(&cp).unwrap();
-    let cosigned = w.witness.cosign(&note, 1_800_000_000).unwrap();
+    let cosigned = w.county.witness.cosign(&note, 1_800_000_000).unwrap();
     let status = StatusFile {
         election_id: ELECTION.into(),
         checkpoint: cosigned.clone(),
@@ -563,7 +564,7 @@ async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
         .unwrap();
         path
     };
-    let clock = w.clock.clone();
+    let clock = w.county.clock.clone();
     // Signed by a key other than the election key.
     let impostor = shared::pgp::generate_election_key("impostor", None).unwrap();
     let bad = write("impostor.signed", &status, &impostor);
@@ -573,7 +574,7 @@ async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
         checkpoint: String::from_utf8(cp.to_vec()).unwrap(),
         ..status.clone()
     };
-    let bad = write("uncosigned.signed", &uncosigned, &w.election_key);
+    let bad = write("uncosigned.signed", &uncosigned, &w.county.election_key);
     let e = gateway::export::import_status(&w.data(), &bad, &clock).unwrap_err();
     assert!(format!("{e:#}").contains("cosignature"), "{e:#}");
     // A checkpoint of a forked log (signed with the log key, another root).
@@ -587,6 +588,7 @@ async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
     .sign(&keys.log)
     .unwrap();
     let forked = w
+        .county
         .witness
         .cosign(
             &shared::note::Note::parse(forked.as_bytes()).unwrap(),
@@ -599,12 +601,12 @@ async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
             checkpoint: forked,
             ..status.clone()
         },
-        &w.election_key,
+        &w.county.election_key,
     );
     let e = gateway::export::import_status(&w.data(), &bad, &clock).unwrap_err();
     assert!(format!("{e:#}").contains("forked"), "{e:#}");
 
-    let good = write("status.signed", &status, &w.election_key);
+    let good = write("status.signed", &status, &w.county.election_key);
     gateway::export::import_status(&w.data(), &good, &clock).unwrap();
     let jane = w
         .client(&r, "jane-p256")
@@ -642,7 +644,11 @@ async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
         .unwrap();
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(
-        StatusFile::open_signed(&a.body, &shared::pgp::fingerprint_hex(&w.election_key)).unwrap(),
+        StatusFile::open_signed(
+            &a.body,
+            &shared::pgp::fingerprint_hex(&w.county.election_key)
+        )
+        .unwrap(),
         status
     );
     r.stop().await;
@@ -694,7 +700,7 @@ async fn http2_is_served_with_the_same_rules() {
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     client::check_receipt(
-        &w.manifest,
+        &w.county.manifest,
         &upload,
         &serde_json::from_value(v.clone()).unwrap(),
     )

@@ -478,7 +478,7 @@ fn import_entries(
             header.entry_count
         )));
     }
-    let manifest_again: Hash = opened.reader.hash.clone().finalize().into();
+    let manifest_again: Hash = std::mem::take(&mut opened.reader.hash).finalize().into();
     if manifest_again != opened.manifest_sha {
         return Err(ImportError::BadSignature(
             "the manifest changed while it was being read".into(),

@@ -184,7 +184,7 @@ pub fn process(
     in_parallel(
         |send| leaves(conn, send),
         |leaf: Leaf| {
-            let d = check(&leaf, inputs, &trust, now).map(|(_, revoked_later)| revoked_later);
+            let d = check(&leaf, inputs, &trust, now);
             (leaf.index, leaf.voter_id, leaf.entry.received_at, d)
         },
         |(index, voter_id, at, d)| {

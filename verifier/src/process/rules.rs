@@ -23,13 +23,14 @@ pub(super) enum Decision {
     Valid,
 }
 
-/// The content of a ballot that passes every check.
+/// Runs every check on a ballot: `Ok(revoked_later)` when it passes
+/// (`revoked_later`: its card was revoked after the ballot was received).
 pub(super) fn check(
     leaf: &Leaf,
     inputs: &Inputs<'_>,
     trust: &TrustStore,
     now: UnixTime,
-) -> Result<(BallotPackage, bool), Reason> {
+) -> Result<bool, Reason> {
     let m = inputs.manifest;
     let cms = open_signed(leaf, inputs)?;
     let at = leaf.entry.received_at;
@@ -79,7 +80,7 @@ pub(super) fn check(
     if at >= m.closes_at {
         return Err(Reason::AfterDeadline);
     }
-    Ok((package, voter.revoked_later.is_some()))
+    Ok(voter.revoked_later.is_some())
 }
 
 /// Decrypts a ballot and verifies its CMS signature (not yet its signer).
