@@ -316,6 +316,9 @@ error_codes! {
     /// SEIPD v1 or an old session-key packet.
     SeipdV1NotAccepted = ("seipd-v1-not-accepted", 422,
         "the ballot uses old OpenPGP encryption (SEIPD v1); SEIPD v2 is required"),
+    /// A cipher, AEAD mode or chunk size outside the accepted set.
+    CipherNotAccepted = ("cipher-not-accepted", 422,
+        "the ballot is encrypted with a cipher this election does not accept; use the ballot-return program"),
     /// Encrypted with a password.
     PasswordEncrypted = ("password-encrypted", 422,
         "the ballot is encrypted with a password; it must be encrypted to the election key"),

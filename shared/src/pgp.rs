@@ -33,7 +33,7 @@ use openpgp::parse::{Dearmor, PacketParserBuilder, PacketParserResult, Parse};
 use openpgp::policy::StandardPolicy;
 use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message, Signer};
 use openpgp::serialize::{Serialize, SerializeInto};
-use openpgp::types::{KeyFlags, SymmetricAlgorithm};
+use openpgp::types::{AEADAlgorithm, KeyFlags, SymmetricAlgorithm};
 use openpgp::{Cert, Fingerprint, KeyHandle, Packet};
 use std::io::{Read, Write};
 use thiserror::Error;
@@ -79,6 +79,11 @@ pub enum PgpError {
     /// SEIPD version 1 (no AEAD).
     #[error("the message uses SEIPD version 1; SEIPD version 2 (AEAD) is required")]
     SeipdV1,
+    /// A symmetric algorithm, AEAD mode or chunk size outside the accepted
+    /// set ([`ACCEPTED_SYMMETRIC`], [`ACCEPTED_AEAD`], chunk-size octets up to
+    /// [`MAX_CHUNK_OCTET`]).
+    #[error("the ballot's encryption is not accepted: {0}")]
+    Cipher(String),
     /// No PKESK, no encrypted data, or more than one encrypted container.
     #[error("the message structure is wrong: {0}")]
     Structure(&'static str),
@@ -97,6 +102,39 @@ pub enum PgpError {
     /// Anything else sequoia reported.
     #[error("OpenPGP error: {0}")]
     Other(String),
+}
+
+/// The symmetric algorithms a ballot's SEIPD v2 packet may use: AES, as
+/// RFC 9580 requires of every implementation (AES-128) or recommends.
+pub const ACCEPTED_SYMMETRIC: &[SymmetricAlgorithm] = &[
+    SymmetricAlgorithm::AES128,
+    SymmetricAlgorithm::AES192,
+    SymmetricAlgorithm::AES256,
+];
+
+/// The AEAD modes a ballot's SEIPD v2 packet may use: the three RFC 9580
+/// defines (OCB is the one every implementation must have).
+pub const ACCEPTED_AEAD: &[AEADAlgorithm] =
+    &[AEADAlgorithm::OCB, AEADAlgorithm::EAX, AEADAlgorithm::GCM];
+
+/// The largest accepted chunk-size octet: chunks of 2^(16+6) bytes (4 MiB),
+/// the most RFC 9580 (section 5.13.2) lets a writer use. Every smaller octet,
+/// down to 0 (64-byte chunks), is accepted, as the RFC requires of readers.
+pub const MAX_CHUNK_OCTET: u8 = 16;
+
+/// Refuses a cipher or AEAD mode outside the accepted set, naming it.
+fn check_cipher(sym: SymmetricAlgorithm, aead: AEADAlgorithm) -> Result<(), PgpError> {
+    if !ACCEPTED_SYMMETRIC.contains(&sym) {
+        return Err(PgpError::Cipher(format!(
+            "it uses the {sym} cipher; ballots must use AES-128, AES-192 or AES-256"
+        )));
+    }
+    if !ACCEPTED_AEAD.contains(&aead) {
+        return Err(PgpError::Cipher(format!(
+            "it uses the {aead} AEAD mode; ballots must use OCB, EAX or GCM"
+        )));
+    }
+    Ok(())
 }
 
 fn other(e: impl std::fmt::Display) -> PgpError {
@@ -349,9 +387,18 @@ pub fn check_structure(
                         "no session key packet for the election key",
                     ));
                 }
+                check_cipher(s.symmetric_algo(), s.aead())?;
                 seipd = Some((s.symmetric_algo().to_string(), s.aead().to_string()));
             }
             Packet::SEIP(_) => return Err(PgpError::SeipdV1),
+            // Sequoia leaves a SEIPD v2 packet it cannot set up (a
+            // chunk-size octet over 16, say) as unknown.
+            Packet::Unknown(u) if u.tag() == openpgp::packet::Tag::SEIP => {
+                return Err(PgpError::Cipher(format!(
+                    "its encrypted packet cannot be read ({}); chunk-size octets may be 0 to {MAX_CHUNK_OCTET}",
+                    u.error()
+                )))
+            }
             Packet::Unknown(u) => {
                 return Err(PgpError::NotOpenPgp(format!(
                     "unparseable {} packet: {}",
@@ -398,8 +445,9 @@ impl VerificationHelper for DecryptHelper<'_> {
         let layers: Vec<_> = structure.into_iter().collect();
         match layers.as_slice() {
             [MessageLayer::Encryption {
-                aead_algo: Some(_), ..
-            }] => Ok(()),
+                sym_algo,
+                aead_algo: Some(aead),
+            }] => check_cipher(*sym_algo, *aead).map_err(|e| openpgp::anyhow::anyhow!(e)),
             _ => Err(anyhow_error(
                 "the decrypted message has layers other than one AEAD encryption",
             )),
@@ -481,6 +529,10 @@ pub fn decrypt(
     password: Option<&Password>,
     max_len: usize,
 ) -> Result<Vec<u8>, PgpError> {
+    // The gateway checked the envelope, but the verifier does not take its
+    // word: the same check, against the key's own subkeys, before any
+    // secret-key operation.
+    check_structure(msg, &encryption_subkeys(election_key)?, usize::MAX)?;
     let p = policy();
     let helper = DecryptHelper {
         cert: election_key,
@@ -694,6 +746,13 @@ mod tests {
         let msg = encrypt(&c.clone().strip_secret_key_material(), b"signed ballot").unwrap();
         let env = check_structure(&msg, &subkeys, 1 << 20).unwrap();
         assert_eq!(env.pkesks, 1);
+        // What the spec says ballot-return writes.
+        assert_eq!(
+            (env.symmetric.as_str(), env.aead.as_str()),
+            ("AES-256", "OCB")
+        );
+        let at = tests::seipd_body_offset(&msg);
+        assert_eq!(msg[at + 3], 6, "chunk-size octet (4 KiB chunks)");
         assert_eq!(decrypt(&msg, c, None, 1 << 20).unwrap(), b"signed ballot");
     }
 
@@ -706,9 +765,10 @@ mod tests {
             check_structure(&msg, &subkeys, 1 << 20),
             Err(PgpError::WrongRecipient(_))
         ));
+        // The verifier checks the envelope itself before trying its key.
         assert!(matches!(
             decrypt(&msg, election(), None, 1 << 20),
-            Err(PgpError::Decrypt(_))
+            Err(PgpError::WrongRecipient(_))
         ));
     }
 
@@ -783,6 +843,122 @@ mod tests {
             Err(PgpError::PasswordEncrypted)
         ));
         assert!(decrypt(&out, election(), None, 100).is_err());
+    }
+
+    /// Encrypts `plaintext` to the election key with the given cipher.
+    fn encrypt_using(sym: SymmetricAlgorithm, aead: AEADAlgorithm, plaintext: &[u8]) -> Vec<u8> {
+        let p = policy();
+        let vc = election().with_policy(&p, None).unwrap();
+        let recipients = encryption_keys(&vc).unwrap();
+        let mut out = Vec::new();
+        {
+            let m = Message::new(&mut out);
+            let m = Encryptor::for_recipients(m, recipients)
+                .symmetric_algo(sym)
+                .aead_algo(aead)
+                .build()
+                .unwrap();
+            let mut w = LiteralWriter::new(m).build().unwrap();
+            w.write_all(plaintext).unwrap();
+            w.finalize().unwrap();
+        }
+        out
+    }
+
+    /// Where the SEIPD v2 packet's body starts (its version octet).
+    fn seipd_body_offset(msg: &[u8]) -> usize {
+        let mut at = 0;
+        loop {
+            let tag = msg[at] & 0x3f;
+            let (len, header) = match msg[at + 1] {
+                l @ 0..=191 => (l as usize, 2),
+                l @ 192..=223 => ((((l as usize) - 192) << 8) + msg[at + 2] as usize + 192, 3),
+                255 => (
+                    u32::from_be_bytes(msg[at + 2..at + 6].try_into().unwrap()) as usize,
+                    6,
+                ),
+                _ => (0, 2), // a partial body length: only the SEIPD packet streams
+            };
+            if tag == 18 {
+                assert_eq!(msg[at + header], 2, "SEIPD version");
+                return at + header;
+            }
+            at += header + len;
+        }
+    }
+
+    #[test]
+    fn accepts_every_cipher_in_the_accepted_set() {
+        let subkeys = encryption_subkeys(election()).unwrap();
+        for sym in ACCEPTED_SYMMETRIC {
+            for aead in ACCEPTED_AEAD {
+                let msg = encrypt_using(*sym, *aead, b"signed ballot");
+                let env = check_structure(&msg, &subkeys, 1 << 20)
+                    .unwrap_or_else(|e| panic!("{sym} {aead}: {e}"));
+                assert_eq!(env.symmetric, sym.to_string());
+                assert_eq!(
+                    decrypt(&msg, election(), None, 1 << 20).unwrap(),
+                    b"signed ballot"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_a_cipher_outside_the_accepted_set() {
+        let subkeys = encryption_subkeys(election()).unwrap();
+        for sym in [
+            SymmetricAlgorithm::Twofish,
+            SymmetricAlgorithm::Camellia256,
+            SymmetricAlgorithm::Camellia128,
+        ] {
+            let msg = encrypt_using(sym, AEADAlgorithm::OCB, b"signed ballot");
+            let r = check_structure(&msg, &subkeys, 1 << 20);
+            assert!(
+                matches!(&r, Err(PgpError::Cipher(m)) if m.contains(&sym.to_string())),
+                "{sym}: {r:?}"
+            );
+            // The verifier refuses it too, whatever the gateway let through.
+            let r = decrypt(&msg, election(), None, 1 << 20);
+            assert!(
+                matches!(&r, Err(PgpError::Cipher(m)) if m.contains(&sym.to_string())),
+                "{sym}: {r:?}"
+            );
+        }
+        let good = encrypt_using(SymmetricAlgorithm::AES256, AEADAlgorithm::OCB, b"x");
+        let at = seipd_body_offset(&good);
+        // An AEAD mode no one defined (octet 100) and an unknown cipher.
+        for (offset, value, named) in [
+            (2, 100u8, "AEAD"),
+            (1, 200u8, "cipher"),
+            (1, 7u8, "AES-128"), // AES-128 with OCB is in the set: the control
+        ] {
+            let mut bad = good.clone();
+            bad[at + offset] = value;
+            let r = check_structure(&bad, &subkeys, 1 << 20);
+            if value == 7 {
+                assert!(r.is_ok(), "{r:?}");
+                continue;
+            }
+            assert!(
+                matches!(&r, Err(PgpError::Cipher(m)) if m.contains(named)),
+                "{named}: {r:?}"
+            );
+        }
+        // Chunk-size octets above 16 (RFC 9580, section 5.13.2).
+        let mut bad = good.clone();
+        bad[at + 3] = 17;
+        let r = check_structure(&bad, &subkeys, 1 << 20);
+        assert!(
+            matches!(&r, Err(PgpError::Cipher(m)) if m.contains("chunk")),
+            "{r:?}"
+        );
+        // Each in-set chunk size passes the check.
+        for c in 0..=16u8 {
+            let mut ok = good.clone();
+            ok[at + 3] = c;
+            assert!(check_structure(&ok, &subkeys, 1 << 20).is_ok(), "chunk {c}");
+        }
     }
 
     #[test]

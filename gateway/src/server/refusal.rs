@@ -124,6 +124,7 @@ pub(crate) fn structure_code(e: &PgpError) -> ErrorCode {
         PgpError::WrongRecipient(_) | PgpError::AnonymousRecipient => ErrorCode::WrongRecipient,
         PgpError::SeipdV1 | PgpError::OldPkesk => ErrorCode::SeipdV1NotAccepted,
         PgpError::PasswordEncrypted => ErrorCode::PasswordEncrypted,
+        PgpError::Cipher(_) => ErrorCode::CipherNotAccepted,
         _ => ErrorCode::BadBallotStructure,
     }
 }

@@ -186,6 +186,27 @@ async fn every_refusal_has_its_own_code_and_stores_nothing() {
         (a.status, code(&a).as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "seipd-v1-not-accepted")
     );
+    // Encrypted to the election key, but with a cipher outside the set
+    // docs/spec/election-encryption.md accepts.
+    let mut twofish = Vec::new();
+    {
+        use openpgp::serialize::stream::{Encryptor, LiteralWriter, Message};
+        let p = openpgp::policy::StandardPolicy::new();
+        let vc = w.county.election_key.with_policy(&p, None).unwrap();
+        let recipients = vc.keys().subkeys().for_transport_encryption();
+        let m = Encryptor::for_recipients(Message::new(&mut twofish), recipients)
+            .symmetric_algo(openpgp::types::SymmetricAlgorithm::Twofish)
+            .build()
+            .unwrap();
+        let mut l = LiteralWriter::new(m).build().unwrap();
+        l.write_all(b"x").unwrap();
+        l.finalize().unwrap();
+    }
+    let a = post(&jane, twofish).await.unwrap();
+    assert_eq!(
+        (a.status, code(&a).as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "cipher-not-accepted")
+    );
     // Password-encrypted.
     let mut pw = Vec::new();
     {
