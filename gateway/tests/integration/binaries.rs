@@ -30,12 +30,11 @@ fn an_operator_and_a_voter_use_the_real_programs() {
     pki.write_to(&dir.join("pki")).unwrap();
     let data = dir.join("data");
     let media = dir.join("media");
+    // Every path relative to the working folder, as operators type them.
     let out = ok(gateway_bin()
+        .current_dir(dir)
         .args(["init", "--log-origin", ORIGIN])
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--media-out")
-        .arg(&media));
+        .args(["--data-dir", "data", "--media-out", "media"]));
     assert!(out.contains("Gateway keys created"), "{out}");
     let mode = {
         use std::os::unix::fs::PermissionsExt;
@@ -86,17 +85,17 @@ identity = "edipi"
         .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("does not verify"));
+    let relative_media = media.strip_prefix(dir).unwrap();
     let out = ok(gateway_bin()
+        .current_dir(dir)
         .args(["import-setup", "--election-fingerprint", &fpr])
-        .arg("--config")
-        .arg(&config)
-        .arg("--media")
-        .arg(&media));
+        .args(["--config", "gateway.toml", "--media"])
+        .arg(relative_media));
     assert!(out.contains("2 voters"), "{out}");
 
     let mut server = gateway_bin()
-        .args(["serve", "--config"])
-        .arg(&config)
+        .current_dir(dir)
+        .args(["serve", "--config", "gateway.toml"])
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
@@ -170,11 +169,13 @@ identity = "edipi"
         "colour codes in a log file: {log:?}"
     );
 
-    let out = ok(gateway_bin()
-        .args(["export", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(dir.join("usb")));
+    let out = ok(gateway_bin().current_dir(dir).args([
+        "export",
+        "--config",
+        "gateway.toml",
+        "--out",
+        "usb",
+    ]));
     assert!(out.contains("Bundle 1 written"), "{out}");
     assert!(dir.join("usb/bundle-000001/manifest.sig").is_file());
     let out = ok(gateway_bin()

@@ -49,9 +49,10 @@ fn county_staff_run_init_import_process_and_audit() {
     .unwrap();
     let fmt = |s: u64| UnixTime(s).to_rfc3339();
     let home = d.join("home");
+    // Every path relative to the working folder, as staff type them.
     let (out, _) = ok(bin()
-        .arg("--home")
-        .arg(&home)
+        .current_dir(d)
+        .args(["--home", "home"])
         .arg("--allow-network")
         .args([
             "init",
@@ -70,14 +71,13 @@ fn county_staff_run_init_import_process_and_audit() {
             "--witness-name",
             "county.test.example/witness",
         ])
-        .arg("--gateway-media")
-        .arg(d.join("gw-media"))
-        .arg("--out-media")
-        .arg(d.join("media"))
-        .arg("--declaration-file")
-        .arg(d.join("declaration.txt"))
-        .arg("--roster-csv")
-        .arg(d.join("roster.csv")));
+        .args(["--gateway-media", "gw-media", "--out-media", "media"])
+        .args(["--declaration-file", "declaration.txt"])
+        .args(["--roster-csv", "roster.csv"]));
+    assert!(
+        home.join("verifier.db").is_file(),
+        "init made the home folder"
+    );
     let fpr: String = out
         .lines()
         .map(str::trim)
@@ -129,10 +129,8 @@ fn county_staff_run_init_import_process_and_audit() {
         .arg(d.join("usb")));
     assert!(out.contains("Imported bundle 1: 2 ballots"), "{out}");
     let (out, _) = ok(bin()
-        .arg("--home")
-        .arg(&home)
-        .arg("import")
-        .arg(d.join("usb")));
+        .current_dir(d)
+        .args(["--home", "home", "import", "usb"]));
     assert!(out.contains("imported before"), "{out}");
     let (out, code) = ok(bin()
         .arg("--home")
@@ -173,6 +171,13 @@ fn county_staff_run_init_import_process_and_audit() {
         out.contains("The receipt is valid") && out.contains("accepted"),
         "{out}"
     );
+    let (relative, _) = ok(bin()
+        .current_dir(d)
+        .args(["audit", "--receipt", "receipt.tlog-proof"])
+        .args(["--manifest", "media/election-manifest.signed"])
+        .args(["--election-fingerprint", &fpr])
+        .args(["--status-file", "canvass-relative/status.signed"]));
+    assert_eq!(relative, out, "relative paths audit the same");
     // A wrong passphrase is refused with a clear message.
     let out = Command::new(env!("CARGO_BIN_EXE_ballot-verifier"))
         .env("BALLOT_VERIFIER_PASSPHRASE", "not the right passphrase")

@@ -13,7 +13,8 @@ fn return_bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ballot-return"))
 }
 
-/// The connection options for a development voter.
+/// The connection options for a development voter, with paths under
+/// `dir` (which may be relative to the program's working folder).
 fn connection(c: &mut Command, dir: &Path, port: u16, voter: &str) {
     let pki = dir.join("pki");
     c.args(["--gateway", &format!("https://localhost:{port}")])
@@ -28,9 +29,10 @@ fn connection(c: &mut Command, dir: &Path, port: u16, voter: &str) {
 }
 
 fn send(dir: &Path, port: u16, fpr: &str, voter: &str, receipt: &str) -> std::process::Output {
+    // Every path relative to the working folder, as voters type them.
     let mut c = return_bin();
-    c.arg("send");
-    connection(&mut c, dir, port, voter);
+    c.current_dir(dir).arg("send");
+    connection(&mut c, Path::new(""), port, voter);
     c.args([
         "--election-fingerprint",
         fpr,
@@ -38,10 +40,7 @@ fn send(dir: &Path, port: u16, fpr: &str, voter: &str, receipt: &str) -> std::pr
         "style-1",
         "--accept-declaration",
     ])
-    .arg("--ballot")
-    .arg(dir.join("ballot.pdf"))
-    .arg("--receipt")
-    .arg(dir.join(receipt))
+    .args(["--ballot", "ballot.pdf", "--receipt", receipt])
     .output()
     .unwrap()
 }
@@ -58,13 +57,9 @@ async fn a_voter_sends_and_checks_with_the_real_program() {
         let sent = send(&dir, port, &fpr, "jane-p256", "jane.json");
         let refused = send(&dir, port, &fpr, "rick-revoked", "rick.json");
         let mut c = return_bin();
-        c.arg("status");
-        connection(&mut c, &dir, port, "jane-p256");
-        let status = c
-            .arg("--receipt")
-            .arg(dir.join("jane.json"))
-            .output()
-            .unwrap();
+        c.current_dir(&dir).arg("status");
+        connection(&mut c, Path::new(""), port, "jane-p256");
+        let status = c.args(["--receipt", "jane.json"]).output().unwrap();
         (sent, refused, status)
     })
     .await
