@@ -18,6 +18,10 @@ fn ok(c: &mut Command) -> (String, i32) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // Written to a pipe, the report and the log are plain text.
+    for stream in [&out.stdout, &out.stderr] {
+        assert!(!stream.contains(&0x1b), "terminal colour codes in {c:?}");
+    }
     (String::from_utf8_lossy(&out.stdout).into_owned(), code)
 }
 
