@@ -14,9 +14,6 @@ use shared::roster::Roster;
 use std::io::Read;
 use std::path::Path;
 
-/// The environment variable an automated run may use for the passphrase.
-pub const PASSPHRASE_ENV: &str = "BALLOT_VERIFIER_PASSPHRASE";
-
 /// The election's parameters, chosen by the county.
 #[derive(Debug, Clone)]
 pub struct ElectionParams {
@@ -47,8 +44,8 @@ fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
 }
 
 /// Reads the passphrase: from file descriptor `fd` if given (one line),
-/// else from the environment variable [`PASSPHRASE_ENV`] if set, else from
-/// a prompt on the terminal that does not echo. Never from the command line.
+/// else from a prompt on the terminal that does not echo. Never from the
+/// command line or the environment, which other processes can read.
 pub fn read_passphrase(fd: Option<u32>, prompt: &str, confirm: bool) -> Result<Password> {
     let text = if let Some(fd) = fd {
         // /proc/self/fd avoids taking ownership of a raw descriptor (which
@@ -59,8 +56,6 @@ pub fn read_passphrase(fd: Option<u32>, prompt: &str, confirm: bool) -> Result<P
             .take(4096)
             .read_to_string(&mut s)?;
         zeroize::Zeroizing::new(s.lines().next().unwrap_or("").to_owned())
-    } else if let Ok(v) = std::env::var(PASSPHRASE_ENV) {
-        zeroize::Zeroizing::new(v)
     } else {
         let first = zeroize::Zeroizing::new(
             rpassword::prompt_password(prompt).context("cannot read the passphrase")?,

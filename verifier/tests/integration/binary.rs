@@ -1,12 +1,22 @@
 //! The real `ballot-verifier` program as county staff run it.
 
 use shared::clock::{ManualClock, UnixTime};
+use std::io::{Seek, Write};
 use std::process::Command;
 
-fn bin() -> Command {
+/// The program, with `passphrase` on its standard input and
+/// `--passphrase-fd 0` (never in argv or the environment).
+fn with_passphrase(passphrase: &str) -> Command {
+    let mut file = tempfile::tempfile().unwrap();
+    writeln!(file, "{passphrase}").unwrap();
+    file.rewind().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_ballot-verifier"));
-    c.env("BALLOT_VERIFIER_PASSPHRASE", "a long test passphrase");
+    c.stdin(file).args(["--passphrase-fd", "0"]);
     c
+}
+
+fn bin() -> Command {
+    with_passphrase("a long test passphrase")
 }
 
 fn ok(c: &mut Command) -> (String, i32) {
@@ -183,8 +193,7 @@ fn county_staff_run_init_import_process_and_audit() {
         .args(["--status-file", "canvass-relative/status.signed"]));
     assert_eq!(relative, out, "relative paths audit the same");
     // A wrong passphrase is refused with a clear message.
-    let out = Command::new(env!("CARGO_BIN_EXE_ballot-verifier"))
-        .env("BALLOT_VERIFIER_PASSPHRASE", "not the right passphrase")
+    let out = with_passphrase("not the right passphrase")
         .arg("--home")
         .arg(&home)
         .arg("--allow-network")
