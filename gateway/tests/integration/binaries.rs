@@ -184,4 +184,27 @@ identity = "edipi"
         .arg("--out")
         .arg(dir.join("usb")));
     assert!(out.contains("Nothing new"), "{out}");
+
+    // The county's signed status file for that bundle, imported back.
+    let header = shared::bundle::BundleHeader::read(
+        &mut std::fs::File::open(dir.join("usb/bundle-000001/manifest.bin")).unwrap(),
+    )
+    .unwrap();
+    let note = shared::note::Note::parse(header.new_checkpoint.as_bytes()).unwrap();
+    let status = shared::status::StatusFile {
+        election_id: county.manifest.election_id.clone(),
+        checkpoint: county.witness.cosign(&note, 1_800_000_000).unwrap(),
+        statuses: vec![shared::status::Status::Accepted],
+    };
+    std::fs::write(
+        dir.join("status.signed"),
+        shared::signed::sign_document(&status.to_bytes().unwrap(), &county.election_key, None)
+            .unwrap(),
+    )
+    .unwrap();
+    let out = ok(gateway_bin()
+        .current_dir(dir)
+        .args(["import-status", "--config", "gateway.toml"])
+        .args(["--file", "status.signed"]));
+    assert!(out.contains("imported statuses for 1 ballots"), "{out}");
 }
