@@ -134,6 +134,15 @@ fn main() {
         }],
         replacement_rule: ReplacementRule::LatestBeforeDeadline,
         declaration: "I am eligible to vote in this election.".into(),
+        witnesses: vec![shared::manifest::ManifestWitness {
+            key: NoteSigner::generate("seed.example/observer", TYPE_COSIGNATURE)
+                .expect("observer")
+                .verifier()
+                .to_vkey(),
+            url: "https://observer.seed.example/".into(),
+        }],
+        witness_quorum: 1,
+        grace_seconds: 600,
     };
     let bare = manifest.to_bytes().expect("manifest");
     seed("manifest", "bare", &bare);

@@ -22,4 +22,5 @@ pub mod receipt;
 pub mod roster;
 pub mod signed;
 pub mod status;
+pub mod witness;
 pub mod x509;

@@ -4,7 +4,7 @@
 //! ```text
 //! struct {
 //!     opaque magic[17] = "ELECTION-MANIFEST";
-//!     uint8  version = 1;
+//!     uint8  version = 2;
 //!     opaque election_id<1..64>;            // identifier alphabet
 //!     opaque title<1..512>;                 // UTF-8 text
 //!     opaque jurisdiction<1..256>;          // UTF-8 text
@@ -18,8 +18,12 @@
 //!     MediaRule accepted_media<1..16>;      // u8 count
 //!     uint8  replacement_rule;              // 1 = latest valid before the deadline counts
 //!     opaque declaration<1..4096>;          // the text voters accept
+//!     Witness witnesses<1..16>;             // u8 count
+//!     uint8  witness_quorum;                // 1..count
+//!     uint32 grace_seconds;                 // 0..86400
 //! } ElectionManifest;
 //! struct { opaque media_type<1..127>; uint32 max_size; } MediaRule;
+//! struct { opaque key<1..512>; opaque url<1..512>; } Witness;  // vkey type 0x04
 //! ```
 //!
 //! It travels as a [`crate::signed`] document signed by the election key,
@@ -32,11 +36,14 @@ use crate::codec::{check_identifier, check_text, DecodeError, EncodeError, Reade
 use crate::note::NoteVerifier;
 use crate::pgp;
 use crate::signed::{open_document, DocumentError};
+use crate::witness::{WitnessPolicy, MAX_WITNESSES};
 
 /// The magic string.
 pub const MAGIC: &[u8; 17] = b"ELECTION-MANIFEST";
-/// The version of this encoding.
-pub const VERSION: u8 = 1;
+/// The version of this encoding (2 adds the witnesses, quorum and grace).
+pub const VERSION: u8 = 2;
+/// The longest grace period: a day.
+pub const MAX_GRACE_SECONDS: u32 = 86_400;
 /// The largest manifest body.
 pub const MAX_MANIFEST: usize = 128 * 1024;
 
@@ -55,6 +62,26 @@ pub struct MediaRule {
     pub media_type: String,
     /// The largest marked ballot of this type, in bytes.
     pub max_size: u32,
+}
+
+/// A witness the county trusts, run by an observer: its cosigning key and
+/// where the gateway submits checkpoints to it (C2SP tlog-witness).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestWitness {
+    /// The witness's verifier key (C2SP vkey, type 0x04); its name is the
+    /// witness's name.
+    pub key: String,
+    /// The submission prefix: `add-checkpoint` is appended.
+    pub url: String,
+}
+
+impl ManifestWitness {
+    /// The witness's name (the key's name).
+    pub fn name(&self) -> String {
+        NoteVerifier::from_vkey(&self.key)
+            .map(|k| k.name().to_owned())
+            .unwrap_or_default()
+    }
 }
 
 /// The election manifest.
@@ -86,6 +113,13 @@ pub struct ElectionManifest {
     pub replacement_rule: ReplacementRule,
     /// The declaration text voters accept.
     pub declaration: String,
+    /// The witnesses whose cosignatures make a checkpoint the county's word.
+    pub witnesses: Vec<ManifestWitness>,
+    /// How many of them must cosign a checkpoint.
+    pub witness_quorum: u8,
+    /// After the deadline, how long the closing checkpoint may take to be
+    /// cosigned by a quorum (the tolerance of the time rule).
+    pub grace_seconds: u32,
 }
 
 fn invalid(what: &'static str, reason: &'static str) -> DecodeError {
@@ -149,7 +183,64 @@ impl ElectionManifest {
         }
         pgp::read_public_cert(&self.election_cert)
             .map_err(|_| invalid("election certificate", "not a public OpenPGP certificate"))?;
+        self.validate_witnesses(&w)
+    }
+
+    fn validate_witnesses(&self, county: &NoteVerifier) -> Result<(), DecodeError> {
+        if self.witnesses.is_empty() || self.witnesses.len() > MAX_WITNESSES {
+            return Err(invalid("witnesses", "between 1 and 16 witnesses"));
+        }
+        let mut names = vec![county.name().to_owned()];
+        for w in &self.witnesses {
+            let k = NoteVerifier::from_vkey(&w.key)
+                .map_err(|_| invalid("witness", "not a verifier key"))?;
+            if k.sig_type() != crate::note::TYPE_COSIGNATURE {
+                return Err(invalid("witness", "must be a cosignature (type 0x04) key"));
+            }
+            if names.iter().any(|n| n == k.name()) {
+                return Err(invalid("witness", "two witnesses with one name"));
+            }
+            names.push(k.name().to_owned());
+            let url_ok = (w.url.starts_with("https://") || w.url.starts_with("http://"))
+                && w.url.len() <= 512
+                && w.url.bytes().all(|b| b.is_ascii_graphic());
+            if !url_ok {
+                return Err(invalid("witness", "the URL must be http(s) without spaces"));
+            }
+        }
+        if self.witness_quorum == 0 || usize::from(self.witness_quorum) > self.witnesses.len() {
+            return Err(invalid(
+                "witness quorum",
+                "between 1 and the number of witnesses",
+            ));
+        }
+        if self.grace_seconds > MAX_GRACE_SECONDS {
+            return Err(invalid("grace", "at most a day"));
+        }
         Ok(())
+    }
+
+    /// The rule a checkpoint must meet to be the county's word.
+    pub fn witness_policy(&self) -> Result<WitnessPolicy, DecodeError> {
+        let log_key = NoteVerifier::from_vkey(&self.log_key)
+            .map_err(|_| invalid("log key", "not a verifier key"))?;
+        let witnesses = self
+            .witnesses
+            .iter()
+            .map(|w| NoteVerifier::from_vkey(&w.key))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| invalid("witness", "not a verifier key"))?;
+        Ok(WitnessPolicy {
+            log_key,
+            witnesses,
+            quorum: usize::from(self.witness_quorum),
+        })
+    }
+
+    /// The deadline plus the grace: the latest quorum time a closing
+    /// checkpoint may have.
+    pub fn closing_bound(&self) -> UnixTime {
+        UnixTime(self.closes_at.0.saturating_add(u64::from(self.grace_seconds)))
     }
 
     /// The canonical encoding.
@@ -193,6 +284,13 @@ impl ElectionManifest {
             crate::ballot::MAX_DECLARATION,
             "declaration",
         )?;
+        w.u8(self.witnesses.len() as u8);
+        for x in &self.witnesses {
+            w.vec16(x.key.as_bytes(), 512, "witness key")?;
+            w.vec16(x.url.as_bytes(), 512, "witness URL")?;
+        }
+        w.u8(self.witness_quorum);
+        w.u32(self.grace_seconds);
         Ok(w.into_bytes())
     }
 
@@ -228,6 +326,15 @@ impl ElectionManifest {
         let declaration = r
             .string16(crate::ballot::MAX_DECLARATION, "declaration")?
             .to_owned();
+        let n = r.u8("witness count")?;
+        let mut witnesses = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let key = r.string16(512, "witness key")?.to_owned();
+            let url = r.string16(512, "witness URL")?.to_owned();
+            witnesses.push(ManifestWitness { key, url });
+        }
+        let witness_quorum = r.u8("witness quorum")?;
+        let grace_seconds = r.u32("grace")?;
         r.finish("election manifest")?;
         let m = ElectionManifest {
             election_id,
@@ -243,6 +350,9 @@ impl ElectionManifest {
             accepted_media,
             replacement_rule,
             declaration,
+            witnesses,
+            witness_quorum,
+            grace_seconds,
         };
         m.validate()?;
         Ok(m)
@@ -321,6 +431,17 @@ pub(crate) mod tests {
             }],
             replacement_rule: ReplacementRule::LatestBeforeDeadline,
             declaration: "I swear or affirm that I am eligible to vote in this election.".into(),
+            witnesses: (1..=3)
+                .map(|i| ManifestWitness {
+                    key: NoteSigner::generate(&format!("observer-{i}.example/w"), TYPE_COSIGNATURE)
+                        .unwrap()
+                        .verifier()
+                        .to_vkey(),
+                    url: format!("https://observer-{i}.example/witness/"),
+                })
+                .collect(),
+            witness_quorum: 2,
+            grace_seconds: 600,
         }
     }
 
@@ -380,6 +501,43 @@ pub(crate) mod tests {
             },
             ElectionManifest {
                 election_cert: b"junk".to_vec(),
+                ..sample()
+            },
+            ElectionManifest {
+                witnesses: vec![],
+                witness_quorum: 0,
+                ..sample()
+            },
+            ElectionManifest {
+                witness_quorum: 0,
+                ..sample()
+            },
+            ElectionManifest {
+                witness_quorum: 4,
+                ..sample()
+            },
+            ElectionManifest {
+                grace_seconds: MAX_GRACE_SECONDS + 1,
+                ..sample()
+            },
+            ElectionManifest {
+                witnesses: vec![sample().witnesses[0].clone(), sample().witnesses[0].clone()],
+                ..sample()
+            },
+            ElectionManifest {
+                witnesses: vec![ManifestWitness {
+                    key: sample().log_key,
+                    url: "https://w.example/".into(),
+                }],
+                witness_quorum: 1,
+                ..sample()
+            },
+            ElectionManifest {
+                witnesses: vec![ManifestWitness {
+                    url: "ftp://w.example/".into(),
+                    ..sample().witnesses[0].clone()
+                }],
+                witness_quorum: 1,
                 ..sample()
             },
         ];

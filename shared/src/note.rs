@@ -394,6 +394,48 @@ impl Note {
         &self.signatures
     }
 
+    /// This note with `key`'s signature lines taken from `other`, a note of
+    /// the same text (replacing any line of that key already here). The
+    /// lines are copied, not verified: call [`Note::verify`] on the result.
+    pub fn with_signature_of(&self, other: &Note, key: &NoteVerifier) -> Result<Note, NoteError> {
+        if other.text != self.text {
+            return Err(NoteError::Malformed("the two notes have different texts"));
+        }
+        let ours = |s: &&NoteSignature| s.name == key.name && s.id == key.id;
+        let mut signatures: Vec<NoteSignature> = self
+            .signatures
+            .iter()
+            .filter(|s| !ours(s))
+            .cloned()
+            .collect();
+        signatures.extend(other.signatures.iter().filter(ours).cloned());
+        if signatures.len() > MAX_SIGNATURES {
+            return Err(NoteError::TooLarge);
+        }
+        Ok(Note {
+            text: self.text.clone(),
+            signatures,
+        })
+    }
+
+    /// This note with only the signature lines of `keys` (by name and ID;
+    /// not verified). Refused if none is left.
+    pub fn keep_signatures_of(&self, keys: &[&NoteVerifier]) -> Result<Note, NoteError> {
+        let signatures: Vec<NoteSignature> = self
+            .signatures
+            .iter()
+            .filter(|s| keys.iter().any(|k| s.name == k.name && s.id == k.id))
+            .cloned()
+            .collect();
+        if signatures.is_empty() {
+            return Err(NoteError::Malformed("no signature lines"));
+        }
+        Ok(Note {
+            text: self.text.clone(),
+            signatures,
+        })
+    }
+
     /// The note in its text form.
     pub fn to_text(&self) -> String {
         let mut out = format!("{}\n", self.text);

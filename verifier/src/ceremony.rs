@@ -33,6 +33,12 @@ pub struct ElectionParams {
     pub accepted_media: Vec<MediaRule>,
     /// The witness key's name, e.g. `elections.example-county.gov/verifier`.
     pub witness_name: String,
+    /// The observers' witnesses.
+    pub witnesses: Vec<shared::manifest::ManifestWitness>,
+    /// How many of them must cosign a checkpoint.
+    pub witness_quorum: u8,
+    /// How long after the deadline the closing checkpoint may be cosigned.
+    pub grace_seconds: u32,
 }
 
 fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
@@ -149,6 +155,9 @@ pub fn init(
         accepted_media: params.accepted_media.clone(),
         replacement_rule: ReplacementRule::LatestBeforeDeadline,
         declaration: params.declaration.clone(),
+        witnesses: params.witnesses.clone(),
+        witness_quorum: params.witness_quorum,
+        grace_seconds: params.grace_seconds,
     };
     let manifest_signed =
         shared::signed::sign_document(&manifest.to_bytes()?, &election, Some(password))?;

@@ -102,9 +102,20 @@ pub(crate) enum Command {
         /// The county's roster CSV (voter_id,edipi,ballot_style).
         #[arg(long)]
         roster_csv: PathBuf,
-        /// The witness key's name.
+        /// The name of the verifier's own witness key (it cosigns each
+        /// imported checkpoint and the status file's).
         #[arg(long)]
         witness_name: String,
+        /// An observer's witness, as URL,KEY: its submission URL and its
+        /// cosignature verifier key (C2SP vkey, type 0x04). Repeat for each.
+        #[arg(long = "witness", value_parser = witness, required = true)]
+        witnesses: Vec<shared::manifest::ManifestWitness>,
+        /// How many witnesses must cosign a checkpoint (default: a majority).
+        #[arg(long)]
+        witness_quorum: Option<u8>,
+        /// How long after the deadline the closing checkpoint may be cosigned.
+        #[arg(long, default_value_t = 600)]
+        grace_seconds: u32,
         /// Largest accepted PDF ballot, bytes.
         #[arg(long, default_value_t = 5 * 1024 * 1024)]
         max_pdf_bytes: u32,
@@ -143,4 +154,20 @@ pub(crate) enum Command {
         #[arg(long)]
         status_file: Option<PathBuf>,
     },
+}
+
+/// `URL,KEY`: split at the last comma (a key has none).
+fn witness(s: &str) -> Result<shared::manifest::ManifestWitness, String> {
+    let (url, key) = s
+        .rsplit_once(',')
+        .ok_or("expected URL,KEY (the witness's URL, a comma, its verifier key)")?;
+    let k = shared::note::NoteVerifier::from_vkey(key.trim())
+        .map_err(|e| format!("the witness key is not a verifier key: {e}"))?;
+    if k.sig_type() != shared::note::TYPE_COSIGNATURE {
+        return Err("the witness key is not a cosignature (type 0x04) key".into());
+    }
+    Ok(shared::manifest::ManifestWitness {
+        key: key.trim().to_owned(),
+        url: url.trim().to_owned(),
+    })
 }

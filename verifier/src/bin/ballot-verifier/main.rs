@@ -61,6 +61,9 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             declaration_file,
             roster_csv,
             witness_name,
+            witnesses,
+            witness_quorum,
+            grace_seconds,
             max_pdf_bytes,
         } => {
             verifier::airgap::air_gap_guard(cli.allow_network)?;
@@ -78,6 +81,10 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     max_size: max_pdf_bytes,
                 }],
                 witness_name,
+                witness_quorum: witness_quorum
+                    .unwrap_or_else(|| u8::try_from(witnesses.len() / 2 + 1).unwrap_or(u8::MAX)),
+                witnesses,
+                grace_seconds,
             };
             let csv = std::fs::read_to_string(&roster_csv)
                 .with_context(|| format!("cannot read {}", roster_csv.display()))?;

@@ -1,0 +1,1 @@
+//! The auditor (to come in this change).
