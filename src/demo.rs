@@ -55,6 +55,23 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         now,
     ))?;
 
+    say(
+        "   Three observers (two parties and a civic group) each set up a witness: its own key and",
+    );
+    say("   database, on its own port; the county will name them and a quorum of 2 in the manifest.");
+    let mut witnesses = Vec::new();
+    let mut witness_listeners = Vec::new();
+    for (i, who) in ["party-a", "party-b", "civic-group"].iter().enumerate() {
+        let wdir = dir.join(format!("witness-{i}"));
+        let key = observer::witness::init(&wdir, &format!("{who}.demo-observers.example/witness"))?;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        witnesses.push(shared::manifest::ManifestWitness {
+            key,
+            url: format!("http://{}/", l.local_addr()?),
+        });
+        witness_listeners.push((wdir, l));
+    }
+
     say("2. The gateway operator creates the gateway's transfer key and log key.");
     let gw_data = dir.join("gateway");
     gateway::setup::init(&gw_data, ORIGIN, &dir.join("media-to-county"), &clock)?;
@@ -76,6 +93,9 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
             max_size: 5 * 1024 * 1024,
         }],
         witness_name: "elections.demo-county.example/verifier".into(),
+        witnesses,
+        witness_quorum: 2,
+        grace_seconds: 600,
     };
     let roster = "voter_id,edipi,ballot_style\n\
                   DC-0001,1234567890,precinct-4\n\
@@ -100,6 +120,22 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         "   {}",
         gateway::setup::import_setup(&gw_data, &dir.join("media-to-gateway"), &fpr, &clock)?
     ));
+
+    let log_vkey = std::fs::read_to_string(
+        dir.join("media-to-county")
+            .join(shared::media::GATEWAY_LOG_KEY),
+    )?;
+    let mut stop_witnesses = Vec::new();
+    for (wdir, listener) in witness_listeners {
+        let w = observer::witness::Witness::open(&wdir, Arc::new(SystemClock))?;
+        w.add_log(&log_vkey)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(observer::serve::serve(listener, Arc::new(w), async move {
+            let _ = stopped.await;
+        }));
+        stop_witnesses.push(stop);
+    }
+    say("   The observers' witnesses trust the gateway's log key and are serving.");
 
     let p = dir.join("pki");
     let config = Config {
@@ -338,6 +374,9 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         audit.status.unwrap_or_default()
     ));
     running.shut_down().await?;
+    for stop in stop_witnesses {
+        let _ = stop.send(());
+    }
 
     let report = std::fs::read_to_string(out.join("report.txt"))?;
     Ok(DemoOutcome {

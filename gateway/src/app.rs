@@ -23,6 +23,8 @@ pub struct Gateway {
     /// The sequencer's writer thread; it ends when every handle to the
     /// sequencer is dropped.
     pub writer: std::thread::JoinHandle<()>,
+    /// The background task that has checkpoints witnessed.
+    pub witnessing: crate::witnessing::Witnessing,
 }
 
 /// Loads keys, the imported election, the trust store and the TLS
@@ -55,6 +57,16 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         "key",
     )?))?;
     let tls = Arc::new(tls::server_config(chain, key, verifier)?);
+    let witnessed = Arc::new(std::sync::RwLock::new(crate::witnessing::load_latest(
+        &reader,
+    )?));
+    let witnessing = crate::witnessing::Witnessing::new(
+        &election.manifest,
+        seq.log().clone(),
+        clock.clone(),
+        config.db_path(),
+        witnessed.clone(),
+    )?;
     let state = Arc::new(AppState::new(
         config.server.clone(),
         &config.limits,
@@ -63,8 +75,14 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         seq,
         clock,
         reader,
+        witnessed,
     ));
-    Ok(Gateway { state, tls, writer })
+    Ok(Gateway {
+        state,
+        tls,
+        writer,
+        witnessing,
+    })
 }
 
 impl Gateway {
@@ -79,7 +97,14 @@ impl Gateway {
         health: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> Result<()> {
-        let Gateway { state, tls, writer } = self;
+        let Gateway {
+            state,
+            tls,
+            writer,
+            witnessing,
+        } = self;
+        let (stop_witnessing, witnessing_stopped) = tokio::sync::watch::channel(false);
+        let witnessing_task = tokio::spawn(witnessing.run(witnessing_stopped));
         let (stop_health, mut health_stopped) = tokio::sync::watch::channel(false);
         let health_task = health.map(|h| {
             let state = state.clone();
@@ -95,6 +120,8 @@ impl Gateway {
         if let Some(t) = health_task {
             let _ = t.await;
         }
+        let _ = stop_witnessing.send(true);
+        let _ = witnessing_task.await;
         state.seq.stop().await;
         drop(state);
         tokio::task::spawn_blocking(move || writer.join())

@@ -12,3 +12,4 @@ pub mod server;
 pub mod setup;
 pub mod store;
 pub mod tls;
+pub mod witnessing;

@@ -19,7 +19,7 @@ pub fn db_path(data_dir: &Path) -> std::path::PathBuf {
 }
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Why storage failed.
 #[derive(Debug, Error)]
@@ -97,6 +97,16 @@ const MIGRATIONS: &[&str] = &[
         leaf_index INTEGER PRIMARY KEY,
         status     INTEGER NOT NULL,
         reason     INTEGER NOT NULL
+    );
+    ",
+    // Version 2: checkpoints cosigned by a quorum of the manifest's
+    // witnesses (each with every cosignature gathered), oldest first.
+    "
+    CREATE TABLE witnessed (
+        id          INTEGER PRIMARY KEY,
+        size        INTEGER NOT NULL,
+        quorum_time INTEGER NOT NULL,
+        note        TEXT NOT NULL
     );
     ",
 ];

@@ -25,7 +25,11 @@ async fn answer(witness: Arc<Witness>, req: Request<Incoming>) -> Response<Full<
     {
         Ok(Ok(b)) => b.to_bytes(),
         _ => {
-            return plain(413, "text/plain", b"the body is too large or too slow\n".to_vec());
+            return plain(
+                413,
+                "text/plain",
+                b"the body is too large or too slow\n".to_vec(),
+            );
         }
     };
     let path = parts.uri.path().to_owned();

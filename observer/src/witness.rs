@@ -13,12 +13,12 @@
 
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
 use shared::checkpoint::Checkpoint;
 use shared::clock::Clock;
 use shared::merkle::{self, Hash, EMPTY_ROOT};
 use shared::note::{Note, NoteError, NoteSigner, NoteVerifier, TYPE_COSIGNATURE, TYPE_ED25519};
 use shared::witness::{AddCheckpoint, SIZE_MEDIA_TYPE};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -156,11 +156,9 @@ impl Witness {
         }
         let db = self.db.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
         let known: Option<String> = db
-            .query_row(
-                "SELECT vkey FROM logs WHERE origin = ?1",
-                [k.name()],
-                |r| r.get(0),
-            )
+            .query_row("SELECT vkey FROM logs WHERE origin = ?1", [k.name()], |r| {
+                r.get(0)
+            })
             .optional()?;
         match known {
             Some(v) if v == k.to_vkey() => {}
@@ -203,11 +201,15 @@ impl Witness {
 
     fn try_add(&self, body: &[u8]) -> Result<String, Refused> {
         let req = AddCheckpoint::parse(body).map_err(|e| Refused::BadRequest(e.to_string()))?;
-        let note = Note::parse(&req.checkpoint)
-            .map_err(|e| Refused::BadRequest(format!("the checkpoint is not a signed note: {e}")))?;
+        let note = Note::parse(&req.checkpoint).map_err(|e| {
+            Refused::BadRequest(format!("the checkpoint is not a signed note: {e}"))
+        })?;
         let cp = Checkpoint::parse_text(note.text())
             .map_err(|e| Refused::BadRequest(format!("not a checkpoint: {e}")))?;
-        let mut db = self.db.lock().map_err(|_| Refused::Forbidden("poisoned".into()))?;
+        let mut db = self
+            .db
+            .lock()
+            .map_err(|_| Refused::Forbidden("poisoned".into()))?;
         let vkey: Option<String> = db
             .query_row(
                 "SELECT vkey FROM logs WHERE origin = ?1",
@@ -262,14 +264,8 @@ impl Witness {
         } else if req.old_size == cp.size {
             req.proof.is_empty() && cp.root == stored_root
         } else {
-            merkle::verify_consistency(
-                req.old_size,
-                cp.size,
-                &req.proof,
-                &stored_root,
-                &cp.root,
-            )
-            .is_ok()
+            merkle::verify_consistency(req.old_size, cp.size, &req.proof, &stored_root, &cp.root)
+                .is_ok()
         };
         if !consistent {
             let e = evidence(

@@ -18,6 +18,9 @@ pub const ELECTION: &str = "/v1/election";
 pub const BALLOTS: &str = "/v1/ballots";
 /// `GET`: the latest signed checkpoint (`text/plain`, a C2SP signed note).
 pub const CHECKPOINT: &str = "/v1/log/checkpoint";
+/// `GET`: the latest checkpoint cosigned by a quorum of the manifest's
+/// witnesses (`text/plain`, the signed note with every cosignature).
+pub const WITNESSED: &str = "/v1/log/witnessed";
 /// `GET ?index=I&size=N`: an [`InclusionAnswer`].
 pub const INCLUSION: &str = "/v1/log/inclusion";
 /// `GET ?from=M&to=N`: a [`ConsistencyAnswer`].
@@ -252,6 +255,9 @@ error_codes! {
     RequestTimeout = ("request-timeout", 408, "the request took too long; try again"),
     /// No ballot is logged yet, so there is no checkpoint.
     LogEmpty = ("log-empty", 404, "no ballot has been logged yet"),
+    /// No checkpoint has been cosigned by a quorum of witnesses yet.
+    NotWitnessedYet = ("not-witnessed-yet", 404,
+        "no checkpoint has been cosigned by a quorum of the election's witnesses yet"),
     /// The county has not published a status file yet.
     NoStatusYet = ("no-status-yet", 404, "the county has not published statuses yet"),
     // The voter's certificate and identity.

@@ -240,7 +240,11 @@ impl ElectionManifest {
     /// The deadline plus the grace: the latest quorum time a closing
     /// checkpoint may have.
     pub fn closing_bound(&self) -> UnixTime {
-        UnixTime(self.closes_at.0.saturating_add(u64::from(self.grace_seconds)))
+        UnixTime(
+            self.closes_at
+                .0
+                .saturating_add(u64::from(self.grace_seconds)),
+        )
     }
 
     /// The canonical encoding.

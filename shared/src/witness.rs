@@ -320,7 +320,10 @@ mod tests {
         // A known witness's line that fails refuses the whole note.
         let mut forged = three.to_text();
         let at = forged.rfind('\n').unwrap() - 3;
-        forged.replace_range(at..at + 1, if &forged[at..at + 1] == "A" { "B" } else { "A" });
+        forged.replace_range(
+            at..at + 1,
+            if &forged[at..at + 1] == "A" { "B" } else { "A" },
+        );
         assert!(policy.verify(forged.as_bytes()).is_err());
         // Another log's checkpoint is not this log's.
         let other = log_other();

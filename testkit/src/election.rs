@@ -38,6 +38,12 @@ pub struct ElectionSpec {
     pub roster_csv: String,
     /// The witness key's name.
     pub witness_name: String,
+    /// The observers' witnesses the manifest names.
+    pub witnesses: Vec<shared::manifest::ManifestWitness>,
+    /// How many must cosign.
+    pub witness_quorum: u8,
+    /// The grace after the deadline for the closing checkpoint.
+    pub grace_seconds: u32,
 }
 
 impl ElectionSpec {
@@ -57,7 +63,23 @@ impl ElectionSpec {
             max_ballot: 1 << 20,
             roster_csv: roster_csv.into(),
             witness_name: "county.test.example/witness".into(),
+            witnesses: crate::observers::Observers::absent(3, 2),
+            witness_quorum: 2,
+            grace_seconds: 600,
         }
+    }
+
+    /// The observers' witnesses (running ones, from [`crate::observers`]).
+    pub fn observers(mut self, observers: &crate::observers::Observers) -> Self {
+        self.witnesses = observers.witnesses.clone();
+        self.witness_quorum = observers.quorum;
+        self
+    }
+
+    /// The grace period after the deadline.
+    pub fn grace(mut self, seconds: u32) -> Self {
+        self.grace_seconds = seconds;
+        self
     }
 
     /// The voting window, and the clock starts ten seconds after it opens.
@@ -100,6 +122,9 @@ impl ElectionSpec {
                 max_size: self.max_ballot,
             }],
             witness_name: self.witness_name.clone(),
+            witnesses: self.witnesses.clone(),
+            witness_quorum: self.witness_quorum,
+            grace_seconds: self.grace_seconds,
         }
     }
 

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod election;
+pub mod observers;
 pub mod server;
 pub mod voters;
 pub mod world;

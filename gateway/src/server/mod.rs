@@ -53,6 +53,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// A read connection for status queries.
     pub reader: Mutex<rusqlite::Connection>,
+    /// The latest checkpoint a quorum of witnesses cosigned.
+    pub witnessed: crate::witnessing::SharedWitnessed,
     /// Per-voter upload limits.
     voter_limits: rate::VoterLimits,
     /// Uploads whose bodies may be in memory at once.
@@ -69,6 +71,7 @@ impl AppState {
         seq: Sequencer,
         clock: Arc<dyn Clock>,
         reader: rusqlite::Connection,
+        witnessed: crate::witnessing::SharedWitnessed,
     ) -> Self {
         let upload_slots = Semaphore::new(
             server
@@ -82,6 +85,7 @@ impl AppState {
             seq,
             clock,
             reader: Mutex::new(reader),
+            witnessed,
             voter_limits: rate::VoterLimits::new(limits.uploads_per_voter_per_hour),
             upload_slots,
         }

@@ -109,6 +109,16 @@ async fn route(
                 None => Err(ErrorCode::LogEmpty.into()),
             }
         }
+        (&Method::GET, api::WITNESSED, _) => {
+            let w = state.witnessed.read().ok().and_then(|w| w.clone());
+            match w {
+                Some(w) => Ok(bytes_response(
+                    "text/plain; charset=utf-8",
+                    w.note.into_bytes(),
+                )),
+                None => Err(ErrorCode::NotWitnessedYet.into()),
+            }
+        }
         (&Method::GET, api::INCLUSION, _) => {
             let (index, size) = (query_u64(&req, "index")?, query_u64(&req, "size")?);
             let proof = proof(state, size, |t| t.inclusion_proof(index, size))?;

@@ -151,8 +151,12 @@ fn cosigns_consistent_checkpoints_and_refuses_rollbacks_and_forks() {
     assert!(latest.verify(&log.key.verifier()).is_ok());
     assert!(latest.text().contains("\n5\n"));
     assert_eq!(
-        w.handle(&http::Method::GET, &format!("/{}/checkpoint", "0".repeat(64)), b"")
-            .status,
+        w.handle(
+            &http::Method::GET,
+            &format!("/{}/checkpoint", "0".repeat(64)),
+            b""
+        )
+        .status,
         404
     );
 

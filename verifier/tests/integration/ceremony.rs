@@ -18,6 +18,18 @@ fn params() -> ElectionParams {
             max_size: 5 << 20,
         }],
         witness_name: "elections.test-county.example/verifier".into(),
+        witnesses: vec![shared::manifest::ManifestWitness {
+            key: shared::note::NoteSigner::generate(
+                "observer.test.example/w",
+                shared::note::TYPE_COSIGNATURE,
+            )
+            .unwrap()
+            .verifier()
+            .to_vkey(),
+            url: "https://observer.test.example/".into(),
+        }],
+        witness_quorum: 1,
+        grace_seconds: 600,
     }
 }
 
