@@ -58,6 +58,20 @@ impl World {
 
     /// A world with `extra` more voters and ballots of up to `max_ballot` bytes.
     pub fn with_voters(limits: Limits, extra: usize, max_ballot: u32) -> World {
+        Self::custom(limits, extra, max_ballot, |spec| spec)
+    }
+
+    /// A world whose election `spec` adjusts (its witnesses, window, grace).
+    pub fn with_spec(limits: Limits, spec: impl FnOnce(ElectionSpec) -> ElectionSpec) -> World {
+        Self::custom(limits, 0, 300 * 1024, spec)
+    }
+
+    fn custom(
+        limits: Limits,
+        extra: usize,
+        max_ballot: u32,
+        spec: impl FnOnce(ElectionSpec) -> ElectionSpec,
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let pki = devpki::generate(crate::now()).unwrap();
         pki.write_to(&dir.path().join("pki")).unwrap();
@@ -71,10 +85,12 @@ impl World {
             extra_voters.push(crate::voters::issue_cac(&pki, &edipi));
             csv.push_str(&format!("V-X{i:06},edipi:{edipi},style-1\n"));
         }
-        let county = ElectionSpec::new(&csv)
-            .origin(ORIGIN)
-            .max_ballot(max_ballot)
-            .set_up(dir.path());
+        let county = spec(
+            ElectionSpec::new(&csv)
+                .origin(ORIGIN)
+                .max_ballot(max_ballot),
+        )
+        .set_up(dir.path());
         let config = crate::server::config(&county.gw, &dir.path().join("pki"), limits);
         World {
             pki,

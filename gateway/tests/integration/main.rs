@@ -13,3 +13,4 @@ mod disk;
 mod fixture;
 mod sequencer;
 mod server;
+mod witnessing;
