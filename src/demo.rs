@@ -288,6 +288,35 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         }
     }
 
+    let anonymous = Gateway::new(
+        &format!("https://localhost:{port}"),
+        voter::tls::client_config(&roots, None, &[b"http/1.1"])?,
+    )?;
+    let policy = manifest.witness_policy()?;
+    let mut witnessed = None;
+    for _ in 0..300 {
+        let a = anonymous
+            .request(http::Method::GET, shared::api::WITNESSED, None)
+            .await?;
+        if a.status == http::StatusCode::OK {
+            let w = policy.verify(&a.body)?;
+            if w.checkpoint.checkpoint.size > replacement.index {
+                witnessed = Some(w);
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let witnessed = witnessed.context("the witnesses did not cosign within 30 seconds")?;
+    say(&format!(
+        "   The observers' witnesses cosigned the checkpoint of {} entries ({} of 3, quorum 2): from now on",
+        witnessed.checkpoint.checkpoint.size,
+        witnessed.cosigners.len()
+    ));
+    say(
+        "   the gateway cannot rewrite those entries or their time without the witnesses noticing.",
+    );
+
     say("7. The gateway operator exports the ballots onto removable media as a signed transfer bundle.");
     running.shut_down().await?;
     let (crls, inter) = gateway::config::pki_files(&config.trust)?;
@@ -350,23 +379,49 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     };
 
     say("10. Petty Officer Doe checks her ballot from the ship and audits her receipt.");
-    let status = client::status(&jane_gw, &jane_receipt).await?;
+    let anonymous = Gateway::new(
+        &format!("https://localhost:{port}"),
+        voter::tls::client_config(&roots, None, &[b"http/1.1"])?,
+    )?;
+    let status = client::status(&anonymous, &jane_receipt).await?;
     ensure!(
-        status.status == shared::api::BallotState::Accepted,
+        status.standing == client::Standing::Decided(shared::status::Status::Accepted),
         "jane's ballot is {:?}",
-        status.status
+        status.standing
     );
     say(&format!("   ballot-return status: {}", status.explanation));
     let latest = jane_gw
         .request(http::Method::GET, shared::api::CHECKPOINT, None)
         .await?
         .body;
+    let status_file = std::fs::read(out.join(shared::media::STATUS_FILE))?;
+    let decided = shared::linkage::CheckedStatusFile::open(&status_file, &manifest, &fpr)?
+        .checkpoint
+        .checkpoint
+        .size;
+    let mine = shared::receipt::Receipt::parse(jane_receipt.receipt.as_bytes())?
+        .verify(&shared::note::NoteVerifier::from_vkey(&manifest.log_key)?)?
+        .checkpoint
+        .size;
+    let status_proof = if mine == decided {
+        Vec::new()
+    } else {
+        anonymous
+            .request(
+                http::Method::GET,
+                &shared::api::consistency_path(mine.min(decided), mine.max(decided)),
+                None,
+            )
+            .await?
+            .json::<shared::api::ConsistencyAnswer>()?
+            .proof
+    };
     let audit = verifier::audit::audit(
         jane_receipt.receipt.as_bytes(),
         &manifest,
         &fpr,
         Some((&latest, &[])),
-        Some(&std::fs::read(out.join(shared::media::STATUS_FILE))?),
+        Some((&status_file, &status_proof)),
     )?;
     say(&format!(
         "   Offline audit: entry {} is in the log, consistent with the published checkpoint; {}",

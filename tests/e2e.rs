@@ -27,6 +27,8 @@ async fn the_demo_story_runs_end_to_end() {
 
 /// A compromised gateway: it holds the log key and the transfer key and can
 /// write anything into its own database. These tests play that attacker.
+mod witnessed;
+
 mod compromised {
     use shared::clock::ManualClock;
     use shared::manifest::ElectionManifest;

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod cms;
 pub mod codec;
 pub mod files;
+pub mod linkage;
 pub mod log_entry;
 pub mod manifest;
 pub mod media;

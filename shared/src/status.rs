@@ -224,6 +224,22 @@ impl StatusFile {
         check_identifier(&election_id, 64, "election id")?;
         let checkpoint = r.string16(1 << 14, "checkpoint")?.to_owned();
         let count = r.u64("entry count")?;
+        // One status per leaf of the checkpoint, no more and no fewer: a
+        // shorter list would hide ballots, a longer one invent them.
+        let size = checkpoint
+            .split('\n')
+            .nth(1)
+            .and_then(|l| crate::witness::parse_decimal(l.as_bytes()))
+            .ok_or(DecodeError::InvalidValue {
+                what: "checkpoint",
+                reason: "its second line is not a tree size",
+            })?;
+        if size != count {
+            return Err(DecodeError::InvalidValue {
+                what: "status entries",
+                reason: "the list's length differs from its checkpoint's size",
+            });
+        }
         // Each entry is 10 bytes: refuse a count the data cannot hold
         // before allocating for it.
         if count > MAX_ENTRIES {
@@ -318,6 +334,21 @@ mod tests {
         }
         assert_eq!(Reason::from_code(0), None);
         assert_eq!(Reason::from_code(14), None);
+    }
+
+    #[test]
+    fn refuses_a_list_whose_length_differs_from_its_checkpoint() {
+        for statuses in [
+            vec![Status::Accepted, Status::Accepted],
+            vec![Status::Accepted; 4],
+        ] {
+            let s = StatusFile {
+                statuses,
+                ..sample()
+            };
+            let e = StatusFile::from_bytes(&s.to_bytes().unwrap()).unwrap_err();
+            assert!(e.to_string().contains("differs from its checkpoint"), "{e}");
+        }
     }
 
     #[test]

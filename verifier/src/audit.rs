@@ -5,11 +5,11 @@
 
 use anyhow::{bail, Context, Result};
 use shared::checkpoint::SignedCheckpoint;
+use shared::linkage::CheckedStatusFile;
 use shared::manifest::ElectionManifest;
 use shared::merkle::Hash;
 use shared::note::NoteVerifier;
 use shared::receipt::Receipt;
-use shared::status::StatusFile;
 
 /// What a receipt audit found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,13 +26,16 @@ pub struct AuditReport {
 
 /// Verifies a receipt offline: the checkpoint's signature with the log key
 /// of the election manifest, the inclusion; optionally its consistency
-/// with a later checkpoint, and its status in a signed status file.
+/// with a later checkpoint, and its status in a signed status file, which
+/// must come with the consistency proof between the receipt's checkpoint
+/// and the file's (without it, the receipt could be from a log the county
+/// never saw, and its index someone else's ballot in the county's log).
 pub fn audit(
     receipt: &[u8],
     manifest: &ElectionManifest,
     election_fingerprint: &str,
     later: Option<(&[u8], &[Hash])>,
-    status_file: Option<&[u8]>,
+    status_file: Option<(&[u8], &[Hash])>,
 ) -> Result<AuditReport> {
     let log_key = NoteVerifier::from_vkey(&manifest.log_key)?;
     let r = Receipt::parse(receipt).context("the receipt is not readable")?;
@@ -65,27 +68,22 @@ pub fn audit(
     }
     let status = match status_file {
         None => None,
-        Some(bytes) => {
-            let s = StatusFile::open_signed(bytes, election_fingerprint)
-                .context("the status file is not signed by the election key")?;
-            let scp = SignedCheckpoint::verify(s.checkpoint.as_bytes(), &log_key)?;
-            let witness = NoteVerifier::from_vkey(&manifest.witness_key)?;
-            scp.verify_cosignature(&witness)
-                .context("the status file's checkpoint lacks the county's cosignature")?;
-            if r.index >= scp.checkpoint.size {
-                bail!(
-                    "the status file covers {} ballots; this receipt is entry {}",
-                    scp.checkpoint.size,
-                    r.index
-                );
+        Some((bytes, proof)) => {
+            let s = CheckedStatusFile::open(bytes, manifest, election_fingerprint)?;
+            let decided = &s.checkpoint.checkpoint;
+            shared::linkage::consistent(&cp.checkpoint, decided, proof).with_context(|| {
+                format!(
+                    "the receipt's log ({} entries) is not the log the county decided ({} entries): the gateway kept a second log (a fork), or the consistency proof is not for these two checkpoints",
+                    cp.checkpoint.size, decided.size
+                )
+            })?;
+            match s.status_of(r.index) {
+                Some(st) => Some(st.describe()),
+                None => Some(format!(
+                    "not processed yet: the status file covers {} ballots; this receipt is entry {}",
+                    decided.size, r.index
+                )),
             }
-            // The receipt's leaf must be in the status file's tree too.
-            if scp.checkpoint.size == cp.checkpoint.size
-                && scp.checkpoint.root != cp.checkpoint.root
-            {
-                bail!("the status file is for a different log than the receipt");
-            }
-            s.statuses.get(r.index as usize).map(|st| st.describe())
         }
     };
     Ok(AuditReport {

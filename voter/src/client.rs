@@ -13,15 +13,15 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use shared::api::{
-    self, BallotState, ConsistencyAnswer, ErrorBody, ErrorCode, ReceiptAnswer, StatusAnswer,
-};
+use shared::api::{self, ConsistencyAnswer, ErrorBody, ErrorCode, ReceiptAnswer};
 use shared::ballot::BallotPackage;
 use shared::checkpoint::SignedCheckpoint;
+use shared::clock::UnixTime;
 use shared::log_entry::voter_commitment;
 use shared::manifest::ElectionManifest;
 use shared::note::NoteVerifier;
 use shared::receipt::Receipt;
+use shared::status::Status;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -323,76 +323,149 @@ pub async fn upload(
     bail!("the ballot could not be sent")
 }
 
+/// How far a receipt's time may be from the voter's clock.
+pub const RECEIPT_CLOCK_TOLERANCE: u64 = 15 * 60;
+
+/// Refuses a receipt whose arrival time is far from the voter's own clock:
+/// a gateway that backdates or postdates ballots is caught at once.
+pub fn check_receipt_time(receipt: &Receipt, now: UnixTime) -> Result<()> {
+    let at = receipt.entry.received_at;
+    if at.0.abs_diff(now.0) > RECEIPT_CLOCK_TOLERANCE {
+        bail!(
+            "the gateway's receipt says your ballot arrived at {}, but your computer's clock says {}: keep the receipt and report this to your election office (if your clock is wrong, correct it and check again)",
+            at.to_rfc3339(),
+            now.to_rfc3339()
+        );
+    }
+    Ok(())
+}
+
+/// Where a ballot stands, by the county's signed word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Logged, but no checkpoint a quorum of witnesses cosigned covers it
+    /// yet.
+    NotYetWitnessed,
+    /// Witnessed; the county's latest status file predates it (or there is
+    /// none yet).
+    NotProcessedYet,
+    /// Decided in the county's signed status file.
+    Decided(Status),
+}
+
 /// The outcome of a status check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     /// Where the ballot stands.
-    pub status: BallotState,
-    /// Plain words.
+    pub standing: Standing,
+    /// Plain words for the voter.
     pub explanation: String,
-    /// The latest checkpoint's size.
-    pub log_size: u64,
+    /// The size of the latest checkpoint a quorum of witnesses cosigned.
+    pub witnessed_size: Option<u64>,
 }
 
-/// Checks a saved receipt against the gateway's latest checkpoint and asks
-/// for the ballot's status.
-pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> {
-    let manifest = gw.manifest(&saved.election_fingerprint).await?;
-    let log_key = NoteVerifier::from_vkey(&manifest.log_key)?;
-    let receipt = Receipt::parse(saved.receipt.as_bytes())?;
-    let old = receipt
-        .verify(&log_key)
-        .context("the saved receipt does not verify")?;
-    let a = gw.request(Method::GET, api::CHECKPOINT, None).await?;
-    if a.status != StatusCode::OK {
-        bail!(
-            "the gateway did not give its latest checkpoint ({})",
-            a.status
-        );
-    }
-    let latest = SignedCheckpoint::verify(&a.body, &log_key)
-        .context("the gateway's checkpoint is not signed by the log key")?;
-    let (m, n) = (old.checkpoint.size, latest.checkpoint.size);
-    if n < m {
-        bail!("the gateway's log is smaller than when your ballot was received: report this to your election office");
+/// The words a voter sees when the gateway's log is not the witnessed one.
+pub const FORK: &str = "the gateway showed you a log that the county's witnesses did not see";
+
+async fn consistency_proof(gw: &Gateway, a: u64, b: u64) -> Result<Vec<shared::merkle::Hash>> {
+    let (m, n) = (a.min(b), a.max(b));
+    if m == 0 || m == n {
+        return Ok(Vec::new());
     }
     let a = gw
         .request(Method::GET, &api::consistency_path(m, n), None)
         .await?;
-    if a.status != StatusCode::OK {
-        bail!(
-            "the gateway did not give a consistency proof ({})",
-            a.status
-        );
+    Ok(a.json::<ConsistencyAnswer>()
+        .context("no consistency proof")?
+        .proof)
+}
+
+/// Checks a saved receipt against the county's signed word, fetched from
+/// the gateway's public endpoints over `gw`, a connection that presents no
+/// client certificate (so the gateway cannot tell whose check it is): the
+/// latest checkpoint a quorum of the manifest's witnesses cosigned, a
+/// consistency proof from the receipt's checkpoint to it, and the signed
+/// status file with a proof tying its checkpoint to the receipt's. The
+/// gateway's own (unsigned) status answer is never used.
+pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> {
+    let manifest = gw.manifest(&saved.election_fingerprint).await?;
+    let log_key = NoteVerifier::from_vkey(&manifest.log_key)?;
+    let receipt = Receipt::parse(saved.receipt.as_bytes())?;
+    let mine = receipt
+        .verify(&log_key)
+        .context("the saved receipt does not verify")?
+        .checkpoint;
+    let fork = || {
+        anyhow!("{FORK}: your receipt's log is not part of the log they cosigned. Keep your receipt and report this to your election office")
+    };
+
+    let a = gw.request(Method::GET, api::WITNESSED, None).await?;
+    if a.status == StatusCode::NOT_FOUND {
+        return Ok(StatusReport {
+            standing: Standing::NotYetWitnessed,
+            explanation: format!(
+                "your ballot is logged (entry {}), but the county's witnesses have not cosigned any checkpoint yet; check again later",
+                receipt.index
+            ),
+            witnessed_size: None,
+        });
     }
-    let proof = a
-        .json::<ConsistencyAnswer>()
-        .context("bad consistency proof")?
-        .proof;
-    if m == n {
-        if old.checkpoint.root != latest.checkpoint.root {
-            bail!("the gateway shows a different log than the one in your receipt: report this to your election office");
-        }
-    } else {
-        shared::merkle::verify_consistency(m, n, &proof, &old.checkpoint.root, &latest.checkpoint.root).context(
-            "the gateway's log is not an extension of the one in your receipt: report this to your election office",
-        )?;
-    }
-    let a = gw
-        .request(
-            Method::GET,
-            &api::ballot_status_path(saved.leaf_index),
-            None,
-        )
-        .await?;
     if a.status != StatusCode::OK {
         let (code, message) = a.error();
-        bail!("the gateway did not give the status ({code}): {message}");
+        bail!("the gateway did not give its witnessed checkpoint ({code}): {message}");
     }
-    let v: StatusAnswer = a.json()?;
-    Ok(StatusReport {
-        status: v.status,
-        explanation: v.explanation,
-        log_size: n,
-    })
+    let witnessed = manifest
+        .witness_policy()?
+        .verify(&a.body)
+        .map_err(|e| anyhow!("the gateway's checkpoint is not the county's word: {e}. Report this to your election office"))?;
+    let seen = witnessed.checkpoint.checkpoint;
+    let proof = consistency_proof(gw, mine.size, seen.size)
+        .await
+        .map_err(|_| fork())?;
+    shared::linkage::consistent(&mine, &seen, &proof).map_err(|_| fork())?;
+    if seen.size <= receipt.index {
+        return Ok(StatusReport {
+            standing: Standing::NotYetWitnessed,
+            explanation: format!(
+                "your ballot is logged (entry {}), but the county's witnesses have cosigned the log only up to {} entries so far; check again later",
+                receipt.index, seen.size
+            ),
+            witnessed_size: Some(seen.size),
+        });
+    }
+
+    let a = gw.request(Method::GET, api::STATUS_FILE, None).await?;
+    let not_processed = |why: &str| StatusReport {
+        standing: Standing::NotProcessedYet,
+        explanation: format!(
+            "your ballot is logged (entry {}) and witnessed; {why}",
+            receipt.index
+        ),
+        witnessed_size: Some(seen.size),
+    };
+    if a.status == StatusCode::NOT_FOUND {
+        return Ok(not_processed("the county has not processed it yet"));
+    }
+    if a.status != StatusCode::OK {
+        let (code, message) = a.error();
+        bail!("the gateway did not give the county's status file ({code}): {message}");
+    }
+    let file =
+        shared::linkage::CheckedStatusFile::open(&a.body, &manifest, &saved.election_fingerprint)
+            .map_err(|e| anyhow!("{e}. Report this to your election office"))?;
+    let decided = file.checkpoint.checkpoint.clone();
+    let proof = consistency_proof(gw, mine.size, decided.size)
+        .await
+        .map_err(|_| anyhow!("the county's status file is for a log your receipt is not part of: keep your receipt and report this to your election office"))?;
+    shared::linkage::consistent(&mine, &decided, &proof).map_err(|_| anyhow!("the county's status file is for a log your receipt is not part of: keep your receipt and report this to your election office"))?;
+    match file.status_of(receipt.index) {
+        None => Ok(not_processed(
+            "the county's latest status file predates it: it has not processed it yet",
+        )),
+        Some(st) => Ok(StatusReport {
+            explanation: st.describe(),
+            standing: Standing::Decided(st),
+            witnessed_size: Some(seen.size),
+        }),
+    }
 }

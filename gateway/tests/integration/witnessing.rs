@@ -9,7 +9,7 @@ use testkit::observers::Observers;
 use testkit::world::{post, World};
 
 /// Polls `/v1/log/witnessed` until it covers `size` leaves (bounded).
-async fn witnessed(w: &World, r: &testkit::world::Running, size: u64) -> Option<String> {
+pub async fn witnessed(w: &World, r: &testkit::world::Running, size: u64) -> Option<String> {
     for _ in 0..300 {
         let a = w
             .anonymous(r)
@@ -79,10 +79,17 @@ async fn checkpoints_are_witnessed_by_a_quorum_and_uploads_go_on_when_witnesses_
 
     // Two down: short of the quorum. Uploads and receipts go on.
     obs.stop_one(1);
-    let a = post(&w.client(&r, "jane-p256"), w.ballot("jane-p256", "a replacement"))
-        .await
-        .unwrap();
-    assert_eq!(a.status, StatusCode::OK, "uploads do not wait for witnesses");
+    let a = post(
+        &w.client(&r, "jane-p256"),
+        w.ballot("jane-p256", "a replacement"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "uploads do not wait for witnesses"
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     let a = w
         .anonymous(&r)

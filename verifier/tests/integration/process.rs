@@ -250,12 +250,34 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         )
         .unwrap();
     let status_bytes = std::fs::read(out.join("status.signed")).unwrap();
+    // The consistency proof from a receipt's checkpoint to the status
+    // file's, as the gateway's public log gives it.
+    let tree = gateway::sequencer::load_and_verify(
+        &rusqlite::Connection::open(gateway::store::db_path(&g.data)).unwrap(),
+        &log_key,
+    )
+    .unwrap()
+    .tree;
+    let proof_for = |receipt: &str| {
+        let m = shared::receipt::Receipt::parse(receipt.as_bytes())
+            .unwrap()
+            .verify(&log_key)
+            .unwrap()
+            .checkpoint
+            .size;
+        let n = cp.checkpoint.size;
+        if m == n {
+            vec![]
+        } else {
+            tree.consistency_proof(m, n).unwrap()
+        }
+    };
     let report = verifier::audit::audit(
         receipt.as_bytes(),
         &manifest,
         &fpr,
         None,
-        Some(&status_bytes),
+        Some((&status_bytes, &proof_for(&receipt))),
     )
     .unwrap();
     assert_eq!(report.index, 10);
@@ -273,7 +295,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         &manifest,
         &fpr,
         None,
-        Some(&status_bytes),
+        Some((&status_bytes, &proof_for(&superseded))),
     )
     .unwrap();
     assert!(report.status.unwrap().starts_with("superseded"));
@@ -284,7 +306,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         &manifest,
         &fpr,
         None,
-        Some(&status_bytes)
+        Some((&status_bytes, &proof_for(&receipt)))
     )
     .is_err());
 

@@ -151,8 +151,14 @@ pub(crate) enum Command {
         #[arg(long)]
         consistency_proof: Option<PathBuf>,
         /// The signed status file.
-        #[arg(long)]
+        #[arg(long, requires = "status_proof")]
         status_file: Option<PathBuf>,
+        /// The consistency proof between the receipt's checkpoint and the
+        /// status file's: the gateway's JSON answer to
+        /// GET /v1/log/consistency?from=M&to=N, or one base64 hash per line
+        /// (an empty file when the sizes are equal).
+        #[arg(long)]
+        status_proof: Option<PathBuf>,
     },
 }
 

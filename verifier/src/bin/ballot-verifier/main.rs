@@ -171,6 +171,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             later_checkpoint,
             consistency_proof,
             status_file,
+            status_proof,
         } => {
             let raw = std::fs::read(&receipt)?;
             // Accept ballot-return's JSON or a bare tlog-proof.
@@ -193,13 +194,16 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 }
                 (None, _) => None,
             };
-            let status = status_file.map(std::fs::read).transpose()?;
+            let status = match (status_file, status_proof) {
+                (Some(f), Some(p)) => Some((std::fs::read(f)?, read_proof(&std::fs::read(p)?)?)),
+                _ => None,
+            };
             let r = verifier::audit::audit(
                 &receipt_text,
                 &m,
                 &election_fingerprint,
                 later.as_ref().map(|(c, p)| (c.as_slice(), p.as_slice())),
-                status.as_deref(),
+                status.as_ref().map(|(f, p)| (f.as_slice(), p.as_slice())),
             )?;
             println!("The receipt is valid: entry {} of a log of {} entries signed by the gateway's log key.", r.index, r.size);
             if let Some(n) = r.later_size {
@@ -217,6 +221,14 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
 fn serde_json_receipt(raw: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
     v.get("receipt")?.as_str().map(str::to_owned)
+}
+
+/// A consistency proof file: the gateway's JSON answer, or base64 lines.
+fn read_proof(raw: &[u8]) -> Result<Vec<[u8; 32]>> {
+    if let Ok(a) = serde_json::from_slice::<shared::api::ConsistencyAnswer>(raw) {
+        return Ok(a.proof);
+    }
+    parse_proof(std::str::from_utf8(raw).context("the proof file is not text")?)
 }
 
 fn parse_proof(text: &str) -> Result<Vec<[u8; 32]>> {

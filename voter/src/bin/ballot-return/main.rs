@@ -101,6 +101,10 @@ async fn send(args: SendArgs) -> Result<()> {
     );
     let answer = client::upload(&gw, &upload, attempts, &mut |m| println!("{m}")).await?;
     let (receipt, cp) = client::check_receipt(&manifest, &upload, &answer)?;
+    client::check_receipt_time(
+        &receipt,
+        shared::clock::Clock::now(&shared::clock::SystemClock),
+    )?;
     let saved = SavedReceipt {
         election_id: manifest.election_id.clone(),
         election_fingerprint: fpr.trim().to_uppercase(),
@@ -133,14 +137,24 @@ async fn send(args: SendArgs) -> Result<()> {
 }
 
 async fn status(conn: Connection, receipt_path: PathBuf) -> Result<()> {
-    let (gw, _) = gateway(&conn)?;
+    // No client certificate: the gateway cannot tell whose check this is,
+    // so it cannot show this voter a log of its own.
+    let roots = shared::pki::tls_chain_from_pem(&read(&conn.ca, "the gateway CA file")?)?;
+    let gw = Gateway::new(
+        &conn.gateway,
+        voter::tls::client_config(&roots, None, &[b"http/1.1"])?,
+    )?;
     let saved: SavedReceipt = serde_json::from_slice(&read(&receipt_path, "the receipt")?)
         .context("the receipt file is not one saved by ballot-return")?;
     let r = client::status(&gw, &saved).await?;
-    println!(
-        "Your ballot (entry {}) is still in the county's log, which now has {} entries and is consistent with your receipt.",
-        saved.leaf_index, r.log_size
-    );
+    if let Some(size) = r.witnessed_size {
+        if r.standing != client::Standing::NotYetWitnessed {
+            println!(
+                "Your ballot (entry {}) is in the log the county's witnesses cosigned ({size} entries), consistent with your receipt.",
+                saved.leaf_index
+            );
+        }
+    }
     println!("Status: {}", r.explanation);
     Ok(())
 }

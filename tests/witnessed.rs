@@ -1,0 +1,185 @@
+//! Issue 11's attacks, each played against the real gateway, the observers'
+//! real witnesses on loopback and the county's real verifier: what voters
+//! and auditors check is the county's signed word, not the gateway's.
+
+use gateway::config::Limits;
+use http::{Method, StatusCode};
+use shared::api::ConsistencyAnswer;
+use shared::clock::Clock;
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::observers::Observers;
+use testkit::world::{post, World};
+use voter::client::SavedReceipt;
+
+/// Waits (bounded) until the gateway at `r` serves a witnessed checkpoint
+/// of at least `size` leaves.
+async fn witnessed(w: &World, port: u16, size: u64) -> String {
+    let gw = testkit::voters::client(&w.pki, None, port);
+    for _ in 0..300 {
+        let a = gw
+            .request(Method::GET, shared::api::WITNESSED, None)
+            .await
+            .unwrap();
+        if a.status == StatusCode::OK {
+            let text = String::from_utf8(a.body.to_vec()).unwrap();
+            let v = w
+                .county
+                .manifest
+                .witness_policy()
+                .unwrap()
+                .verify(text.as_bytes())
+                .unwrap();
+            if v.checkpoint.checkpoint.size >= size {
+                return text;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no witnessed checkpoint of {size} leaves within 30 s");
+}
+
+/// The county's side: export what `data` logged, import it on the
+/// verifier, decide, and return the signed status file.
+fn county_decides(w: &World, data: &std::path::Path, out: &str) -> Vec<u8> {
+    let (crls, inter) = gateway::config::pki_files(&w.config.trust).unwrap();
+    let bundle = gateway::export::export(
+        data,
+        &crls,
+        &inter,
+        &w.dir.path().join(format!("usb-{out}")),
+        false,
+        &w.county.clock,
+    )
+    .unwrap()
+    .unwrap();
+    let mut conn = verifier::state::open(&verifier::state::db_path(&w.county.home)).unwrap();
+    verifier::import::import(&mut conn, &bundle.dir, &w.county.clock, &mut |_, _| {}).unwrap();
+    let loaded = verifier::ceremony::load(&w.county.home).unwrap();
+    let inputs = verifier::process::Inputs::new(
+        &loaded,
+        Some(&w.county.password),
+        vec![shared::pki::Anchor {
+            name: "root".into(),
+            cert_der: w.pki.root.issued.cert_der.clone(),
+            policy: shared::x509::IdentityPolicy::dod_default(),
+        }],
+    );
+    let dir = w.dir.path().join(out);
+    verifier::process::process(&conn, &inputs, &dir, &w.county.clock, &mut |_, _, _| {}).unwrap();
+    std::fs::read(dir.join(shared::media::STATUS_FILE)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() {
+    let obs = Observers::bind(3, 2);
+    let w = World::with_spec(Limits::default(), |s| s.observers(&obs));
+    let clock: Arc<dyn Clock> = Arc::new(w.county.clock.clone());
+    // The attacker's second log: the same keys and election, from the same
+    // empty start.
+    let fork_data = w.dir.path().join("gw-fork");
+    testkit::copy_dir(&w.county.gw, &fork_data);
+    obs.start(&w.county.manifest.log_key, clock.clone());
+
+    // The log the witnesses and the county see: two other voters' ballots.
+    let r = w.start().await;
+    for (label, marks) in [("maria-rsa", "maria"), ("jane-cardauth", "x")] {
+        let _ = post(&w.client(&r, label), w.ballot(label, marks)).await;
+    }
+    let a = post(&w.client(&r, "maria-rsa"), w.ballot("maria-rsa", "again"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK);
+    witnessed(&w, r.port, 2).await;
+
+    // The log shown to Jane: her ballot alone, at entry 0. The attacker
+    // also serves the county's public, witnessed checkpoint from it.
+    {
+        let real = w.db();
+        let fork = rusqlite::Connection::open(gateway::store::db_path(&fork_data)).unwrap();
+        let mut rows = real
+            .prepare("SELECT size, quorum_time, note FROM witnessed")
+            .unwrap();
+        let rows: Vec<(i64, i64, String)> = rows
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        for row in rows {
+            fork.execute(
+                "INSERT INTO witnessed (size, quorum_time, note) VALUES (?1, ?2, ?3)",
+                rusqlite::params![row.0, row.1, row.2],
+            )
+            .unwrap();
+        }
+    }
+    let mut fork_config = w.config.clone();
+    fork_config.data_dir = fork_data.clone();
+    let (fork, fork_port) = testkit::server::start(&fork_config, clock.clone()).await;
+    let jane = &w.pki.voter("jane-p256").unwrap().issued;
+    let upload = w.ballot("jane-p256", "jane's choices");
+    let answer = voter::client::upload(&w.client_at(fork_port, jane), &upload, 1, &mut |_| {})
+        .await
+        .unwrap();
+    let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
+    assert_eq!(receipt.index, 0);
+    let saved = SavedReceipt {
+        election_id: w.county.manifest.election_id.clone(),
+        election_fingerprint: w.county.fpr.clone(),
+        gateway: String::new(),
+        leaf_index: receipt.index,
+        voter_id: answer.voter_id.clone(),
+        salt: answer.salt.clone(),
+        message_sha256: String::new(),
+        receipt: receipt.to_text().unwrap(),
+    };
+
+    // The county decides the log it was given; the gateway serves the
+    // signed status file.
+    let status_file = county_decides(&w, &w.county.gw, "canvass");
+    gateway::export::import_status(
+        &w.county.gw,
+        &{
+            let p = w.dir.path().join("status.signed");
+            std::fs::write(&p, &status_file).unwrap();
+            p
+        },
+        &w.county.clock,
+    )
+    .unwrap();
+
+    // Jane checks from the ship, on the fork the gateway shows her.
+    let e = voter::client::status(&w.client_at(fork_port, jane), &saved)
+        .await
+        .expect_err("the fork must be caught");
+    let said = format!("{e:#}");
+    println!("ballot-return status says: {said}");
+    assert!(
+        said.contains("the gateway showed you a log that the county's witnesses did not see"),
+        "{said}"
+    );
+
+    // An auditor with Jane's receipt and the county's status file, and a
+    // consistency proof fetched from the gateway's public log.
+    let public = testkit::voters::client(&w.pki, None, r.port);
+    let proof: ConsistencyAnswer = public
+        .request(Method::GET, &shared::api::consistency_path(1, 2), None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    let e = verifier::audit::audit(
+        saved.receipt.as_bytes(),
+        &w.county.manifest,
+        &w.county.fpr,
+        None,
+        Some((&status_file, &proof.proof)),
+    )
+    .expect_err("the audit must fail");
+    let said = format!("{e:#}");
+    println!("ballot-verifier audit says: {said}");
+    assert!(said.contains("not the log the county decided"), "{said}");
+
+    fork.stop().await.unwrap();
+    r.stop().await;
+}
