@@ -1,6 +1,7 @@
 //! The real `ballot-verifier` program as county staff run it.
 
 use shared::clock::{ManualClock, UnixTime};
+use base64::prelude::*;
 use std::io::{Seek, Write};
 use std::process::Command;
 
@@ -85,6 +86,17 @@ fn county_staff_run_init_import_process_and_audit() {
             "--witness-name",
             "county.test.example/witness",
         ])
+        .arg("--witness")
+        .arg(format!(
+            "http://127.0.0.1:9/,{}",
+            shared::note::NoteSigner::generate(
+                "observer.test.example/w",
+                shared::note::TYPE_COSIGNATURE
+            )
+            .unwrap()
+            .verifier()
+            .to_vkey()
+        ))
         .args(["--gateway-media", "gw-media", "--out-media", "media"])
         .args(["--declaration-file", "declaration.txt"])
         .args(["--roster-csv", "roster.csv"]));
@@ -172,6 +184,22 @@ fn county_staff_run_init_import_process_and_audit() {
     assert!(d.join("canvass-relative/report.txt").is_file());
 
     std::fs::write(d.join("receipt.tlog-proof"), &receipt).unwrap();
+    // The consistency proof from the receipt's checkpoint (1 entry) to the
+    // status file's (2), as the gateway's public log gives it.
+    let log_key = shared::note::NoteVerifier::from_vkey(&manifest.log_key).unwrap();
+    let tree = gateway::sequencer::load_and_verify(
+        &rusqlite::Connection::open(gateway::store::db_path(&d.join("gw"))).unwrap(),
+        &log_key,
+    )
+    .unwrap()
+    .tree;
+    let proof: String = tree
+        .consistency_proof(1, 2)
+        .unwrap()
+        .iter()
+        .map(|h| format!("{}\n", BASE64_STANDARD.encode(h)))
+        .collect();
+    std::fs::write(d.join("status.proof"), proof).unwrap();
     let (out, _) = ok(bin()
         .arg("audit")
         .arg("--receipt")
@@ -180,7 +208,9 @@ fn county_staff_run_init_import_process_and_audit() {
         .arg(d.join("media/election-manifest.signed"))
         .args(["--election-fingerprint", &fpr])
         .arg("--status-file")
-        .arg(d.join("canvass/status.signed")));
+        .arg(d.join("canvass/status.signed"))
+        .arg("--status-proof")
+        .arg(d.join("status.proof")));
     assert!(
         out.contains("The receipt is valid") && out.contains("accepted"),
         "{out}"
@@ -190,7 +220,8 @@ fn county_staff_run_init_import_process_and_audit() {
         .args(["audit", "--receipt", "receipt.tlog-proof"])
         .args(["--manifest", "media/election-manifest.signed"])
         .args(["--election-fingerprint", &fpr])
-        .args(["--status-file", "canvass-relative/status.signed"]));
+        .args(["--status-file", "canvass-relative/status.signed"])
+        .args(["--status-proof", "status.proof"]));
     assert_eq!(relative, out, "relative paths audit the same");
     // A wrong passphrase is refused with a clear message.
     let out = with_passphrase("not the right passphrase")
