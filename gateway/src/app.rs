@@ -57,26 +57,26 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         "key",
     )?))?;
     let tls = Arc::new(tls::server_config(chain, key, verifier)?);
-    let witnessed = Arc::new(std::sync::RwLock::new(crate::witnessing::load_latest(
-        &reader,
-    )?));
-    let witnessing = crate::witnessing::Witnessing::new(
-        &election.manifest,
-        seq.log().clone(),
-        clock.clone(),
-        config.db_path(),
-        witnessed.clone(),
-    )?;
+    let latest_witnessed = crate::witnessing::load_latest(&reader)?;
     let state = Arc::new(AppState::new(
         config.server.clone(),
         &config.limits,
         election,
         trust,
         seq,
-        clock,
+        clock.clone(),
         reader,
-        witnessed,
     ));
+    if let Ok(mut w) = state.witnessed.write() {
+        *w = latest_witnessed;
+    }
+    let witnessing = crate::witnessing::Witnessing::new(
+        &state.election.manifest,
+        state.seq.log().clone(),
+        clock,
+        config.db_path(),
+        state.witnessed.clone(),
+    )?;
     Ok(Gateway {
         state,
         tls,

@@ -102,7 +102,10 @@ impl AddCheckpoint {
 
 /// ASCII decimal without leading zeroes ("0" itself is allowed).
 pub fn parse_decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s[0] == b'0') || !s.iter().all(u8::is_ascii_digit) {
+    if s.is_empty()
+        || (s.len() > 1 && s.first() == Some(&b'0'))
+        || !s.iter().all(u8::is_ascii_digit)
+    {
         return None;
     }
     std::str::from_utf8(s).ok()?.parse().ok()

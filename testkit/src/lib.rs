@@ -9,7 +9,7 @@
 //! code the programs run.
 #![forbid(unsafe_code)]
 // Test support: a failed setup step should stop the test with its error.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod election;
 pub mod observers;

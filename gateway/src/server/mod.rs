@@ -71,7 +71,6 @@ impl AppState {
         seq: Sequencer,
         clock: Arc<dyn Clock>,
         reader: rusqlite::Connection,
-        witnessed: crate::witnessing::SharedWitnessed,
     ) -> Self {
         let upload_slots = Semaphore::new(
             server
@@ -85,7 +84,7 @@ impl AppState {
             seq,
             clock,
             reader: Mutex::new(reader),
-            witnessed,
+            witnessed: Default::default(),
             voter_limits: rate::VoterLimits::new(limits.uploads_per_voter_per_hour),
             upload_slots,
         }

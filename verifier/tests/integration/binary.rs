@@ -1,7 +1,7 @@
 //! The real `ballot-verifier` program as county staff run it.
 
-use shared::clock::{ManualClock, UnixTime};
 use base64::prelude::*;
+use shared::clock::{ManualClock, UnixTime};
 use std::io::{Seek, Write};
 use std::process::Command;
 

@@ -47,12 +47,20 @@ fn send(dir: &Path, port: u16, fpr: &str, voter: &str, receipt: &str) -> std::pr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_voter_sends_and_checks_with_the_real_program() {
-    let w = World::new(Limits::default());
+    // The observers' witnesses are named in the manifest but down at first.
+    let obs = testkit::observers::Observers::bind(3, 2);
+    let w = World::with_spec(Limits::default(), |s| s.observers(&obs));
     let r = w.start().await;
     let dir = w.dir.path().to_path_buf();
     let fpr = w.county.fpr.clone();
     let port = r.port;
     std::fs::write(dir.join("ballot.pdf"), b"%PDF-1.7 a marked ballot").unwrap();
+    let status_of = move |dir: std::path::PathBuf| {
+        let mut c = return_bin();
+        c.current_dir(&dir).arg("status");
+        connection(&mut c, Path::new(""), port, "jane-p256");
+        c.args(["--receipt", "jane.json"]).output().unwrap()
+    };
     let (sent, refused, status) = tokio::task::spawn_blocking(move || {
         let sent = send(&dir, port, &fpr, "jane-p256", "jane.json");
         let refused = send(&dir, port, &fpr, "rick-revoked", "rick.json");
@@ -85,7 +93,40 @@ async fn a_voter_sends_and_checks_with_the_real_program() {
         "{stdout}{}",
         String::from_utf8_lossy(&status.stderr)
     );
-    assert!(stdout.contains("has not processed it yet"), "{stdout}");
+    // Witnesses down: the voter is told the ballot is logged, not yet
+    // witnessed.
+    assert!(
+        stdout.contains("your ballot is logged (entry 0), but the county's witnesses have not cosigned any checkpoint yet"),
+        "{stdout}"
+    );
+
+    // The witnesses come up and cosign: the check now links the receipt to
+    // the witnessed log.
+    obs.start(
+        &w.county.manifest.log_key,
+        std::sync::Arc::new(w.county.clock.clone()),
+    );
+    let dir = w.dir.path().to_path_buf();
+    let mut stdout = String::new();
+    for _ in 0..300 {
+        let d = dir.clone();
+        let out = tokio::task::spawn_blocking(move || status_of(d))
+            .await
+            .unwrap();
+        stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() && stdout.contains("and witnessed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        stdout.contains("is in the log the county's witnesses cosigned (1 entries)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("witnessed; the county has not processed it yet"),
+        "{stdout}"
+    );
     r.stop().await;
 }
 
