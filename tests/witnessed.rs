@@ -183,3 +183,79 @@ async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() 
     fork.stop().await.unwrap();
     r.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_voter_sees_the_signed_status_not_the_gateways_word() {
+    let obs = Observers::bind(3, 2);
+    let w = World::with_spec(Limits::default(), |s| s.observers(&obs));
+    let clock: Arc<dyn Clock> = Arc::new(w.county.clock.clone());
+    obs.start(&w.county.manifest.log_key, clock.clone());
+    let r = w.start().await;
+    // Jane marks the other precinct's ballot style: the county rejects it.
+    let jane = &w.pki.voter("jane-p256").unwrap().issued;
+    let upload = testkit::voters::upload(
+        &w.county.manifest,
+        &w.pki,
+        jane,
+        "style-2",
+        b"%PDF-1.7 wrong style".to_vec(),
+    );
+    let answer = voter::client::upload(&w.client(&r, "jane-p256"), &upload, 1, &mut |_| {})
+        .await
+        .unwrap();
+    let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
+    voter::client::check_receipt_time(&receipt, clock.now()).unwrap();
+    witnessed(&w, r.port, 1).await;
+    let status_file = county_decides(&w, &w.county.gw, "canvass");
+    let p = w.dir.path().join("status.signed");
+    std::fs::write(&p, &status_file).unwrap();
+    gateway::export::import_status(&w.county.gw, &p, &w.county.clock).unwrap();
+
+    // The compromised gateway rewrites its own answer to "accepted".
+    let (accepted, reason) = shared::status::Status::Accepted.to_codes();
+    w.db()
+        .execute(
+            "UPDATE statuses SET status = ?1, reason = ?2 WHERE leaf_index = 0",
+            rusqlite::params![accepted, reason],
+        )
+        .unwrap();
+    let unsigned: shared::api::StatusAnswer = w
+        .client(&r, "jane-p256")
+        .request(Method::GET, &shared::api::ballot_status_path(0), None)
+        .await
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(unsigned.status, shared::api::BallotState::Accepted);
+
+    let saved = SavedReceipt {
+        election_id: w.county.manifest.election_id.clone(),
+        election_fingerprint: w.county.fpr.clone(),
+        gateway: String::new(),
+        leaf_index: receipt.index,
+        voter_id: answer.voter_id.clone(),
+        salt: answer.salt.clone(),
+        message_sha256: String::new(),
+        receipt: receipt.to_text().unwrap(),
+    };
+    let report = voter::client::status(&w.anonymous(&r), &saved)
+        .await
+        .unwrap();
+    println!("ballot-return status says: {}", report.explanation);
+    assert!(
+        matches!(
+            report.standing,
+            voter::client::Standing::Decided(shared::status::Status::Rejected(_))
+        ),
+        "{report:?}"
+    );
+    assert!(report.explanation.starts_with("rejected"), "{report:?}");
+
+    // A receipt whose time is far from the voter's clock is refused.
+    let e =
+        voter::client::check_receipt_time(&receipt, shared::clock::UnixTime(clock.now().0 + 3600))
+            .unwrap_err();
+    println!("ballot-return send says: {e}");
+    assert!(e.to_string().contains("your computer's clock says"), "{e}");
+    r.stop().await;
+}

@@ -152,7 +152,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn to_codes(self) -> (u8, u8) {
+    /// The (status, reason) codes of a status-file entry.
+    pub fn to_codes(self) -> (u8, u8) {
         match self {
             Status::Accepted => (1, 0),
             Status::Rejected(r) => (2, r.code()),
