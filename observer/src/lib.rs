@@ -1,8 +1,7 @@
 //! What observers run, holding no county secret: a witness that cosigns the
-//! ballot log's checkpoints ([`witness`], served by [`serve`]), and the
-//! auditor's checks ([`audit`]).
+//! ballot log's checkpoints ([`witness`], served by [`serve`]). The
+//! auditor's program (`ballot-audit`) is not written yet.
 #![forbid(unsafe_code)]
 
-pub mod audit;
 pub mod serve;
 pub mod witness;

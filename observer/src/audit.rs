@@ -1,1 +1,0 @@
-//! The auditor (to come in this change).
