@@ -108,10 +108,23 @@ impl Observers {
         running[i] = Some(stop);
     }
 
-    /// Stops witness `i` (its port is closed until it starts again).
+    /// Stops witness `i` and returns once its port refuses connections
+    /// (it stays closed until the witness starts again).
     pub fn stop_one(&self, i: usize) {
         if let Some(stop) = self.running.lock().unwrap()[i].take() {
             let _ = stop.send(());
         }
+        let addr = self.witnesses[i]
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(&addr).is_err() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("witness {i} still accepts connections after it was stopped");
     }
 }
