@@ -216,7 +216,6 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
             name: "Lieutenant Maria Garcia (embassy duty, RSA CAC)",
         },
     ];
-    let mut jane_receipt: Option<SavedReceipt> = None;
     for v in &voters {
         let issued = &pki.voter(v.label).context("demo voter")?.issued;
         let style = if v.label == "maria-rsa" {
@@ -231,36 +230,17 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
             "   {}: received, entry {} of the log (checkpoint of {} entries); receipt verified.",
             v.name, receipt.index, cp.checkpoint.size
         ));
-        if v.label == "jane-p256" {
-            jane_receipt = Some(SavedReceipt {
-                election_id: manifest.election_id.clone(),
-                election_fingerprint: fpr.clone(),
-                gateway: String::new(),
-                leaf_index: receipt.index,
-                voter_id: answer.voter_id.clone(),
-                salt: answer.salt.clone(),
-                message_sha256: String::new(),
-                receipt: receipt.to_text()?,
-            });
-        }
     }
     say("   Petty Officer Doe changes her mind and sends a replacement ballot.");
     let jane = &pki.voter("jane-p256").context("jane")?.issued;
     let upload = send(jane, "precinct-4", "replacement choices")?;
     let answer = client::upload(&connect(jane)?, &upload, 3, &mut quiet).await?;
-    let (replacement, _) = client::check_receipt(&manifest, &upload, &answer)?;
+    let (replacement, replacement_cp) = client::check_receipt(&manifest, &upload, &answer)?;
     say(&format!(
         "   Replacement received as entry {}.",
         replacement.index
     ));
-    let jane_receipt = {
-        let mut r = jane_receipt.context("jane's first receipt")?;
-        r.leaf_index = replacement.index;
-        r.receipt = replacement.to_text()?;
-        r.voter_id = answer.voter_id.clone();
-        r.salt = answer.salt.clone();
-        r
-    };
+    let jane_receipt = SavedReceipt::new(&manifest, &fpr, "", &replacement, &answer)?;
 
     let rick = &pki.voter("rick-revoked").context("rick")?.issued;
     match client::upload(&connect(rick)?, &send(rick, "precinct-7", "x")?, 1, &mut quiet).await {
@@ -292,20 +272,15 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         &format!("https://localhost:{port}"),
         voter::tls::client_config(&roots, None, &[b"http/1.1"])?,
     )?;
-    let policy = manifest.witness_policy()?;
     let mut witnessed = None;
     for _ in 0..300 {
-        let a = anonymous
-            .request(http::Method::GET, shared::api::WITNESSED, None)
-            .await?;
-        if a.status == http::StatusCode::OK {
-            let w = policy.verify(&a.body)?;
-            if w.checkpoint.checkpoint.size > replacement.index {
+        match client::witnessed(&anonymous, &manifest).await? {
+            Some(w) if w.checkpoint.checkpoint.size > replacement.index => {
                 witnessed = Some(w);
                 break;
             }
+            _ => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let witnessed = witnessed.context("the witnesses did not cosign within 30 seconds")?;
     say(&format!(
@@ -399,10 +374,7 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         .checkpoint
         .checkpoint
         .size;
-    let mine = shared::receipt::Receipt::parse(jane_receipt.receipt.as_bytes())?
-        .verify(&shared::note::NoteVerifier::from_vkey(&manifest.log_key)?)?
-        .checkpoint
-        .size;
+    let mine = replacement_cp.checkpoint.size;
     let status_proof = if mine == decided {
         Vec::new()
     } else {

@@ -7,37 +7,9 @@ use http::{Method, StatusCode};
 use shared::api::ConsistencyAnswer;
 use shared::clock::Clock;
 use std::sync::Arc;
-use std::time::Duration;
 use testkit::observers::Observers;
 use testkit::world::{post, World};
 use voter::client::SavedReceipt;
-
-/// Waits (bounded) until the gateway at `r` serves a witnessed checkpoint
-/// of at least `size` leaves.
-async fn witnessed(w: &World, port: u16, size: u64) -> String {
-    let gw = testkit::voters::client(&w.pki, None, port);
-    for _ in 0..300 {
-        let a = gw
-            .request(Method::GET, shared::api::WITNESSED, None)
-            .await
-            .unwrap();
-        if a.status == StatusCode::OK {
-            let text = String::from_utf8(a.body.to_vec()).unwrap();
-            let v = w
-                .county
-                .manifest
-                .witness_policy()
-                .unwrap()
-                .verify(text.as_bytes())
-                .unwrap();
-            if v.checkpoint.checkpoint.size >= size {
-                return text;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no witnessed checkpoint of {size} leaves within 30 s");
-}
 
 /// The county's side: export what `data` logged, import it on the
 /// verifier, decide, and return the signed status file.
@@ -90,7 +62,7 @@ async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() 
         .await
         .unwrap();
     assert_eq!(a.status, StatusCode::OK);
-    witnessed(&w, r.port, 2).await;
+    w.witnessed(r.port, 2).await.expect("witnessed within 30 s");
 
     // The log shown to Jane: her ballot alone, at entry 0. The attacker
     // also serves the county's public, witnessed checkpoint from it.
@@ -123,16 +95,8 @@ async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() 
         .unwrap();
     let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
     assert_eq!(receipt.index, 0);
-    let saved = SavedReceipt {
-        election_id: w.county.manifest.election_id.clone(),
-        election_fingerprint: w.county.fpr.clone(),
-        gateway: String::new(),
-        leaf_index: receipt.index,
-        voter_id: answer.voter_id.clone(),
-        salt: answer.salt.clone(),
-        message_sha256: String::new(),
-        receipt: receipt.to_text().unwrap(),
-    };
+    let saved =
+        SavedReceipt::new(&w.county.manifest, &w.county.fpr, "", &receipt, &answer).unwrap();
 
     // The county decides the log it was given; the gateway serves the
     // signed status file.
@@ -205,7 +169,7 @@ async fn the_voter_sees_the_signed_status_not_the_gateways_word() {
         .unwrap();
     let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
     voter::client::check_receipt_time(&receipt, clock.now()).unwrap();
-    witnessed(&w, r.port, 1).await;
+    w.witnessed(r.port, 1).await.expect("witnessed within 30 s");
     let status_file = county_decides(&w, &w.county.gw, "canvass");
     let p = w.dir.path().join("status.signed");
     std::fs::write(&p, &status_file).unwrap();
@@ -228,16 +192,8 @@ async fn the_voter_sees_the_signed_status_not_the_gateways_word() {
         .unwrap();
     assert_eq!(unsigned.status, shared::api::BallotState::Accepted);
 
-    let saved = SavedReceipt {
-        election_id: w.county.manifest.election_id.clone(),
-        election_fingerprint: w.county.fpr.clone(),
-        gateway: String::new(),
-        leaf_index: receipt.index,
-        voter_id: answer.voter_id.clone(),
-        salt: answer.salt.clone(),
-        message_sha256: String::new(),
-        receipt: receipt.to_text().unwrap(),
-    };
+    let saved =
+        SavedReceipt::new(&w.county.manifest, &w.county.fpr, "", &receipt, &answer).unwrap();
     let report = voter::client::status(&w.anonymous(&r), &saved)
         .await
         .unwrap();

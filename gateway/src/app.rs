@@ -74,7 +74,7 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         &state.election.manifest,
         state.seq.log().clone(),
         clock,
-        config.db_path(),
+        &config.db_path(),
         state.witnessed.clone(),
     )?;
     Ok(Gateway {

@@ -24,8 +24,8 @@ use shared::clock::{Clock, UnixTime};
 use shared::manifest::ElectionManifest;
 use shared::note::{Note, NoteVerifier};
 use shared::witness::{AddCheckpoint, WitnessPolicy};
-use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// How long one add-checkpoint request may take.
@@ -66,20 +66,6 @@ pub fn load_latest(conn: &Connection) -> Result<Option<WitnessedCheckpoint>, Sto
             },
         )
         .optional()?)
-}
-
-/// Every witnessed checkpoint of size at most `max_size` stored after the
-/// one with id `after` (for export), with their ids.
-pub fn witnessed_since(
-    conn: &Connection,
-    after_size: u64,
-    max_size: u64,
-) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT note FROM witnessed WHERE size > ?1 AND size <= ?2 ORDER BY size, quorum_time",
-    )?;
-    let rows = stmt.query_map(params![after_size as i64, max_size as i64], |r| r.get(0))?;
-    Ok(rows.collect::<Result<Vec<String>, _>>()?)
 }
 
 /// One witness as the gateway reaches it.
@@ -159,7 +145,8 @@ pub struct Witnessing {
     targets: Vec<Target>,
     closes_at: UnixTime,
     clock: Arc<dyn Clock>,
-    db_path: PathBuf,
+    /// Opened once: every witnessed checkpoint is stored through it.
+    db: Arc<Mutex<Connection>>,
     view: SharedWitnessed,
 }
 
@@ -169,7 +156,7 @@ impl Witnessing {
         manifest: &ElectionManifest,
         log: SharedLog,
         clock: Arc<dyn Clock>,
-        db_path: PathBuf,
+        db_path: &Path,
         view: SharedWitnessed,
     ) -> anyhow::Result<Self> {
         let policy = manifest.witness_policy()?;
@@ -186,7 +173,7 @@ impl Witnessing {
             targets,
             closes_at: manifest.closes_at,
             clock,
-            db_path,
+            db: Arc::new(Mutex::new(store::open(db_path)?)),
             view,
         })
     }
@@ -295,10 +282,12 @@ impl Witnessing {
                     size,
                     time: w.time,
                 };
-                let db_path = self.db_path.clone();
+                let db = self.db.clone();
                 let row = stored.clone();
                 let saved = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-                    let conn = store::open(&db_path)?;
+                    let conn = db.lock().map_err(|_| {
+                        StoreError::Corrupt("the witnessing lock is poisoned".into())
+                    })?;
                     conn.execute(
                         "INSERT INTO witnessed (size, quorum_time, note) VALUES (?1, ?2, ?3)",
                         params![row.size as i64, row.time.0 as i64, row.note],

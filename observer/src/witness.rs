@@ -117,6 +117,8 @@ enum Refused {
     Forbidden(String),
     Conflict(u64),
     Unprocessable(&'static str),
+    /// The witness's own fault (its database): 500, nothing cosigned.
+    Internal(String),
 }
 
 impl Witness {
@@ -196,6 +198,13 @@ impl Witness {
                 body: format!("{size}\n").into_bytes(),
             },
             Err(Refused::Unprocessable(m)) => Answer::text(422, m),
+            Err(Refused::Internal(m)) => {
+                tracing::error!(error = %m, "add-checkpoint failed inside the witness");
+                Answer::text(
+                    500,
+                    "the witness cannot answer right now; nothing was cosigned",
+                )
+            }
         }
     }
 
@@ -209,7 +218,7 @@ impl Witness {
         let mut db = self
             .db
             .lock()
-            .map_err(|_| Refused::Forbidden("poisoned".into()))?;
+            .map_err(|_| Refused::Internal("the database lock is poisoned".into()))?;
         let vkey: Option<String> = db
             .query_row(
                 "SELECT vkey FROM logs WHERE origin = ?1",
@@ -217,7 +226,7 @@ impl Witness {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| Refused::BadRequest(e.to_string()))?;
+            .map_err(|e| Refused::Internal(e.to_string()))?;
         let log_key = vkey
             .and_then(|v| NoteVerifier::from_vkey(&v).ok())
             .ok_or(Refused::UnknownLog)?;
@@ -233,7 +242,7 @@ impl Witness {
         // One immediate transaction: the old-size check and the update.
         let tx = db
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| Refused::BadRequest(format!("the witness's database: {e}")))?;
+            .map_err(|e| Refused::Internal(e.to_string()))?;
         let latest: Option<(i64, Vec<u8>)> = tx
             .query_row(
                 "SELECT size, root FROM latest WHERE origin = ?1",
@@ -241,9 +250,13 @@ impl Witness {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(|e| Refused::BadRequest(e.to_string()))?;
+            .map_err(|e| Refused::Internal(e.to_string()))?;
         let (stored_size, stored_root) = match latest {
-            Some((s, r)) => (s as u64, <Hash>::try_from(r).unwrap_or([0; 32])),
+            Some((s, r)) => (
+                s as u64,
+                <Hash>::try_from(r)
+                    .map_err(|_| Refused::Internal("a stored root is not 32 bytes".into()))?,
+            ),
             None => (0, EMPTY_ROOT),
         };
         if req.old_size != stored_size {
@@ -277,7 +290,7 @@ impl Witness {
         let cosigned = self
             .signer
             .cosign(&note, now)
-            .map_err(|_| Refused::Unprocessable("cannot cosign"))?;
+            .map_err(|e| Refused::Internal(e.to_string()))?;
         let line = cosigned
             .strip_prefix(&note.to_text())
             .unwrap_or_default()
@@ -293,7 +306,7 @@ impl Witness {
             params![cp.origin, cp.size as i64, cp.root.as_slice(), stored, now as i64],
         )
         .and_then(|_| tx.commit())
-        .map_err(|e| Refused::BadRequest(format!("the witness's database: {e}")))?;
+        .map_err(|e| Refused::Internal(e.to_string()))?;
         Ok(line)
     }
 

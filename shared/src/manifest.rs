@@ -75,15 +75,6 @@ pub struct ManifestWitness {
     pub url: String,
 }
 
-impl ManifestWitness {
-    /// The witness's name (the key's name).
-    pub fn name(&self) -> String {
-        NoteVerifier::from_vkey(&self.key)
-            .map(|k| k.name().to_owned())
-            .unwrap_or_default()
-    }
-}
-
 /// The election manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElectionManifest {

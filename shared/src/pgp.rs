@@ -530,9 +530,16 @@ pub fn decrypt(
     max_len: usize,
 ) -> Result<Vec<u8>, PgpError> {
     // The gateway checked the envelope, but the verifier does not take its
-    // word: the same check, against the key's own subkeys, before any
-    // secret-key operation.
-    check_structure(msg, &encryption_subkeys(election_key)?, usize::MAX)?;
+    // word: the same check before any secret-key operation. The recipients
+    // are matched against the key's subkey fingerprints as stored (no
+    // policy evaluation per ballot); which of them may decrypt is the
+    // helper's policy check below.
+    let subkeys: Vec<Fingerprint> = election_key
+        .keys()
+        .subkeys()
+        .map(|k| k.key().fingerprint())
+        .collect();
+    check_structure(msg, &subkeys, usize::MAX)?;
     let p = policy();
     let helper = DecryptHelper {
         cert: election_key,

@@ -151,6 +151,25 @@ impl World {
         )
     }
 
+    /// Waits (at most 30 s) until the gateway on `port` serves a checkpoint
+    /// of at least `size` leaves cosigned by a quorum of the manifest's
+    /// witnesses, and returns it; `None` if it never does.
+    pub async fn witnessed(&self, port: u16, size: u64) -> Option<shared::witness::Witnessed> {
+        let gw = crate::voters::client(&self.pki, None, port);
+        for _ in 0..300 {
+            if let Some(w) = voter::client::witnessed(&gw, &self.county.manifest)
+                .await
+                .unwrap()
+            {
+                if w.checkpoint.checkpoint.size >= size {
+                    return Some(w);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
+    }
+
     /// A connection to the gateway's database.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.config.db_path()).unwrap()

@@ -177,6 +177,29 @@ pub struct SavedReceipt {
     pub receipt: String,
 }
 
+impl SavedReceipt {
+    /// What to save for `receipt`, checked by [`check_receipt`] against the
+    /// gateway's `answer`, in `manifest`'s election pinned by `fingerprint`.
+    pub fn new(
+        manifest: &ElectionManifest,
+        fingerprint: &str,
+        gateway: &str,
+        receipt: &Receipt,
+        answer: &ReceiptAnswer,
+    ) -> Result<Self> {
+        Ok(SavedReceipt {
+            election_id: manifest.election_id.clone(),
+            election_fingerprint: fingerprint.trim().to_uppercase(),
+            gateway: gateway.to_owned(),
+            leaf_index: receipt.index,
+            voter_id: answer.voter_id.clone(),
+            salt: answer.salt.clone(),
+            message_sha256: hex::encode(receipt.entry.message_sha256),
+            receipt: receipt.to_text()?,
+        })
+    }
+}
+
 /// What to send.
 #[derive(Debug)]
 pub struct Ballot {
@@ -380,6 +403,26 @@ async fn consistency_proof(gw: &Gateway, a: u64, b: u64) -> Result<Vec<shared::m
         .proof)
 }
 
+/// The latest checkpoint a quorum of `manifest`'s witnesses cosigned, as
+/// the gateway serves it (verified), or `None` before the first.
+pub async fn witnessed(
+    gw: &Gateway,
+    manifest: &ElectionManifest,
+) -> Result<Option<shared::witness::Witnessed>> {
+    let a = gw.request(Method::GET, api::WITNESSED, None).await?;
+    if a.status == StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    if a.status != StatusCode::OK {
+        let (code, message) = a.error();
+        bail!("the gateway did not give its witnessed checkpoint ({code}): {message}");
+    }
+    let w = manifest.witness_policy()?.verify(&a.body).map_err(|e| {
+        anyhow!("the gateway's checkpoint is not the county's word: {e}. Report this to your election office")
+    })?;
+    Ok(Some(w))
+}
+
 /// Checks a saved receipt against the county's signed word, fetched from
 /// the gateway's public endpoints over `gw`, a connection that presents no
 /// client certificate (so the gateway cannot tell whose check it is): the
@@ -399,8 +442,7 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
         anyhow!("{FORK}: your receipt's log is not part of the log they cosigned. Keep your receipt and report this to your election office")
     };
 
-    let a = gw.request(Method::GET, api::WITNESSED, None).await?;
-    if a.status == StatusCode::NOT_FOUND {
+    let Some(witnessed) = witnessed(gw, &manifest).await? else {
         return Ok(StatusReport {
             standing: Standing::NotYetWitnessed,
             explanation: format!(
@@ -409,15 +451,7 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
             ),
             witnessed_size: None,
         });
-    }
-    if a.status != StatusCode::OK {
-        let (code, message) = a.error();
-        bail!("the gateway did not give its witnessed checkpoint ({code}): {message}");
-    }
-    let witnessed = manifest
-        .witness_policy()?
-        .verify(&a.body)
-        .map_err(|e| anyhow!("the gateway's checkpoint is not the county's word: {e}. Report this to your election office"))?;
+    };
     let seen = witnessed.checkpoint.checkpoint;
     let proof = consistency_proof(gw, mine.size, seen.size)
         .await
@@ -454,10 +488,13 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
         shared::linkage::CheckedStatusFile::open(&a.body, &manifest, &saved.election_fingerprint)
             .map_err(|e| anyhow!("{e}. Report this to your election office"))?;
     let decided = file.checkpoint.checkpoint.clone();
+    let unlinked = || {
+        anyhow!("the county's status file is for a log your receipt is not part of: keep your receipt and report this to your election office")
+    };
     let proof = consistency_proof(gw, mine.size, decided.size)
         .await
-        .map_err(|_| anyhow!("the county's status file is for a log your receipt is not part of: keep your receipt and report this to your election office"))?;
-    shared::linkage::consistent(&mine, &decided, &proof).map_err(|_| anyhow!("the county's status file is for a log your receipt is not part of: keep your receipt and report this to your election office"))?;
+        .map_err(|_| unlinked())?;
+    shared::linkage::consistent(&mine, &decided, &proof).map_err(|_| unlinked())?;
     match file.status_of(receipt.index) {
         None => Ok(not_processed(
             "the county's latest status file predates it: it has not processed it yet",

@@ -364,7 +364,7 @@ async fn receipts_survive_a_restart_and_new_checkpoints_extend_old_ones() {
     // Each earlier receipt: still verifies, and the checkpoint the
     // witnesses cosigned after the restart is consistent with it (what
     // `ballot-return status` checks, without a client certificate).
-    assert!(crate::witnessing::witnessed(&w, &r, 4).await.is_some());
+    assert!(w.witnessed(r.port, 4).await.is_some());
     for s in &saved {
         let report = client::status(&w.anonymous(&r), s).await.unwrap();
         assert_eq!(report.standing, client::Standing::NotProcessedYet);

@@ -3,37 +3,17 @@
 
 use gateway::config::Limits;
 use http::{Method, StatusCode};
+use shared::clock::{Clock, UnixTime};
 use std::sync::Arc;
 use std::time::Duration;
 use testkit::observers::Observers;
 use testkit::world::{post, World};
 
-/// Polls `/v1/log/witnessed` until it covers `size` leaves (bounded).
-pub async fn witnessed(w: &World, r: &testkit::world::Running, size: u64) -> Option<String> {
-    for _ in 0..300 {
-        let a = w
-            .anonymous(r)
-            .request(Method::GET, shared::api::WITNESSED, None)
-            .await
-            .unwrap();
-        if a.status == StatusCode::OK {
-            let text = String::from_utf8(a.body.to_vec()).unwrap();
-            let policy = w.county.manifest.witness_policy().unwrap();
-            let v = policy.verify(text.as_bytes()).unwrap();
-            if v.checkpoint.checkpoint.size >= size {
-                return Some(text);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_are_witnessed_by_a_quorum_and_uploads_go_on_when_witnesses_are_down() {
     let obs = Observers::bind(3, 2);
     let w = World::with_spec(Limits::default(), |s| s.observers(&obs));
-    let clock: Arc<dyn shared::clock::Clock> = Arc::new(w.county.clock.clone());
+    let clock: Arc<dyn Clock> = Arc::new(w.county.clock.clone());
     obs.start(&w.county.manifest.log_key, clock.clone());
     let r = w.start().await;
 
@@ -50,16 +30,9 @@ async fn checkpoints_are_witnessed_by_a_quorum_and_uploads_go_on_when_witnesses_
         .await
         .unwrap();
     assert_eq!(a.status, StatusCode::OK);
-    let text = witnessed(&w, &r, 1).await.expect("witnessed within 30 s");
-    let v = w
-        .county
-        .manifest
-        .witness_policy()
-        .unwrap()
-        .verify(text.as_bytes())
-        .unwrap();
+    let v = w.witnessed(r.port, 1).await.expect("witnessed within 30 s");
     assert_eq!(v.cosigners.len(), 3, "all three cosigned");
-    assert_eq!(v.time, shared::clock::Clock::now(&w.county.clock));
+    assert_eq!(v.time, clock.now());
 
     // One witness down: a quorum of two still cosigns.
     obs.stop_one(0);
@@ -67,14 +40,7 @@ async fn checkpoints_are_witnessed_by_a_quorum_and_uploads_go_on_when_witnesses_
         .await
         .unwrap();
     assert_eq!(a.status, StatusCode::OK);
-    let text = witnessed(&w, &r, 2).await.expect("a quorum of two");
-    let v = w
-        .county
-        .manifest
-        .witness_policy()
-        .unwrap()
-        .verify(text.as_bytes())
-        .unwrap();
+    let v = w.witnessed(r.port, 2).await.expect("a quorum of two");
     assert_eq!(v.cosigners.len(), 2);
 
     // Two down: short of the quorum. Uploads and receipts go on.
@@ -91,23 +57,51 @@ async fn checkpoints_are_witnessed_by_a_quorum_and_uploads_go_on_when_witnesses_
         "uploads do not wait for witnesses"
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let a = w
-        .anonymous(&r)
-        .request(Method::GET, shared::api::WITNESSED, None)
+    let v = voter::client::witnessed(&w.anonymous(&r), &w.county.manifest)
         .await
-        .unwrap();
-    let v = w
-        .county
-        .manifest
-        .witness_policy()
         .unwrap()
-        .verify(&a.body)
         .unwrap();
     assert_eq!(v.checkpoint.checkpoint.size, 2, "the last witnessed stays");
 
     // Back up: the witness that missed a checkpoint catches up (its 409
     // teaches the gateway its size) and the log is witnessed again.
     obs.start_one(0, &w.county.manifest.log_key, clock.clone());
-    assert!(witnessed(&w, &r, 3).await.is_some(), "witnessed again");
+    assert!(w.witnessed(r.port, 3).await.is_some(), "witnessed again");
+    r.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_deadline_the_closing_checkpoint_is_cosigned_again() {
+    let obs = Observers::bind(2, 2);
+    let w = World::with_spec(Limits::default(), |s| s.observers(&obs));
+    let clock: Arc<dyn Clock> = Arc::new(w.county.clock.clone());
+    obs.start(&w.county.manifest.log_key, clock.clone());
+    let r = w.start().await;
+    let a = post(&w.client(&r, "jane-p256"), w.ballot("jane-p256", "x"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK);
+    let before = w.witnessed(r.port, 1).await.expect("witnessed");
+    let closes = w.county.manifest.closes_at;
+    assert!(before.time < closes);
+
+    // The deadline passes with no new ballot: the same checkpoint is
+    // submitted again and its new cosignatures are timed after it.
+    w.county.clock.set(UnixTime(closes.0 + 5));
+    let mut closing = None;
+    for _ in 0..300 {
+        let v = voter::client::witnessed(&w.anonymous(&r), &w.county.manifest)
+            .await
+            .unwrap()
+            .unwrap();
+        if v.time >= closes {
+            closing = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let closing = closing.expect("a closing checkpoint within 30 s");
+    assert_eq!(closing.checkpoint.checkpoint, before.checkpoint.checkpoint);
+    assert_eq!(closing.time, UnixTime(closes.0 + 5));
     r.stop().await;
 }

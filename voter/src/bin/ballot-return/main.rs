@@ -105,16 +105,7 @@ async fn send(args: SendArgs) -> Result<()> {
         &receipt,
         shared::clock::Clock::now(&shared::clock::SystemClock),
     )?;
-    let saved = SavedReceipt {
-        election_id: manifest.election_id.clone(),
-        election_fingerprint: fpr.trim().to_uppercase(),
-        gateway: conn.gateway.clone(),
-        leaf_index: receipt.index,
-        voter_id: answer.voter_id.clone(),
-        salt: answer.salt.clone(),
-        message_sha256: hex::encode(receipt.entry.message_sha256),
-        receipt: receipt.to_text()?,
-    };
+    let saved = SavedReceipt::new(&manifest, &fpr, &conn.gateway, &receipt, &answer)?;
     let json = serde_json::to_vec_pretty(&saved)?;
     std::fs::write(&receipt_path, json)
         .with_context(|| format!("cannot save the receipt to {}", receipt_path.display()))?;
