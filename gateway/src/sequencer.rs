@@ -17,7 +17,7 @@ use crate::store::{self, SecurityEvent, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use shared::checkpoint::{Checkpoint, SignedCheckpoint};
-use shared::clock::Clock;
+use shared::clock::{Clock, UnixTime};
 use shared::log_entry::{voter_commitment, LogEntry};
 use shared::merkle::{self, Hash, Tree};
 use shared::note::{NoteSigner, NoteVerifier};
@@ -216,6 +216,11 @@ impl Sequencer {
     ) -> Result<(Sequencer, std::thread::JoinHandle<()>), StoreError> {
         let conn = store::open(db_path)?;
         let view = load_and_verify(&conn, &log_key.verifier())?;
+        let last_at: i64 = conn.query_row(
+            "SELECT COALESCE(MAX(received_at), 0) FROM ballots",
+            [],
+            |r| r.get(0),
+        )?;
         let log: SharedLog = Arc::new(RwLock::new(view));
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let writer = Writer {
@@ -224,6 +229,7 @@ impl Sequencer {
             log_key,
             clock,
             config,
+            last_at: UnixTime(last_at.max(0) as u64),
         };
         let handle = std::thread::Builder::new()
             .name("sequencer".into())
@@ -268,6 +274,9 @@ struct Writer {
     log_key: NoteSigner,
     clock: Arc<dyn Clock>,
     config: SequencerConfig,
+    /// The latest `received_at` stamped: a clock set back never stamps a
+    /// later leaf with an earlier time.
+    last_at: UnixTime,
 }
 
 /// A new leaf being committed.
@@ -412,9 +421,10 @@ impl Writer {
             }
             let mut salt = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
+            self.last_at = self.last_at.max(self.clock.now());
             let entry = LogEntry {
                 election_id: self.config.election_id.clone(),
-                received_at: self.clock.now(),
+                received_at: self.last_at,
                 message_sha256: sha,
                 voter_commitment: voter_commitment(&salt, &b.voter_id),
             };

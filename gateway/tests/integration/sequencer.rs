@@ -170,3 +170,52 @@ fn refuses_to_start_on_a_tampered_database() {
         tamper("UPDATE ballots SET leaf_hash = x'00' WHERE leaf_index = 0").contains("leaf hash")
     );
 }
+
+/// A clock set back (by an operator, NTP or an attacker) never makes a
+/// later leaf look older than an earlier one, in this run or after a
+/// restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn received_at_never_goes_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NoteSigner::generate(ORIGIN, TYPE_ED25519).unwrap();
+    let clock = ManualClock::new(UnixTime(1_793_700_000));
+    let open = |clock: &ManualClock| {
+        Sequencer::start(
+            &gateway::store::db_path(dir.path()),
+            NoteSigner::from_skey(&key.to_skey()).unwrap(),
+            Arc::new(clock.clone()),
+            SequencerConfig {
+                election_id: "2026-general".into(),
+                max_ballots_per_voter: 5,
+            },
+        )
+        .unwrap()
+    };
+    let at = |a: &gateway::sequencer::Accepted| {
+        Receipt::parse(a.receipt.as_bytes())
+            .unwrap()
+            .entry
+            .received_at
+    };
+    let (seq, handle) = open(&clock);
+    let first = seq.submit(ballot("V-1", b"one")).await.unwrap();
+    clock.set(UnixTime(1_793_600_000));
+    let second = seq.submit(ballot("V-2", b"two")).await.unwrap();
+    assert_eq!(at(&first), UnixTime(1_793_700_000));
+    assert_eq!(at(&second), UnixTime(1_793_700_000), "stamped backwards");
+    seq.stop().await;
+    handle.join().unwrap();
+
+    let (seq, handle) = open(&clock);
+    let third = seq.submit(ballot("V-3", b"three")).await.unwrap();
+    assert_eq!(
+        at(&third),
+        UnixTime(1_793_700_000),
+        "backwards after a restart"
+    );
+    clock.set(UnixTime(1_793_700_100));
+    let fourth = seq.submit(ballot("V-4", b"four")).await.unwrap();
+    assert_eq!(at(&fourth), UnixTime(1_793_700_100));
+    seq.stop().await;
+    handle.join().unwrap();
+}

@@ -75,107 +75,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let r = |v: &str, i: &str, m: Vec<u8>, at: u64| (v.to_owned(), id(i), m, Some(at));
     // (expected status, the ballot as the gateway logged it)
     let cases: Vec<(Status, Logged)> = vec![
-        // 0: jane's first ballot, later replaced.
-        (
-            Status::Superseded,
-            r(
-                "V-JANE",
-                "1234567890",
-                enc(&cms_of(&pki, jane, &package(e, "s1", "first"))),
-                t - 3600,
-            ),
-        ),
-        // 1: a damaged signature.
-        (
-            Status::Rejected(Reason::BadSignature),
-            r("V-JANE", "1234567890", enc(&bad_sig), t - 3500),
-        ),
-        // 2: signed by maria, uploaded by jane.
-        (
-            Status::Rejected(Reason::SignerNotUploader),
-            r(
-                "V-JANE",
-                "1234567890",
-                enc(&cms_of(&pki, maria, &package(e, "s1", "m"))),
-                t - 3400,
-            ),
-        ),
-        // 3: rick's card was revoked two days ago; this came yesterday.
-        (
-            Status::Rejected(Reason::CertificateRevoked),
-            r(
-                "V-RICK",
-                "4567890123",
-                enc(&cms_of(&pki, rick, &package(e, "s1", "r"))),
-                t - 86_400,
-            ),
-        ),
-        // 4: john is not on the roster (a compromised gateway logged him anyway).
-        (
-            Status::Rejected(Reason::NotOnRoster),
-            r(
-                "V-JOHN",
-                "2345678901",
-                enc(&cms_of(&pki, john, &package(e, "s1", "j"))),
-                t - 3300,
-            ),
-        ),
-        // 5: the wrong ballot style.
-        (
-            Status::Rejected(Reason::WrongBallotStyle),
-            r(
-                "V-MARIA",
-                "3456789012",
-                enc(&cms_of(&pki, maria, &package(e, "s9", "m"))),
-                t - 3200,
-            ),
-        ),
-        // 6: another election's ballot.
-        (
-            Status::Rejected(Reason::WrongElection),
-            r(
-                "V-MARIA",
-                "3456789012",
-                enc(&cms_of(&pki, maria, &package("2024-general", "s1", "m"))),
-                t - 3100,
-            ),
-        ),
-        // 7: encrypted to another key.
-        (
-            Status::Rejected(Reason::DecryptionFailed),
-            r(
-                "V-MARIA",
-                "3456789012",
-                shared::pgp::encrypt(&other_key, b"x").unwrap(),
-                t - 3000,
-            ),
-        ),
-        // 8: signed content that is not a ballot package.
-        (
-            Status::Rejected(Reason::MalformedPackage),
-            r("V-JANE", "1234567890", enc(&unsigned_garbage), t - 2900),
-        ),
-        // 9: maria's valid ballot.
-        (
-            Status::Accepted,
-            r(
-                "V-MARIA",
-                "3456789012",
-                enc(&cms_of(&pki, maria, &package(e, "s1", "maria counts"))),
-                t - 2800,
-            ),
-        ),
-        // 10: jane's replacement: the latest valid one counts.
-        (
-            Status::Accepted,
-            r(
-                "V-JANE",
-                "1234567890",
-                enc(&cms_of(&pki, jane, &package(e, "s1", "jane counts"))),
-                t - 2000,
-            ),
-        ),
-        // 11: rick's ballot from three days ago, before his card was revoked: it counts.
+        // 0: rick's ballot from three days ago, before his card was revoked: it counts.
         (
             Status::Accepted,
             r(
@@ -185,7 +85,107 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
                 t - 3 * 86_400,
             ),
         ),
-        // 12: after the deadline (jane again; it must not replace #10).
+        // 1: jane's first ballot, later replaced.
+        (
+            Status::Superseded,
+            r(
+                "V-JANE",
+                "1234567890",
+                enc(&cms_of(&pki, jane, &package(e, "s1", "first"))),
+                t - 86_400 - 300,
+            ),
+        ),
+        // 2: a damaged signature.
+        (
+            Status::Rejected(Reason::BadSignature),
+            r("V-JANE", "1234567890", enc(&bad_sig), t - 86_400 - 200),
+        ),
+        // 3: signed by maria, uploaded by jane.
+        (
+            Status::Rejected(Reason::SignerNotUploader),
+            r(
+                "V-JANE",
+                "1234567890",
+                enc(&cms_of(&pki, maria, &package(e, "s1", "m"))),
+                t - 86_400 - 100,
+            ),
+        ),
+        // 4: rick's card was revoked two days ago; this came yesterday.
+        (
+            Status::Rejected(Reason::CertificateRevoked),
+            r(
+                "V-RICK",
+                "4567890123",
+                enc(&cms_of(&pki, rick, &package(e, "s1", "r"))),
+                t - 86_400,
+            ),
+        ),
+        // 5: john is not on the roster (a compromised gateway logged him anyway).
+        (
+            Status::Rejected(Reason::NotOnRoster),
+            r(
+                "V-JOHN",
+                "2345678901",
+                enc(&cms_of(&pki, john, &package(e, "s1", "j"))),
+                t - 3300,
+            ),
+        ),
+        // 6: the wrong ballot style.
+        (
+            Status::Rejected(Reason::WrongBallotStyle),
+            r(
+                "V-MARIA",
+                "3456789012",
+                enc(&cms_of(&pki, maria, &package(e, "s9", "m"))),
+                t - 3200,
+            ),
+        ),
+        // 7: another election's ballot.
+        (
+            Status::Rejected(Reason::WrongElection),
+            r(
+                "V-MARIA",
+                "3456789012",
+                enc(&cms_of(&pki, maria, &package("2024-general", "s1", "m"))),
+                t - 3100,
+            ),
+        ),
+        // 8: encrypted to another key.
+        (
+            Status::Rejected(Reason::DecryptionFailed),
+            r(
+                "V-MARIA",
+                "3456789012",
+                shared::pgp::encrypt(&other_key, b"x").unwrap(),
+                t - 3000,
+            ),
+        ),
+        // 9: signed content that is not a ballot package.
+        (
+            Status::Rejected(Reason::MalformedPackage),
+            r("V-JANE", "1234567890", enc(&unsigned_garbage), t - 2900),
+        ),
+        // 10: maria's valid ballot.
+        (
+            Status::Accepted,
+            r(
+                "V-MARIA",
+                "3456789012",
+                enc(&cms_of(&pki, maria, &package(e, "s1", "maria counts"))),
+                t - 2800,
+            ),
+        ),
+        // 11: jane's replacement: the latest valid one counts.
+        (
+            Status::Accepted,
+            r(
+                "V-JANE",
+                "1234567890",
+                enc(&cms_of(&pki, jane, &package(e, "s1", "jane counts"))),
+                t - 2000,
+            ),
+        ),
+        // 12: after the deadline (jane again; it must not replace #11).
         (
             Status::Rejected(Reason::AfterDeadline),
             r(
@@ -244,7 +244,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let receipt: String = rusqlite::Connection::open(gateway::store::db_path(&g.data))
         .unwrap()
         .query_row(
-            "SELECT receipt FROM ballots WHERE leaf_index = 10",
+            "SELECT receipt FROM ballots WHERE leaf_index = 11",
             [],
             |r| r.get(0),
         )
@@ -280,12 +280,12 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         Some((&status_bytes, &proof_for(&receipt))),
     )
     .unwrap();
-    assert_eq!(report.index, 10);
+    assert_eq!(report.index, 11);
     assert!(report.status.unwrap().starts_with("accepted"));
     let superseded: String = rusqlite::Connection::open(gateway::store::db_path(&g.data))
         .unwrap()
         .query_row(
-            "SELECT receipt FROM ballots WHERE leaf_index = 0",
+            "SELECT receipt FROM ballots WHERE leaf_index = 1",
             [],
             |r| r.get(0),
         )
@@ -300,7 +300,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     .unwrap();
     assert!(report.status.unwrap().starts_with("superseded"));
     // A receipt with a changed entry does not audit.
-    let forged = receipt.replacen("index 10", "index 9", 1);
+    let forged = receipt.replacen("index 11", "index 10", 1);
     assert!(verifier::audit::audit(
         forged.as_bytes(),
         &manifest,
@@ -362,8 +362,8 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         }
     }
     assert!(
-        voters.contains("V-JANE,0,superseded,\n")
-            && voters.contains("V-RICK,3,rejected,certificate-revoked\n"),
+        voters.contains("V-JANE,1,superseded,\n")
+            && voters.contains("V-RICK,4,rejected,certificate-revoked\n"),
         "{voters}"
     );
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
