@@ -42,6 +42,7 @@ mod compromised {
         fpr: String,
         manifest: ElectionManifest,
         password: sequoia_openpgp::crypto::Password,
+        stand_in_keys: Vec<String>,
     }
 
     impl County {
@@ -64,6 +65,7 @@ mod compromised {
                 fpr: c.fpr,
                 manifest: c.manifest,
                 password: c.password,
+                stand_in_keys: c.stand_in_keys,
             }
         }
 
@@ -91,6 +93,7 @@ mod compromised {
                 &self.clock,
                 "2026-general",
                 10,
+                &self.stand_in_keys,
                 items
                     .into_iter()
                     .map(|(voter, identity, message)| testkit::voters::Logged {
@@ -99,6 +102,7 @@ mod compromised {
                         client_cert: vec![],
                         message,
                         at: None,
+                        witnessed_at: None,
                     }),
             )
             .into_iter()
@@ -293,8 +297,11 @@ mod compromised {
         // (renumbering everything after it), forges the export record so the
         // next bundle looks like bundle 2, and logs new ballots.
         let conn = rusqlite::Connection::open(gateway::store::db_path(&before)).unwrap();
-        conn.execute("INSERT INTO exports VALUES (1, 0, 2, 2, 0)", [])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO exports (sequence, first_index, entry_count, checkpoint_size, created_at) VALUES (1, 0, 2, 2, 0)",
+            [],
+        )
+        .unwrap();
         drop(conn);
         c.log(
             &before,

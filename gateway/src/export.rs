@@ -15,7 +15,7 @@ use rusqlite::params;
 use sha2::{Digest, Sha256};
 use shared::bundle::{self, BundleEntry, BundleHeader, FileRef};
 use shared::checkpoint::SignedCheckpoint;
-use shared::clock::Clock;
+use shared::clock::{Clock, UnixTime};
 use shared::log_entry::LogEntry;
 use shared::media;
 use shared::merkle::{Hash, Tree};
@@ -63,8 +63,49 @@ fn load_tree(conn: &rusqlite::Connection) -> Result<Tree> {
     Ok(tree)
 }
 
+/// The checkpoints witnessed since row `after` (every one with `all`), up to
+/// the bundle's size, thinned to what a bundle carries: their notes, and the
+/// last row considered.
+fn witnessed_since(
+    tx: &rusqlite::Connection,
+    after: i64,
+    size: u64,
+    manifest: &shared::manifest::ElectionManifest,
+) -> Result<(Vec<String>, i64)> {
+    let mut stmt =
+        tx.prepare("SELECT id, size, quorum_time, note FROM witnessed WHERE id > ?1 ORDER BY id")?;
+    let mut rows = stmt.query(params![after])?;
+    let mut found: Vec<(i64, UnixTime, String)> = Vec::new();
+    while let Some(r) = rows.next()? {
+        // Rows are stored as checkpoints are witnessed, by growing size: the
+        // first beyond this bundle's checkpoint waits for the next bundle,
+        // with every row after it.
+        if r.get::<_, i64>(1)? as u64 > size {
+            break;
+        }
+        found.push((r.get(0)?, UnixTime(r.get::<_, i64>(2)? as u64), r.get(3)?));
+    }
+    let upto = found.last().map_or(after, |(id, _, _)| *id);
+    let times: Vec<UnixTime> = found.iter().map(|(_, t, _)| *t).collect();
+    let kept = shared::witness::thin(
+        &times,
+        bundle::MAX_WITNESSED,
+        manifest.closes_at,
+        manifest.closing_bound(),
+    );
+    let mut notes = Vec::with_capacity(kept.len());
+    for i in kept {
+        if let Some((_, _, note)) = found.get_mut(i) {
+            notes.push(std::mem::take(note));
+        }
+    }
+    Ok((notes, upto))
+}
+
 /// Writes the next bundle into `out_dir`. With `all`, the bundle holds every
-/// entry from leaf 0. Returns `None` when there is nothing new.
+/// entry from leaf 0. A bundle is written when there are new entries, or
+/// only new witnessed checkpoints (such as the closing checkpoint cosigned
+/// again at the deadline). Returns `None` when there is nothing new.
 pub fn export(
     data_dir: &Path,
     crls: &[Vec<u8>],
@@ -98,20 +139,26 @@ pub fn export(
             tree.size()
         );
     }
-    let last: Option<(i64, i64)> = tx
+    let last: Option<(i64, i64, i64)> = tx
         .query_row(
-            "SELECT sequence, checkpoint_size FROM exports ORDER BY sequence DESC LIMIT 1",
+            "SELECT sequence, checkpoint_size, witnessed_upto FROM exports ORDER BY sequence DESC LIMIT 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .ok();
-    let sequence = last.map_or(1, |(s, _)| s as u64 + 1);
+    let sequence = last.map_or(1, |(s, _, _)| s as u64 + 1);
     let first_index = if all {
         0
     } else {
-        last.map_or(0, |(_, c)| c as u64)
+        last.map_or(0, |(_, c, _)| c as u64)
     };
-    if first_index == size && !all {
+    let after = if all {
+        0
+    } else {
+        last.map_or(0, |(_, _, w)| w)
+    };
+    let (witnessed, witnessed_upto) = witnessed_since(&tx, after, size, &election.manifest)?;
+    if first_index == size && !all && witnessed_upto == after {
         return Ok(None);
     }
     let previous_checkpoint = if first_index == 0 {
@@ -165,6 +212,7 @@ pub fn export(
         previous_checkpoint,
         new_checkpoint,
         consistency_proof,
+        witnessed,
         crls: crl_refs,
         intermediates: inter_refs,
         first_index,
@@ -231,8 +279,8 @@ pub fn export(
     std::fs::rename(&tmp, &final_dir).context("cannot move the finished bundle into place")?;
     fsync_dir(out_dir)?;
     conn.execute(
-        "INSERT INTO exports (sequence, first_index, entry_count, checkpoint_size, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![sequence as i64, first_index as i64, (size - first_index) as i64, size as i64, clock.now().0 as i64],
+        "INSERT INTO exports (sequence, first_index, entry_count, checkpoint_size, created_at, witnessed_upto) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![sequence as i64, first_index as i64, (size - first_index) as i64, size as i64, clock.now().0 as i64, witnessed_upto],
     )?;
     store::record_event(
         &conn,

@@ -19,7 +19,7 @@ pub fn db_path(data_dir: &Path) -> std::path::PathBuf {
 }
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Why storage failed.
 #[derive(Debug, Error)]
@@ -108,6 +108,11 @@ const MIGRATIONS: &[&str] = &[
         quorum_time INTEGER NOT NULL,
         note        TEXT NOT NULL
     );
+    ",
+    // Version 3: each export records the last witnessed row it considered,
+    // so the next bundle carries the checkpoints witnessed since.
+    "
+    ALTER TABLE exports ADD COLUMN witnessed_upto INTEGER NOT NULL DEFAULT 0;
     ",
 ];
 

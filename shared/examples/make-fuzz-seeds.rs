@@ -198,6 +198,7 @@ fn main() {
         previous_checkpoint: None,
         new_checkpoint: cp.sign(&fuzz_log).expect("checkpoint"),
         consistency_proof: vec![],
+        witnessed: vec![cp.sign(&fuzz_log).expect("checkpoint")],
         crls: vec![FileRef {
             size: pki.id_ca_crl.len() as u64,
             sha256: [1; 32],

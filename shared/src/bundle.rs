@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! opaque magic[15] = "TRANSFER-BUNDLE";
-//! uint8  version = 1;
+//! uint8  version = 2;
 //! Frame  header;                // BundleHeader, at most 1 MiB
 //! Frame  entries[entry_count];  // BundleEntry each, at most 64 KiB
 //! struct { uint32 length; opaque body[length]; } Frame;
@@ -19,12 +19,14 @@
 //!     opaque new_checkpoint<1..2^14>;      // signed note
 //!     uint8  proof_len;                    // consistency proof, hashes
 //!     opaque consistency_proof[32 * proof_len];
+//!     Witnessed witnessed<u8 count>;       // at most 64, oldest first
 //!     FileRef crls<u16 count>;             // files crls/0001.crl, crls/0002.crl, ...
 //!     FileRef intermediates<u16 count>;    // files intermediates/0001.der, ...
 //!     uint64 first_index;                  // = previous checkpoint size
 //!     uint64 entry_count;                  // = new size - first_index
 //! } BundleHeader;
 //! struct { uint64 size; opaque sha256[32]; } FileRef;
+//! struct { opaque note<1..2^14>; } Witnessed; // a checkpoint with its cosignatures
 //!
 //! struct {
 //!     uint64 leaf_index;                   // first_index, first_index + 1, ...
@@ -38,6 +40,11 @@
 //!     opaque ballot_sha256[32];
 //! } BundleEntry;
 //! ```
+//!
+//! `witnessed` carries the checkpoints a quorum of the manifest's witnesses
+//! cosigned since the previous bundle (none larger than `new_checkpoint`),
+//! thinned by the gateway to at most [`MAX_WITNESSED`]: the verifier's time
+//! rule (`docs/spec/witnesses.md`) rests on them, never on `received_at`.
 //!
 //! File names are derived by the reader from indexes, never taken from the
 //! media; the recorded `ballot_file` must equal the derived name.
@@ -53,9 +60,13 @@ use thiserror::Error;
 /// The magic string.
 pub const MAGIC: &[u8; 15] = b"TRANSFER-BUNDLE";
 /// The version of this encoding.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// The largest header frame.
-pub const MAX_HEADER: usize = 1024 * 1024;
+pub const MAX_HEADER: usize = 2 * 1024 * 1024;
+/// The most witnessed checkpoints one bundle carries.
+pub const MAX_WITNESSED: usize = 64;
+/// The largest witnessed checkpoint (the note with every cosignature).
+pub const MAX_WITNESSED_NOTE: usize = 1 << 14;
 /// The largest entry frame.
 pub const MAX_ENTRY: usize = 64 * 1024;
 /// The most CRL or intermediate files.
@@ -99,6 +110,9 @@ pub struct BundleHeader {
     pub new_checkpoint: String,
     /// Consistency proof from the previous checkpoint to the new one.
     pub consistency_proof: Vec<Hash>,
+    /// Checkpoints a quorum of witnesses cosigned, oldest first (signed
+    /// notes with every cosignature).
+    pub witnessed: Vec<String>,
     /// CRLs the gateway used.
     pub crls: Vec<FileRef>,
     /// Intermediate certificates the gateway used.
@@ -292,6 +306,25 @@ impl BundleHeader {
         for h in &self.consistency_proof {
             b.raw(h);
         }
+        if self.witnessed.len() > MAX_WITNESSED {
+            return Err(enc(EncodeError {
+                what: "witnessed checkpoints",
+                len: self.witnessed.len(),
+                max: MAX_WITNESSED,
+            }));
+        }
+        b.u8(self.witnessed.len() as u8);
+        for note in &self.witnessed {
+            if note.is_empty() {
+                return Err(enc(EncodeError {
+                    what: "witnessed checkpoint (empty)",
+                    len: 0,
+                    max: MAX_WITNESSED_NOTE,
+                }));
+            }
+            b.vec16(note.as_bytes(), MAX_WITNESSED_NOTE, "witnessed checkpoint")
+                .map_err(enc)?;
+        }
         for list in [&self.crls, &self.intermediates] {
             if list.len() > MAX_FILES {
                 return Err(enc(EncodeError {
@@ -354,6 +387,27 @@ impl BundleHeader {
         for _ in 0..n {
             consistency_proof.push(r.array("consistency proof")?);
         }
+        let n = usize::from(r.u8("witnessed checkpoints")?);
+        if n > MAX_WITNESSED {
+            return Err(DecodeError::TooLong {
+                what: "witnessed checkpoints",
+                len: n as u64,
+                max: MAX_WITNESSED as u64,
+            }
+            .into());
+        }
+        let mut witnessed = Vec::with_capacity(n);
+        for _ in 0..n {
+            let note = r.string16(MAX_WITNESSED_NOTE, "witnessed checkpoint")?;
+            if note.is_empty() {
+                return Err(DecodeError::InvalidValue {
+                    what: "witnessed checkpoint",
+                    reason: "empty",
+                }
+                .into());
+            }
+            witnessed.push(note.to_owned());
+        }
         let crls = file_refs(&mut r, "CRL list")?;
         let intermediates = file_refs(&mut r, "intermediate list")?;
         let first_index = r.u64("first index")?;
@@ -380,6 +434,7 @@ impl BundleHeader {
             previous_checkpoint,
             new_checkpoint,
             consistency_proof,
+            witnessed,
             crls,
             intermediates,
             first_index,
@@ -496,6 +551,7 @@ mod tests {
             previous_checkpoint: Some("ballots.example/2026\n3\nAAAA\n\n— x AAAA\n".into()),
             new_checkpoint: "ballots.example/2026\n5\nBBBB\n\n— x BBBB\n".into(),
             consistency_proof: vec![[1; 32], [2; 32]],
+            witnessed: vec!["ballots.example/2026\n4\nCCCC\n\n— x CCCC\n— w DDDD\n".into()],
             crls: vec![FileRef {
                 size: 900,
                 sha256: [3; 32],
@@ -598,5 +654,42 @@ mod tests {
         let mut out = Vec::new();
         zero.write(&mut out).unwrap();
         assert!(BundleHeader::read(&mut out.as_slice()).is_err());
+    }
+
+    #[test]
+    fn witnessed_checkpoints_are_bounded_in_number_and_size() {
+        let many = BundleHeader {
+            witnessed: vec!["n".into(); MAX_WITNESSED + 1],
+            ..header()
+        };
+        assert!(many.write(&mut Vec::new()).is_err());
+        let big = BundleHeader {
+            witnessed: vec!["n".repeat(MAX_WITNESSED_NOTE + 1)],
+            ..header()
+        };
+        assert!(big.write(&mut Vec::new()).is_err());
+        // The most the format allows still fits in a header frame.
+        let most = BundleHeader {
+            witnessed: vec!["n".repeat(MAX_WITNESSED_NOTE); MAX_WITNESSED],
+            ..header()
+        };
+        let mut out = Vec::new();
+        most.write(&mut out).unwrap();
+        assert_eq!(BundleHeader::read(&mut out.as_slice()).unwrap(), most);
+        // A count byte above the limit, patched into a real header.
+        let mut out = Vec::new();
+        header().write(&mut out).unwrap();
+        let h = header();
+        let at = 16 + 4 // magic, version, frame length
+            + 1 + h.election_id.len() + 8 + 1 + h.log_origin.len()
+            + 2 + h.previous_checkpoint.as_ref().unwrap().len()
+            + 2 + h.new_checkpoint.len()
+            + 1 + 32 * h.consistency_proof.len();
+        assert_eq!(out[at], 1);
+        out[at] = (MAX_WITNESSED + 1) as u8;
+        assert!(matches!(
+            BundleHeader::read(&mut out.as_slice()),
+            Err(BundleError::Decode(DecodeError::TooLong { .. }))
+        ));
     }
 }

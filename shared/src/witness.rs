@@ -218,6 +218,162 @@ impl WitnessPolicy {
     }
 }
 
+/// The times a log's leaves were witnessed by: for each checkpoint a quorum
+/// cosigned, its size and the quorum's time. The verifier's time rule
+/// (`docs/spec/witnesses.md`, "The time rule") reads only these, never a
+/// leaf's `received_at`.
+#[derive(Debug, Clone, Default)]
+pub struct WitnessedTimes {
+    /// (size, quorum time), by size.
+    points: Vec<(u64, UnixTime)>,
+    /// For each position in `points`, the earliest time from there on.
+    earliest_from: Vec<UnixTime>,
+}
+
+/// What became of the closing checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// A quorum cosigned a checkpoint of this size between the deadline and
+    /// the deadline plus the grace.
+    Witnessed {
+        /// Its size.
+        size: u64,
+        /// The quorum's time.
+        time: UnixTime,
+    },
+    /// Checkpoints were cosigned after the deadline, but none within the
+    /// grace: the first such was at `time`.
+    Late {
+        /// The quorum's time of the first checkpoint cosigned after the
+        /// deadline.
+        time: UnixTime,
+    },
+    /// No checkpoint was cosigned at or after the deadline.
+    Missing,
+}
+
+impl WitnessedTimes {
+    /// From (size, quorum time) pairs in any order.
+    pub fn new(points: impl IntoIterator<Item = (u64, UnixTime)>) -> Self {
+        let mut points: Vec<(u64, UnixTime)> = points.into_iter().collect();
+        points.sort();
+        let mut earliest_from = vec![UnixTime(u64::MAX); points.len()];
+        let mut min = UnixTime(u64::MAX);
+        for (i, (_, t)) in points.iter().enumerate().rev() {
+            min = min.min(*t);
+            if let Some(slot) = earliest_from.get_mut(i) {
+                *slot = min;
+            }
+        }
+        WitnessedTimes {
+            points,
+            earliest_from,
+        }
+    }
+
+    /// How many witnessed checkpoints there are.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The earliest time a quorum cosigned a checkpoint that includes leaf
+    /// `index` (one of size greater than `index`): the leaf existed by then.
+    /// `None` when no witnessed checkpoint includes it.
+    pub fn witnessed_by(&self, index: u64) -> Option<UnixTime> {
+        let from = self.points.partition_point(|(size, _)| *size <= index);
+        self.earliest_from.get(from).copied()
+    }
+
+    /// The size of the largest checkpoint a quorum cosigned no later than
+    /// `bound` (0 if none): the leaves below it existed by `bound`.
+    pub fn size_by(&self, bound: UnixTime) -> u64 {
+        self.points
+            .iter()
+            .filter(|(_, t)| *t <= bound)
+            .map(|(size, _)| *size)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The closing checkpoint: the largest checkpoint a quorum cosigned at
+    /// or after `closes_at` and no later than `bound` (the deadline plus the
+    /// grace).
+    pub fn closing(&self, closes_at: UnixTime, bound: UnixTime) -> Closing {
+        let within = self
+            .points
+            .iter()
+            .filter(|(_, t)| *t >= closes_at && *t <= bound)
+            .max();
+        if let Some((size, time)) = within {
+            return Closing::Witnessed {
+                size: *size,
+                time: *time,
+            };
+        }
+        match self
+            .points
+            .iter()
+            .map(|(_, t)| *t)
+            .filter(|t| *t >= closes_at)
+            .min()
+        {
+            Some(time) => Closing::Late { time },
+            None => Closing::Missing,
+        }
+    }
+}
+
+/// Which of a run of witnessed checkpoints (their quorum times, oldest
+/// first) a bundle carries when there are more than `max` (at least 4):
+/// the first and the last, the last cosigned no later than `bound` and the
+/// first cosigned at or after `closes_at` (the closing checkpoint's
+/// neighbours, which the time rule's outcome depends on), and the rest
+/// spread evenly over the run's time span, so a leaf's witnessed time is
+/// later than with every checkpoint by at most about span / max. Returns
+/// positions, ascending.
+pub fn thin(times: &[UnixTime], max: usize, closes_at: UnixTime, bound: UnixTime) -> Vec<usize> {
+    let n = times.len();
+    if n <= max {
+        return (0..n).collect();
+    }
+    let mut keep = std::collections::BTreeSet::new();
+    keep.insert(0);
+    keep.insert(n - 1);
+    if let Some(i) = times.iter().rposition(|t| *t <= bound) {
+        keep.insert(i);
+    }
+    if let Some(i) = times.iter().position(|t| *t >= closes_at) {
+        keep.insert(i);
+    }
+    let slots = max.saturating_sub(keep.len());
+    let (Some(first), Some(last)) = (times.first(), times.last()) else {
+        return Vec::new();
+    };
+    let (first, last) = (first.0, last.0);
+    let span = last.saturating_sub(first);
+    let mut at = 0usize;
+    for k in 1..=slots as u64 {
+        let target = first.saturating_add(
+            u64::try_from(u128::from(span) * u128::from(k) / (slots as u128 + 1)).unwrap_or(span),
+        );
+        while times.get(at).is_some_and(|t| t.0 < target) {
+            at += 1;
+        }
+        if at < n {
+            keep.insert(at);
+        }
+        if keep.len() >= max {
+            break;
+        }
+    }
+    keep.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +502,49 @@ mod tests {
         }
         .sign(&key)
         .unwrap()
+    }
+
+    #[test]
+    fn a_leaf_is_witnessed_by_the_first_checkpoint_that_includes_it() {
+        let t = |x| UnixTime(x);
+        let w = WitnessedTimes::new([(3, t(100)), (5, t(200)), (5, t(150)), (9, t(400))]);
+        assert_eq!(w.witnessed_by(0), Some(t(100)));
+        assert_eq!(w.witnessed_by(2), Some(t(100)));
+        assert_eq!(w.witnessed_by(3), Some(t(150)));
+        assert_eq!(w.witnessed_by(4), Some(t(150)));
+        assert_eq!(w.witnessed_by(5), Some(t(400)));
+        assert_eq!(w.witnessed_by(8), Some(t(400)));
+        assert_eq!(w.witnessed_by(9), None);
+        assert_eq!(w.size_by(t(99)), 0);
+        assert_eq!(w.size_by(t(150)), 5);
+        assert_eq!(w.size_by(t(399)), 5);
+        assert_eq!(w.size_by(t(400)), 9);
+        // Deadline 180, grace 60: the re-cosigned size 5 at 200 closes.
+        assert_eq!(
+            w.closing(t(180), t(240)),
+            Closing::Witnessed {
+                size: 5,
+                time: t(200)
+            }
+        );
+        assert_eq!(w.closing(t(300), t(360)), Closing::Late { time: t(400) });
+        assert_eq!(w.closing(t(500), t(560)), Closing::Missing);
+        assert!(WitnessedTimes::new([]).witnessed_by(0).is_none());
+    }
+
+    #[test]
+    fn thinning_keeps_the_ends_the_closing_neighbours_and_spreads_the_rest() {
+        let times: Vec<UnixTime> = (0..10_000).map(|i| UnixTime(1000 + 3 * i)).collect();
+        assert_eq!(thin(&times[..64], 64, UnixTime(0), UnixTime(0)).len(), 64);
+        let (closes, bound) = (UnixTime(1000 + 3 * 7777 + 1), UnixTime(1000 + 3 * 7790 + 2));
+        let kept = thin(&times, 64, closes, bound);
+        assert!(kept.len() <= 64, "{}", kept.len());
+        assert!(kept.windows(2).all(|w| w[0] < w[1]));
+        for must in [0, 9999, 7778, 7790] {
+            assert!(kept.contains(&must), "{must} dropped");
+        }
+        // Evenly spread: no gap much wider than the span over the slots.
+        let widest = kept.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(widest <= 10_000 / 58 + 2, "gap of {widest}");
     }
 }

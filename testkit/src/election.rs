@@ -44,6 +44,9 @@ pub struct ElectionSpec {
     pub witness_quorum: u8,
     /// The grace after the deadline for the closing checkpoint.
     pub grace_seconds: u32,
+    /// The secret keys of the witnesses when they are stand-ins (none when
+    /// real observers' witnesses are named).
+    pub stand_in_keys: Vec<String>,
 }
 
 impl ElectionSpec {
@@ -51,6 +54,7 @@ impl ElectionSpec {
     /// were issued) for five days, with `roster_csv` as its roster.
     pub fn new(roster_csv: &str) -> Self {
         let t = UnixTime(crate::now().unix_timestamp() as u64);
+        let (witnesses, stand_in_keys) = crate::observers::Observers::stand_ins(3);
         ElectionSpec {
             election_id: "2026-general".into(),
             title: "General Election, November 3, 2026".into(),
@@ -63,9 +67,10 @@ impl ElectionSpec {
             max_ballot: 1 << 20,
             roster_csv: roster_csv.into(),
             witness_name: "county.test.example/witness".into(),
-            witnesses: crate::observers::Observers::absent(3, 2),
+            witnesses,
             witness_quorum: 2,
             grace_seconds: 600,
+            stand_in_keys,
         }
     }
 
@@ -73,6 +78,7 @@ impl ElectionSpec {
     pub fn observers(mut self, observers: &crate::observers::Observers) -> Self {
         self.witnesses = observers.witnesses.clone();
         self.witness_quorum = observers.quorum;
+        self.stand_in_keys.clear();
         self
     }
 
@@ -186,6 +192,8 @@ pub struct County {
     pub election_key: Cert,
     /// The verifier's witness key.
     pub witness: NoteSigner,
+    /// The stand-in witnesses' secret keys (see [`ElectionSpec`]).
+    pub stand_in_keys: Vec<String>,
 }
 
 impl County {
@@ -197,6 +205,7 @@ impl County {
         media: PathBuf,
         clock: ManualClock,
         fpr: String,
+        stand_in_keys: Vec<String>,
     ) -> Self {
         let password = Password::from(PASSPHRASE);
         // The manifest the ceremony stored is the one it signed onto the
@@ -213,6 +222,7 @@ impl County {
             fpr,
             password,
             manifest: loaded.manifest,
+            stand_in_keys,
         }
     }
 
@@ -223,6 +233,14 @@ impl County {
         let clock = ManualClock::new(spec.now);
         let (home, media) = (root.join("home"), root.join("media"));
         let fpr = spec.verifier_ceremony(&home, gw_media, &media, &clock);
-        County::after_ceremony(gw.into(), gw_media.into(), home, media, clock, fpr)
+        County::after_ceremony(
+            gw.into(),
+            gw_media.into(),
+            home,
+            media,
+            clock,
+            fpr,
+            spec.stand_in_keys.clone(),
+        )
     }
 }

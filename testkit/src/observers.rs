@@ -46,24 +46,24 @@ impl Observers {
         }
     }
 
-    /// Witnesses that are named but never answer (connections are refused):
-    /// for tests that do not look at witnessing.
-    pub fn absent(n: usize, quorum: u8) -> Vec<ManifestWitness> {
-        let _ = quorum;
+    /// Witnesses that are named but never answer (connections are
+    /// refused), with their signing keys (secret key text) so a test that
+    /// logs ballots straight through the sequencer can cosign as honest
+    /// witnesses would ([`crate::voters::witness_latest`]).
+    pub fn stand_ins(n: usize) -> (Vec<ManifestWitness>, Vec<String>) {
         (0..n)
             .map(|i| {
-                let name = format!("absent-{i}.test.example/witness");
+                let name = format!("stand-in-{i}.test.example/witness");
                 let key = shared::note::NoteSigner::generate(&name, shared::note::TYPE_COSIGNATURE)
-                    .unwrap()
-                    .verifier()
-                    .to_vkey();
+                    .unwrap();
                 // Port 9 (discard) on loopback: nothing listens there.
-                ManifestWitness {
-                    key,
+                let w = ManifestWitness {
+                    key: key.verifier().to_vkey(),
                     url: format!("http://127.0.0.1:9/{i}/"),
-                }
+                };
+                (w, key.to_skey().to_string())
             })
-            .collect()
+            .unzip()
     }
 
     /// The witness `i`, opened (for tests that look at its state).

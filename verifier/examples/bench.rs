@@ -53,9 +53,10 @@ fn prepare(dir: &Path, n: usize, size: usize) {
             client_cert: v.cert_der.clone(),
             message: testkit::voters::upload(&county.manifest, &pki, v, "s1", content),
             at: None,
+            witnessed_at: None,
         }
     });
-    testkit::voters::log_directly(&county.gw, &clock, "2026-general", 5, ballots);
+    testkit::voters::log_directly(&county.gw, &clock, "2026-general", 5, &[], ballots);
     let s = gateway::export::export(
         &dir.join("gw"),
         &[pki.root_crl.clone(), pki.id_ca_crl.clone()],

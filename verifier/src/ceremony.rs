@@ -183,6 +183,8 @@ pub fn init(
             election_id: params.election_id.clone(),
             transfer_cert: shared::pgp::public_bytes(&transfer)?,
             log_key: log.to_vkey(),
+            witnesses: manifest.witnesses.iter().map(|w| w.key.clone()).collect(),
+            witness_quorum: manifest.witness_quorum,
         },
     )?;
     state::meta_put(&conn, "manifest", &manifest_signed)?;

@@ -1,7 +1,7 @@
 //! The verifier's own state: an SQLite database (WAL, `synchronous=FULL`)
-//! holding the pinned gateway keys, every imported leaf with its
-//! ciphertext, the imported bundles, and the CRLs and intermediates that
-//! came with them.
+//! holding the pinned gateway keys and witness policy, every imported leaf
+//! with its ciphertext, the imported bundles, the CRLs and intermediates
+//! that came with them, and the checkpoints a quorum of witnesses cosigned.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
@@ -15,9 +15,11 @@ pub fn db_path(home: &Path) -> std::path::PathBuf {
 }
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+/// Each version's schema change, in order.
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
@@ -47,7 +49,19 @@ CREATE TABLE pki_files (
     kind   TEXT NOT NULL,
     der    BLOB NOT NULL
 );
-";
+",
+    // Version 2: the witnessed checkpoints the bundles carried, each
+    // verified against the manifest's witnesses and the imported leaves.
+    "
+CREATE TABLE witnessed (
+    id          INTEGER PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    quorum_time INTEGER NOT NULL,
+    note        TEXT NOT NULL,
+    bundle      INTEGER NOT NULL
+);
+",
+];
 
 /// What the verifier pins about the gateway and the election.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +72,28 @@ pub struct Pins {
     pub transfer_cert: Vec<u8>,
     /// The gateway log key (C2SP verifier key text).
     pub log_key: String,
+    /// The witnesses the manifest names (C2SP verifier keys).
+    pub witnesses: Vec<String>,
+    /// How many of them must cosign a checkpoint.
+    pub witness_quorum: u8,
+}
+
+impl Pins {
+    /// What the manifest says of the log and its witnesses, as a policy.
+    pub fn witness_policy(&self) -> anyhow::Result<shared::witness::WitnessPolicy> {
+        use anyhow::Context;
+        Ok(shared::witness::WitnessPolicy {
+            log_key: shared::note::NoteVerifier::from_vkey(&self.log_key)
+                .context("the pinned log key")?,
+            witnesses: self
+                .witnesses
+                .iter()
+                .map(|k| shared::note::NoteVerifier::from_vkey(k))
+                .collect::<Result<_, _>>()
+                .context("a pinned witness key")?,
+            quorum: usize::from(self.witness_quorum),
+        })
+    }
 }
 
 /// Opens (creating if needed) the verifier's database.
@@ -73,15 +109,19 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_mode", "TRUNCATE")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version == 0 {
-        let tx = conn.unchecked_transaction()?;
-        tx.execute_batch(SCHEMA)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        tx.commit()?;
-    } else if version > SCHEMA_VERSION {
+    if version > SCHEMA_VERSION {
         return Err(rusqlite::Error::InvalidParameterName(format!(
             "the verifier database has schema version {version}, newer than this program"
         )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let target = i as i64 + 1;
+        if version < target {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", target)?;
+            tx.commit()?;
+        }
     }
     Ok(conn)
 }
@@ -109,6 +149,8 @@ pub fn set_pins(conn: &Connection, pins: &Pins) -> rusqlite::Result<()> {
     meta_put(&tx, "election_id", pins.election_id.as_bytes())?;
     meta_put(&tx, "transfer_cert", &pins.transfer_cert)?;
     meta_put(&tx, "log_key", pins.log_key.as_bytes())?;
+    meta_put(&tx, "witnesses", pins.witnesses.join("\n").as_bytes())?;
+    meta_put(&tx, "witness_quorum", &[pins.witness_quorum])?;
     tx.commit()
 }
 
@@ -124,5 +166,10 @@ pub fn pins(conn: &Connection) -> anyhow::Result<Pins> {
         election_id: String::from_utf8(get("election_id")?)?,
         transfer_cert: get("transfer_cert")?,
         log_key: String::from_utf8(get("log_key")?)?,
+        witnesses: String::from_utf8(get("witnesses")?)?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        witness_quorum: get("witness_quorum")?.first().copied().unwrap_or(0),
     })
 }

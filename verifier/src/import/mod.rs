@@ -20,7 +20,11 @@
 //! 5. every entry, in order: its leaf index, its election, its ballot file
 //!    (name derived from the index, size at most the limit and as listed,
 //!    SHA-256 as listed and as logged);
-//! 6. the leaves recompute to the new checkpoint's root;
+//! 6. the leaves recompute to the new checkpoint's root; every witnessed
+//!    checkpoint the bundle carries is signed by the log key, cosigned by a
+//!    quorum of the manifest's witnesses, no larger than the new
+//!    checkpoint, and has the root the imported leaves give at its size (a
+//!    checkpoint of another log is a fork);
 //! 7. the folder holds exactly the listed files, nothing else;
 //! 8. the CRL and intermediate files, by size and hash.
 //!
@@ -110,6 +114,10 @@ pub enum ImportError {
     /// extend the one imported before.
     #[error("the log is not consistent: {0}")]
     Inconsistent(String),
+    /// A witnessed checkpoint the bundle carries is not one a quorum of the
+    /// manifest's witnesses cosigned on this log.
+    #[error("a witnessed checkpoint in the bundle does not hold: {0}")]
+    Witnessed(String),
     /// A ballot file does not match the manifest or the log.
     #[error("{path}: {reason}")]
     FileMismatch {
@@ -169,6 +177,9 @@ pub fn import(
         .map_err(|e| ImportError::NotSetUp(e.to_string()))?;
     let log_key =
         NoteVerifier::from_vkey(&pins.log_key).map_err(|e| ImportError::NotSetUp(e.to_string()))?;
+    let policy = pins
+        .witness_policy()
+        .map_err(|e| ImportError::NotSetUp(format!("{e:#}")))?;
     // 1-2.
     let mut opened = open_signed_manifest(root, &transfer)?;
     // 3.
@@ -192,6 +203,7 @@ pub fn import(
             "the bundle's entries do not add up to its checkpoint's root".into(),
         ));
     }
+    import_witnessed(&tx, &opened.header, &policy, &tree, new_size)?;
     // 8 (before 7, which needs the names).
     import_pki_files(&tx, root, header)?;
     // 7.
@@ -483,6 +495,42 @@ fn import_entries(
         return Err(ImportError::BadSignature(
             "the manifest changed while it was being read".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Check 6, continued: the witnessed checkpoints, each verified against the
+/// manifest's witness policy and the imported leaves, then stored.
+fn import_witnessed(
+    tx: &rusqlite::Transaction<'_>,
+    header: &BundleHeader,
+    policy: &shared::witness::WitnessPolicy,
+    tree: &Tree,
+    new_size: u64,
+) -> Result<(), ImportError> {
+    for (i, note) in header.witnessed.iter().enumerate() {
+        let n = i + 1;
+        let w = policy
+            .verify(note.as_bytes())
+            .map_err(|e| ImportError::Witnessed(format!("witnessed checkpoint {n}: {e}")))?;
+        let size = w.checkpoint.checkpoint.size;
+        if size > new_size {
+            return Err(ImportError::Witnessed(format!(
+                "witnessed checkpoint {n} has size {size}, beyond the bundle's {new_size}"
+            )));
+        }
+        let ours = tree
+            .root(size)
+            .map_err(|e| ImportError::Inconsistent(e.to_string()))?;
+        if ours != w.checkpoint.checkpoint.root {
+            return Err(ImportError::Witnessed(format!(
+                "witnessed checkpoint {n} (size {size}) has another root than the imported log at that size: the witnesses saw a different log (fork)"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO witnessed (size, quorum_time, note, bundle) VALUES (?1, ?2, ?3, ?4)",
+            params![size as i64, w.time.0 as i64, note, header.sequence as i64],
+        )?;
     }
     Ok(())
 }

@@ -46,6 +46,13 @@ pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
     let mut s = String::new();
     s.push_str(&format!("{}\n{}\n\n", m.title, m.jurisdiction));
     s.push_str("Report of ballots returned electronically by overseas and military voters\n\n");
+    if !o.alarms.is_empty() {
+        s.push_str("ALARMS FOR THE BOARD (look into each before certifying):\n");
+        for a in &o.alarms {
+            s.push_str(&format!("  * {a}\n"));
+        }
+        s.push('\n');
+    }
     s.push_str(&format!("Ballots received and logged:   {}\n", o.total));
     s.push_str(&format!("Accepted (to be counted):      {}\n", o.accepted));
     s.push_str(&format!(
@@ -65,6 +72,7 @@ pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
             o.revoked_after_receipt
         ));
     }
+    s.push_str(&format!("\n{}\n", o.time_rule));
     s.push_str(&format!(
         "\nThe accepted ballots are in the folder ballots/, in random order, with no names.\n\
          The list of voters and the status of each ballot is in voters.csv.\n\
@@ -78,23 +86,26 @@ pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
 }
 
 pub(super) fn report_json(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoint) -> String {
-    let mut rejected = String::new();
-    for (i, (r, n)) in o.rejected.iter().enumerate() {
-        if i > 0 {
-            rejected.push(',');
-        }
-        rejected.push_str(&format!("\"{}\":{n}", r.name()));
-    }
-    format!(
-        "{{\"election_id\":\"{}\",\"total\":{},\"accepted\":{},\"superseded\":{},\"rejected\":{{{rejected}}},\"revoked_after_receipt\":{},\"log_size\":{},\"log_root\":\"{}\"}}\n",
-        m.election_id,
-        o.total,
-        o.accepted,
-        o.superseded,
-        o.revoked_after_receipt,
-        cp.checkpoint.size,
-        hex::encode(cp.checkpoint.root)
-    )
+    let rejected: serde_json::Map<String, serde_json::Value> = o
+        .rejected
+        .iter()
+        .map(|(r, n)| (r.name().to_owned(), (*n).into()))
+        .collect();
+    let mut s = serde_json::json!({
+        "election_id": m.election_id,
+        "total": o.total,
+        "accepted": o.accepted,
+        "superseded": o.superseded,
+        "rejected": rejected,
+        "revoked_after_receipt": o.revoked_after_receipt,
+        "late_by_witnesses_only": o.late_by_witnesses_only,
+        "alarms": o.alarms,
+        "log_size": cp.checkpoint.size,
+        "log_root": hex::encode(cp.checkpoint.root),
+    })
+    .to_string();
+    s.push('\n');
+    s
 }
 
 #[cfg(test)]

@@ -4,13 +4,15 @@
 //! Pass 1 decrypts and checks every ballot, keeping only its decision and,
 //! per voter, the latest valid ballot (memory is a few bytes per ballot,
 //! never ballot contents). The checks, in order, each with its reason:
-//! decryption; the CMS signature; the signer's certificate, validated at the
-//! time the gateway received the ballot with the CRLs from the bundles; the
+//! decryption; the CMS signature; the signer's certificate, validated with
+//! the CRLs from the bundles at the time the ballot is proven to have existed
+//! (the quorum time of the first witnessed checkpoint that includes it, see
+//! [`timing`]); the
 //! signer is the voter whose TLS certificate uploaded it; the voter is on
 //! the roster under the voter id the gateway recorded, and the log entry's
 //! commitment opens to that voter id; the ballot package; the election; the
 //! ballot style; the media type and size; the declaration; and the voting
-//! window. Then the replacement rule: per voter, the latest valid ballot
+//! window, by the witnesses' time as well as the gateway's. Then the replacement rule: per voter, the latest valid ballot
 //! received before the deadline counts and earlier valid ones are
 //! superseded.
 //!
@@ -26,6 +28,7 @@ mod canvass;
 mod leaves;
 mod parallel;
 mod rules;
+mod timing;
 
 use crate::import;
 use anyhow::{bail, Context, Result};
@@ -96,6 +99,13 @@ pub struct Outcome {
     pub rejected: Vec<(Reason, u64)>,
     /// Voters whose counted ballot's certificate was revoked after receipt.
     pub revoked_after_receipt: u64,
+    /// Ballots the gateway stamped on time that no checkpoint witnessed in
+    /// time includes (rejected as late).
+    pub late_by_witnesses_only: u64,
+    /// What the board must look into before certifying, in words.
+    pub alarms: Vec<String>,
+    /// How time was judged, in words.
+    pub time_rule: String,
     /// Where the outputs are.
     pub out_dir: PathBuf,
 }
@@ -158,6 +168,7 @@ pub fn process(
         .collect();
     let trust = TrustStore::new(inputs.anchors.clone(), intermediates, crls)?;
     let now = clock.now();
+    let rule = timing::TimeRule::load(conn, inputs.manifest, now)?;
     // Unlock the election key once for the whole run (Argon2 is slow on
     // purpose); the unlocked copy lives only in this function's memory.
     let unlocked = match inputs.password {
@@ -176,6 +187,7 @@ pub fn process(
     // Pass 1: decide.
     let mut replacement = Replacement::new(inputs.manifest.replacement_rule);
     let mut revoked_later_leaves: Vec<u64> = Vec::new();
+    let mut late_by_witnesses_only = 0u64;
     // Every slot is set by the worker that checks that leaf; the count is
     // verified below.
     let mut decisions: Vec<Decision> =
@@ -184,10 +196,14 @@ pub fn process(
     in_parallel(
         |send| leaves(conn, send),
         |leaf: Leaf| {
-            let d = check(&leaf, inputs, &trust, now);
-            (leaf.index, leaf.voter_id, leaf.entry.received_at, d)
+            let when = rule.timing(leaf.index, leaf.entry.received_at);
+            let d = check(&leaf, inputs, &trust, now, when);
+            (leaf.index, leaf.voter_id, leaf.entry.received_at, when, d)
         },
-        |(index, voter_id, at, d)| {
+        |(index, voter_id, at, when, d)| {
+            if when.late_by_witnesses_only {
+                late_by_witnesses_only += 1;
+            }
             let slot = decisions
                 .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
                 .with_context(|| format!("leaf {index} is beyond the {total} imported"))?;
@@ -283,6 +299,9 @@ pub fn process(
     let mut outcome = Outcome {
         total,
         out_dir: out_dir.to_path_buf(),
+        late_by_witnesses_only,
+        alarms: rule.alarms(total, late_by_witnesses_only),
+        time_rule: rule.summary(),
         ..Outcome::default()
     };
     let mut by_reason: HashMap<Reason, u64> = HashMap::new();

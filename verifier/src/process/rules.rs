@@ -3,6 +3,7 @@
 //! which decides which of a voter's valid ballots counts.
 
 use super::leaves::Leaf;
+use super::timing::Timing;
 use super::Inputs;
 use shared::ballot::BallotPackage;
 use shared::clock::UnixTime;
@@ -24,16 +25,18 @@ pub(super) enum Decision {
 }
 
 /// Runs every check on a ballot: `Ok(revoked_later)` when it passes
-/// (`revoked_later`: its card was revoked after the ballot was received).
+/// (`revoked_later`: its card was revoked after the time the ballot is
+/// proven to have existed, `when.proven`).
 pub(super) fn check(
     leaf: &Leaf,
     inputs: &Inputs<'_>,
     trust: &TrustStore,
     now: UnixTime,
+    when: Timing,
 ) -> Result<bool, Reason> {
     let m = inputs.manifest;
     let cms = open_signed(leaf, inputs)?;
-    let at = leaf.entry.received_at;
+    let at = when.proven;
     let voter = trust
         .verify_voter(&cms.signer_cert, &cms.other_certs, at, now)
         .map_err(|e| match e {
@@ -74,10 +77,10 @@ pub(super) fn check(
     if package.declaration != m.declaration {
         return Err(Reason::DeclarationMismatch);
     }
-    if at < m.opens_at {
+    if when.early {
         return Err(Reason::BeforeOpening);
     }
-    if at >= m.closes_at {
+    if when.late {
         return Err(Reason::AfterDeadline);
     }
     Ok(voter.revoked_later.is_some())

@@ -128,12 +128,14 @@ fn county_staff_run_init_import_process_and_audit() {
         client_cert: vec![],
         message: prep(),
         at: None,
+        witnessed_at: None,
     };
     let receipt = testkit::voters::log_directly(
         &d.join("gw"),
         &clock,
         "2026-general",
         5,
+        &[],
         [logged("V-1", "1234567890"), logged("V-3", "3456789012")],
     )
     .swap_remove(0)

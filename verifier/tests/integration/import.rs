@@ -27,6 +27,8 @@ pub(crate) struct Gw {
     pub(crate) election_key: sequoia_openpgp::Cert,
     /// The witness key named in the manifest.
     pub(crate) witness_skey: String,
+    /// The stand-in witnesses' keys (they cosign what is logged).
+    pub(crate) stand_in_keys: Vec<String>,
 }
 
 impl Gw {
@@ -51,6 +53,7 @@ impl Gw {
             clock: c.clock,
             election_key: c.election_key,
             witness_skey: c.witness.to_skey().to_string(),
+            stand_in_keys: c.stand_in_keys,
         }
     }
 
@@ -64,6 +67,7 @@ impl Gw {
             clock: self.clock.clone(),
             election_key: self.election_key.clone(),
             witness_skey: self.witness_skey.clone(),
+            stand_in_keys: self.stand_in_keys.clone(),
         }
     }
 
@@ -91,6 +95,7 @@ impl Gw {
             &self.clock,
             "2026-general",
             100,
+            &self.stand_in_keys,
             ballots
                 .iter()
                 .map(|(voter_id, identity, message, at)| Recorded {
@@ -99,6 +104,7 @@ impl Gw {
                     client_cert: vec![0x30, 0x00],
                     message: message.clone(),
                     at: *at,
+                    witnessed_at: None,
                 }),
         );
     }
@@ -130,7 +136,23 @@ impl Gw {
                 .unwrap()
                 .trim()
                 .into(),
+            witnesses: self
+                .manifest()
+                .witnesses
+                .iter()
+                .map(|w| w.key.clone())
+                .collect(),
+            witness_quorum: self.manifest().witness_quorum,
         }
+    }
+
+    /// The signed manifest the ceremony wrote.
+    pub(crate) fn manifest(&self) -> shared::manifest::ElectionManifest {
+        shared::manifest::ElectionManifest::open_signed(
+            &std::fs::read(self.media.join(shared::media::ELECTION_MANIFEST)).unwrap(),
+            &shared::pgp::fingerprint_hex(&self.election_key),
+        )
+        .unwrap()
     }
 }
 
