@@ -86,12 +86,12 @@ impl TimeRule {
             match self.times.closing(self.closes_at, self.bound) {
                 Closing::Witnessed { .. } => {}
                 Closing::Late { time } => out.push(format!(
-                    "LATE CLOSING CHECKPOINT: the witnesses first cosigned a checkpoint after the deadline at {time}, later than the deadline plus the grace period ({}). Only the {in_time} ballots logged before the last checkpoint witnessed in time count as on time; {} ballots after it were rejected as late. Find out why (witnesses down, or the gateway held its closing checkpoint back) before certifying.",
+                    "LATE CLOSING CHECKPOINT: the witnesses first cosigned a checkpoint after the deadline at {time}, later than the deadline plus the grace period ({}). Only the {in_time} ballots logged before the last checkpoint witnessed in time count as on time; {} ballot(s) after it were rejected as late. Find out why (witnesses down, or the gateway held its closing checkpoint back) before certifying.",
                     self.bound,
                     log_size.saturating_sub(in_time),
                 )),
                 Closing::Missing => out.push(format!(
-                    "NO CLOSING CHECKPOINT: no checkpoint of this log was cosigned by a quorum of the witnesses at or after the deadline ({}). Only the {in_time} ballots logged before the last checkpoint witnessed by the deadline plus the grace period count as on time; {} ballots after it were rejected as late. Import the gateway's latest bundle, or find out why the witnesses did not cosign, before certifying.",
+                    "NO CLOSING CHECKPOINT: no checkpoint of this log was cosigned by a quorum of the witnesses at or after the deadline ({}). Only the {in_time} ballots logged before the last checkpoint witnessed by the deadline plus the grace period count as on time; {} ballot(s) after it were rejected as late. Import the gateway's latest bundle, or find out why the witnesses did not cosign, before certifying.",
                     self.closes_at,
                     log_size.saturating_sub(in_time),
                 )),

@@ -163,12 +163,15 @@ pub(crate) fn verifier_db(dir: &Path, name: &str, pins: &Pins) -> Connection {
 }
 
 /// Everything the verifier has imported, as a comparable snapshot.
-fn snapshot(c: &Connection) -> (i64, i64, Vec<u8>) {
+fn snapshot(c: &Connection) -> (i64, i64, i64, Vec<u8>) {
     let leaves: i64 = c
         .query_row("SELECT COUNT(*) FROM leaves", [], |r| r.get(0))
         .unwrap();
     let bundles: i64 = c
         .query_row("SELECT COUNT(*) FROM bundles", [], |r| r.get(0))
+        .unwrap();
+    let witnessed: i64 = c
+        .query_row("SELECT COUNT(*) FROM witnessed", [], |r| r.get(0))
         .unwrap();
     let mut hashes = Vec::new();
     let mut stmt = c
@@ -177,7 +180,7 @@ fn snapshot(c: &Connection) -> (i64, i64, Vec<u8>) {
     for h in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
         hashes.extend(h.unwrap());
     }
-    (leaves, bundles, hashes)
+    (leaves, bundles, witnessed, hashes)
 }
 
 pub(crate) fn run(c: &mut Connection, dir: &Path) -> Result<Imported, ImportError> {
@@ -393,4 +396,98 @@ fn missing_extra_swapped_linked_and_oversized_files_are_refused() {
         std::fs::write(b.join("crls/0001.crl"), b"crX").unwrap()
     });
     assert!(matches!(e, ImportError::FileMismatch { .. }), "{e}");
+}
+
+/// Issue 11: the witnessed checkpoints a bundle carries are the county's
+/// only source of time, so each must be this log's and cosigned by a quorum.
+#[test]
+fn witnessed_checkpoints_of_another_log_or_short_of_the_quorum_are_refused() {
+    // The gateway had the witnesses cosign a fork (the log it shows voters)
+    // and exports the county's log with the fork's witnessed checkpoints.
+    let tmp = tempfile::tempdir().unwrap();
+    let g = Gw::new(tmp.path());
+    let f = g.fork(tmp.path());
+    g.submit(&["a", "b"]);
+    f.submit(&["x", "y"]);
+    let fork_rows: Vec<(i64, i64, String)> = {
+        let c = Connection::open(gateway::store::db_path(&f.data)).unwrap();
+        let mut stmt = c
+            .prepare("SELECT size, quorum_time, note FROM witnessed ORDER BY id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    };
+    let c = Connection::open(gateway::store::db_path(&g.data)).unwrap();
+    c.execute("DELETE FROM witnessed", []).unwrap();
+    for (size, t, note) in &fork_rows {
+        c.execute(
+            "INSERT INTO witnessed (size, quorum_time, note) VALUES (?1, ?2, ?3)",
+            rusqlite::params![size, t, note],
+        )
+        .unwrap();
+    }
+    drop(c);
+    let b = g.export(&tmp.path().join("usb"));
+    let mut v = verifier_db(tmp.path(), "v.db", &g.pins("2026-general"));
+    let e = refused(&mut v, &b);
+    println!("ballot-verifier import says: {e}");
+    assert!(matches!(e, ImportError::Witnessed(_)), "{e}");
+    assert!(e.to_string().contains("(fork)"), "{e}");
+
+    // A checkpoint only one of the three witnesses cosigned (the quorum is
+    // two).
+    let tmp = tempfile::tempdir().unwrap();
+    let g = Gw::new(tmp.path());
+    g.submit(&["a"]);
+    let c = Connection::open(gateway::store::db_path(&g.data)).unwrap();
+    c.execute("DELETE FROM witnessed", []).unwrap();
+    drop(c);
+    testkit::voters::witness_latest(&g.data, &g.stand_in_keys[..1], UnixTime(1_793_000_100));
+    let b = g.export(&tmp.path().join("usb"));
+    let mut v = verifier_db(tmp.path(), "v.db", &g.pins("2026-general"));
+    let e = refused(&mut v, &b);
+    println!("ballot-verifier import says: {e}");
+    assert!(
+        e.to_string()
+            .contains("1 of the election's witnesses; 2 are needed"),
+        "{e}"
+    );
+
+    // Honest: each checkpoint cosigned, then at the deadline the closing
+    // checkpoint cosigned again with nothing new logged: a bundle with no
+    // entries carries it, and imports.
+    let tmp = tempfile::tempdir().unwrap();
+    let g = Gw::new(tmp.path());
+    g.submit(&["a", "b"]);
+    let usb = tmp.path().join("usb");
+    let b1 = g.export(&usb);
+    assert!(
+        gateway::export::export(&g.data, &[], &[], &usb, false, &g.clock)
+            .unwrap()
+            .is_none(),
+        "nothing new: no bundle"
+    );
+    testkit::voters::witness_latest(&g.data, &g.stand_in_keys, UnixTime(1_794_000_060));
+    let b2 = g.export(&usb);
+    let mut v = verifier_db(tmp.path(), "v.db", &g.pins("2026-general"));
+    run(&mut v, &b1).unwrap();
+    assert_eq!(
+        run(&mut v, &b2).unwrap(),
+        Imported::New {
+            sequence: 2,
+            entries: 0,
+            log_size: 2
+        }
+    );
+    let stored: Vec<(i64, i64)> = v
+        .prepare("SELECT size, quorum_time FROM witnessed ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert_eq!(stored[2], (2, 1_794_000_060));
 }

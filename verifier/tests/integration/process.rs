@@ -378,3 +378,128 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     // A second run refuses to overwrite.
     assert!(process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).is_err());
 }
+
+/// Issue 11, part 4: the gateway's `received_at` is not the verifier's
+/// clock. A compromised gateway backdates a ballot logged after the
+/// deadline, and stamps a stolen card's ballot with a time before the card
+/// was revoked; the witnesses cosigned both only later.
+#[test]
+fn a_backdated_ballot_is_late_and_a_card_revoked_before_it_was_witnessed_is_revoked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let now = time::OffsetDateTime::now_utc();
+    let t = now.unix_timestamp() as u64;
+    let pki = devpki::generate(now).unwrap();
+    // Closed an hour ago; the grace is ten minutes (the test election's).
+    let (opens, closes) = (t - 10 * 86_400, t - 3600);
+    let g = Gw::with_roster(
+        dir,
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\nV-RICK,4567890123,s1\n",
+        (opens, closes),
+    );
+    let manifest = g.manifest();
+    assert_eq!(manifest.grace_seconds, 600);
+    let fpr = shared::pgp::fingerprint_hex(&g.election_key);
+    let roster =
+        Roster::open_signed(&std::fs::read(g.media.join("roster.signed")).unwrap(), &fpr).unwrap();
+    let e = "2026-general";
+    let ballot = |v: &Issued, marks: &str| {
+        shared::pgp::encrypt(&g.election_key, &cms_of(&pki, v, &package(e, "s1", marks))).unwrap()
+    };
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let maria = &pki.voter("maria-rsa").unwrap().issued;
+    let rick = &pki.voter("rick-revoked").unwrap().issued;
+    let logged = |voter_id: &str, edipi: &str, message: Vec<u8>, at: u64, witnessed: u64| {
+        testkit::voters::Logged {
+            voter_id: voter_id.into(),
+            identity: format!("edipi:{edipi}"),
+            client_cert: vec![0x30, 0x00],
+            message,
+            at: Some(at),
+            witnessed_at: Some(witnessed),
+        }
+    };
+    testkit::voters::log_directly(
+        &g.data,
+        &g.clock,
+        e,
+        10,
+        &g.stand_in_keys,
+        [
+            // Rick's card was revoked two days ago. The gateway stamps his
+            // ballot three days ago; the witnesses first saw it two hours
+            // ago.
+            logged(
+                "V-RICK",
+                "4567890123",
+                ballot(rick, "stolen card"),
+                t - 3 * 86_400,
+                t - 7200,
+            ),
+            // Jane's, on time and witnessed at once.
+            logged(
+                "V-JANE",
+                "1234567890",
+                ballot(jane, "jane counts"),
+                t - 7000,
+                t - 7000,
+            ),
+            // Maria's came half an hour after the deadline; the gateway
+            // stamps it before the deadline.
+            logged(
+                "V-MARIA",
+                "3456789012",
+                ballot(maria, "late"),
+                t - 6900,
+                t - 1800,
+            ),
+        ],
+    );
+    let bundle = g.export_with(
+        &dir.join("usb"),
+        &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
+        std::slice::from_ref(&pki.id_ca.issued.cert_der),
+    );
+    let mut v = verifier_db(dir, "v.db", &g.pins(e));
+    run(&mut v, &bundle).unwrap();
+    let witness = NoteSigner::from_skey(&g.witness_skey).unwrap();
+    let inputs = Inputs {
+        election_key: &g.election_key,
+        password: None,
+        witness: &witness,
+        manifest: &manifest,
+        roster: &roster,
+        anchors: vec![Anchor {
+            name: "Test DoD Root CA 3".into(),
+            cert_der: pki.root.issued.cert_der.clone(),
+            policy: IdentityPolicy::dod_default(),
+        }],
+    };
+    let out = dir.join("canvass");
+    let clock = ManualClock::new(UnixTime(t));
+    let outcome = process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();
+    let status =
+        StatusFile::open_signed(&std::fs::read(out.join("status.signed")).unwrap(), &fpr).unwrap();
+    assert_eq!(
+        status.statuses,
+        vec![
+            Status::Rejected(Reason::CertificateRevoked),
+            Status::Accepted,
+            Status::Rejected(Reason::AfterDeadline),
+        ]
+    );
+    assert_eq!(outcome.late_by_witnesses_only, 1);
+    let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    println!("{report}");
+    // No checkpoint was cosigned between the deadline and the end of the
+    // grace: the board is told.
+    assert!(report.contains("ALARMS FOR THE BOARD"), "{report}");
+    assert!(report.contains("LATE CLOSING CHECKPOINT"), "{report}");
+    assert!(
+        report.contains("1 ballot(s) the gateway stamped as received before the deadline are in no checkpoint the witnesses cosigned by the deadline plus the grace period"),
+        "{report}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["alarms"].as_array().unwrap().len(), 2);
+}
