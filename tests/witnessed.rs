@@ -215,3 +215,115 @@ async fn the_voter_sees_the_signed_status_not_the_gateways_word() {
     assert!(e.to_string().contains("your computer's clock says"), "{e}");
     r.stop().await;
 }
+
+/// Waits (at most 30 s) until the gateway stored a checkpoint a quorum
+/// cosigned at or after `t`.
+async fn witnessed_after(w: &World, t: u64) {
+    for _ in 0..300 {
+        let latest: Option<i64> = w
+            .db()
+            .query_row("SELECT MAX(quorum_time) FROM witnessed", [], |r| r.get(0))
+            .unwrap();
+        if latest.is_some_and(|l| l as u64 >= t) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no checkpoint was witnessed at or after {t} within 30 s");
+}
+
+/// Issue 11, part 4, against the real gateway and the observers' real
+/// witnesses: the gateway's clock says one thing, the witnesses' another.
+/// The gateway logs a stolen card's ballot stamped before the card was
+/// revoked, and after the deadline logs a ballot stamped before it. The
+/// county rejects the first as revoked and the second as late, and the
+/// board is told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backdated_ballot_is_late_and_a_revoked_cards_ballot_is_revoked() {
+    let t = testkit::now().unix_timestamp() as u64;
+    let closes = t + 600;
+    let obs = Observers::bind(3, 2);
+    let w = World::with_spec(Limits::default(), |s| {
+        s.observers(&obs).window(t - 10 * 86_400, closes)
+    });
+    let gateway_clock = w.county.clock.clone();
+    gateway_clock.set(shared::clock::UnixTime(t));
+    // The witnesses keep their own time.
+    let witness_clock = shared::clock::ManualClock::new(shared::clock::UnixTime(t));
+    obs.start(&w.county.manifest.log_key, Arc::new(witness_clock.clone()));
+    let log_directly = |label: &str, voter_id: &str, at: u64| {
+        let v = &w.pki.voter(label).unwrap().issued;
+        let identity =
+            shared::x509::voter_facts(&v.cert_der, &shared::x509::IdentityPolicy::dod_default())
+                .unwrap()
+                .identity
+                .to_canonical();
+        // The sequencer runs its own runtime: on a thread of its own.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                testkit::voters::log_directly(
+                    &w.county.gw,
+                    &gateway_clock,
+                    testkit::world::ELECTION,
+                    5,
+                    &[],
+                    [testkit::voters::Logged {
+                        voter_id: voter_id.into(),
+                        identity,
+                        client_cert: v.cert_der.clone(),
+                        message: w.ballot(label, "marks"),
+                        at: Some(at),
+                        witnessed_at: None,
+                    }],
+                );
+            })
+            .join()
+            .unwrap()
+        });
+        gateway_clock.set(shared::clock::UnixTime(t.max(at)));
+    };
+
+    // Rick's card was revoked two days ago; the gateway logs a ballot made
+    // with it now, stamped three days ago.
+    log_directly("rick-revoked", "V-0004", t - 3 * 86_400);
+    gateway_clock.set(shared::clock::UnixTime(t));
+    let r = w.start().await;
+    let a = post(&w.client(&r, "jane-p256"), w.ballot("jane-p256", "jane"))
+        .await
+        .unwrap();
+    assert_eq!(a.status, StatusCode::OK);
+    w.witnessed(r.port, 2).await.expect("witnessed within 30 s");
+    // The deadline passes; the closing checkpoint is cosigned in time.
+    gateway_clock.set(shared::clock::UnixTime(closes + 1));
+    witness_clock.set(shared::clock::UnixTime(closes + 1));
+    witnessed_after(&w, closes).await;
+    r.stop().await;
+
+    // An hour after the deadline the gateway logs Maria's ballot stamped
+    // ten seconds before it, and has it witnessed.
+    witness_clock.set(shared::clock::UnixTime(closes + 3600));
+    log_directly("maria-rsa", "V-0003", closes - 10);
+    gateway_clock.set(shared::clock::UnixTime(closes + 3600));
+    let r = w.start().await;
+    w.witnessed(r.port, 3).await.expect("witnessed within 30 s");
+    r.stop().await;
+
+    let status = county_decides(&w, &w.county.gw, "canvass");
+    let status = shared::status::StatusFile::open_signed(&status, &w.county.fpr).unwrap();
+    use shared::status::{Reason, Status};
+    assert_eq!(
+        status.statuses,
+        vec![
+            Status::Rejected(Reason::CertificateRevoked),
+            Status::Accepted,
+            Status::Rejected(Reason::AfterDeadline),
+        ]
+    );
+    let report = std::fs::read_to_string(w.dir.path().join("canvass/report.txt")).unwrap();
+    println!("ballot-verifier process says:\n{report}");
+    assert!(
+        report.contains("BACKDATED OR UNWITNESSED BALLOTS: 1 ballot(s) the gateway stamped as received before the deadline"),
+        "{report}"
+    );
+    assert!(!report.contains("CLOSING CHECKPOINT"), "{report}");
+}
