@@ -34,6 +34,8 @@ pub struct ExportSummary {
     pub first_index: u64,
     /// The number of ballots.
     pub entries: u64,
+    /// The number of witnessed checkpoints it carries.
+    pub witnessed: usize,
 }
 
 fn fsync_dir(dir: &Path) -> Result<()> {
@@ -205,6 +207,7 @@ pub fn export(
         .enumerate()
         .map(|(i, c)| write_file(&tmp.join(bundle::intermediate_file_name(i)), c))
         .collect::<Result<Vec<_>>>()?;
+    let witnessed_count = witnessed.len();
     let header = BundleHeader {
         election_id: election.manifest.election_id.clone(),
         sequence,
@@ -298,6 +301,7 @@ pub fn export(
         sequence,
         first_index,
         entries: size - first_index,
+        witnessed: witnessed_count,
     }))
 }
 

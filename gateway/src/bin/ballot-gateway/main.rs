@@ -128,15 +128,16 @@ fn run(cli: Cli) -> Result<()> {
             let (crls, inter) = config::pki_files(&c.trust)?;
             match gateway::export::export(&c.data_dir, &crls, &inter, &out, all, &clock)? {
                 Some(s) => println!(
-                    "Bundle {} written to {}: {} ballots (log entries {} to {}).",
+                    "Bundle {} written to {}: {} ballots (log entries {} to {}) and {} witnessed checkpoints.",
                     s.sequence,
                     s.dir.display(),
                     s.entries,
                     s.first_index,
-                    s.first_index + s.entries
+                    s.first_index + s.entries,
+                    s.witnessed
                 ),
                 None => {
-                    println!("Nothing new to export: every logged ballot is in an earlier bundle.")
+                    println!("Nothing new to export: every logged ballot and witnessed checkpoint is in an earlier bundle.")
                 }
             }
             Ok(())

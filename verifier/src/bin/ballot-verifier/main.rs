@@ -158,6 +158,10 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     }
                 })?;
             print!("{}", std::fs::read_to_string(out.join("report.txt"))?);
+            if !outcome.alarms.is_empty() {
+                println!("\nThe report opens with ALARMS for the board to look into before certifying; exit status 4 says so.");
+                return Ok(std::process::ExitCode::from(4));
+            }
             if outcome.rejected_total() > 0 {
                 println!("\nSome ballots were rejected (see voters.csv); exit status 3 says so.");
                 return Ok(std::process::ExitCode::from(3));
