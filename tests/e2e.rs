@@ -29,6 +29,8 @@ async fn the_demo_story_runs_end_to_end() {
 /// write anything into its own database. These tests play that attacker.
 mod witnessed;
 
+mod audit;
+
 mod compromised {
     use shared::clock::ManualClock;
     use shared::manifest::ElectionManifest;

@@ -13,7 +13,7 @@ use voter::client::SavedReceipt;
 
 /// The county's side: export what `data` logged, import it on the
 /// verifier, decide, and return the signed status file.
-fn county_decides(w: &World, data: &std::path::Path, out: &str) -> Vec<u8> {
+pub(crate) fn county_decides(w: &World, data: &std::path::Path, out: &str) -> Vec<u8> {
     let (crls, inter) = gateway::config::pki_files(&w.config.trust).unwrap();
     let bundle = gateway::export::export(
         data,

@@ -7,7 +7,7 @@
 //! decryption; the CMS signature; the signer's certificate, validated with
 //! the CRLs from the bundles at the time the ballot is proven to have existed
 //! (the quorum time of the first witnessed checkpoint that includes it, see
-//! [`timing`]); the
+//! `docs/spec/witnesses.md`, "The time rule"); the
 //! signer is the voter whose TLS certificate uploaded it; the voter is on
 //! the roster under the voter id the gateway recorded, and the log entry's
 //! commitment opens to that voter id; the ballot package; the election; the
