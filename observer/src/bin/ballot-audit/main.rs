@@ -18,7 +18,7 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    /// The gateway's address, https://host[:port].
+    /// The gateway's address, `https://host[:port]`.
     #[arg(long)]
     gateway: String,
     /// The CA certificate(s) the gateway's TLS certificate chains to (PEM).
