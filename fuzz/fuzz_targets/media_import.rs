@@ -27,6 +27,16 @@ fn setup() -> &'static Setup {
                 election_id: "fuzz-election".into(),
                 transfer_cert: shared::pgp::public_bytes(&transfer).unwrap(),
                 log_key: log.verifier().to_vkey(),
+                // The fuzzer cannot cosign as this witness: the witnessed
+                // checkpoints it writes reach the quorum check and fail it.
+                witnesses: vec![shared::note::NoteSigner::generate(
+                    "fuzz.example/witness",
+                    shared::note::TYPE_COSIGNATURE,
+                )
+                .unwrap()
+                .verifier()
+                .to_vkey()],
+                witness_quorum: 1,
             },
         )
         .unwrap();
