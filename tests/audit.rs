@@ -284,6 +284,17 @@ async fn the_auditors_program_checks_receipts_follows_the_log_and_counts_the_sta
         .unwrap()
         .iter()
         .all(|(k, _, _)| k != "witnessed"));
+    // The voter's client refuses it too.
+    let jane: SavedReceipt =
+        serde_json::from_slice(&std::fs::read(receipts.join("jane.json")).unwrap()).unwrap();
+    let e = voter::client::status(&fork_public, &jane)
+        .await
+        .expect_err("short of the quorum");
+    println!("ballot-return status says: {e:#}");
+    assert!(
+        format!("{e:#}").starts_with("the gateway's checkpoint is not the county's word: the checkpoint is cosigned by 1 of the election's witnesses; 2 are needed"),
+        "{e:#}"
+    );
 
     // The program itself, as an auditor runs it.
     cli(&w, r.port, &receipts);
