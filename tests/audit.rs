@@ -128,24 +128,7 @@ async fn the_auditors_program_checks_receipts_follows_the_log_and_counts_the_sta
     std::fs::write(receipts.join("notes.txt"), b"not a receipt").unwrap();
 
     // The gateway's second log, shown to Jane: her other ballot at entry 0.
-    {
-        let real = w.db();
-        let fork = rusqlite::Connection::open(gateway::store::db_path(&fork_data)).unwrap();
-        let rows: Vec<(i64, i64, String)> = real
-            .prepare("SELECT size, quorum_time, note FROM witnessed")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for row in rows {
-            fork.execute(
-                "INSERT INTO witnessed (size, quorum_time, note) VALUES (?1, ?2, ?3)",
-                rusqlite::params![row.0, row.1, row.2],
-            )
-            .unwrap();
-        }
-    }
+    testkit::voters::copy_witnessed(&w.county.gw, &fork_data);
     let mut fork_config = w.config.clone();
     fork_config.data_dir = fork_data.clone();
     let (fork, fork_port) = testkit::server::start(&fork_config, clock.clone()).await;

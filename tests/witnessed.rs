@@ -66,25 +66,7 @@ async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() 
 
     // The log shown to Jane: her ballot alone, at entry 0. The attacker
     // also serves the county's public, witnessed checkpoint from it.
-    {
-        let real = w.db();
-        let fork = rusqlite::Connection::open(gateway::store::db_path(&fork_data)).unwrap();
-        let mut rows = real
-            .prepare("SELECT size, quorum_time, note FROM witnessed")
-            .unwrap();
-        let rows: Vec<(i64, i64, String)> = rows
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        for row in rows {
-            fork.execute(
-                "INSERT INTO witnessed (size, quorum_time, note) VALUES (?1, ?2, ?3)",
-                rusqlite::params![row.0, row.1, row.2],
-            )
-            .unwrap();
-        }
-    }
+    testkit::voters::copy_witnessed(&w.county.gw, &fork_data);
     let mut fork_config = w.config.clone();
     fork_config.data_dir = fork_data.clone();
     let (fork, fork_port) = testkit::server::start(&fork_config, clock.clone()).await;

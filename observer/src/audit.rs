@@ -365,7 +365,7 @@ impl Monitor {
                 let proof = if old.checkpoint.size == c.size {
                     Ok(Vec::new())
                 } else {
-                    fetch_proof(gw, old.checkpoint.size, c.size).await
+                    voter::client::consistency_proof(gw, old.checkpoint.size, c.size).await
                 };
                 let holds = proof
                     .as_ref()
@@ -449,17 +449,6 @@ impl Monitor {
     }
 }
 
-async fn fetch_proof(gw: &Gateway, a: u64, b: u64) -> Result<Vec<Hash>> {
-    let (m, n) = (a.min(b), a.max(b));
-    if m == 0 || m == n {
-        return Ok(Vec::new());
-    }
-    let a = gw
-        .request(Method::GET, &api::consistency_path(m, n), None)
-        .await?;
-    Ok(a.json::<api::ConsistencyAnswer>()?.proof)
-}
-
 /// What a status file says, counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusCounts {
@@ -539,7 +528,7 @@ pub async fn check_status_file(
         )),
         Ok(Some(w)) => {
             let seen = &w.checkpoint.checkpoint;
-            let linked = match fetch_proof(gw, decided.size, seen.size).await {
+            let linked = match voter::client::consistency_proof(gw, decided.size, seen.size).await {
                 Ok(p) => shared::linkage::consistent(decided, seen, &p).is_ok(),
                 Err(_) => false,
             };

@@ -185,6 +185,28 @@ pub fn witness_latest(gw: &Path, stand_ins: &[String], at: UnixTime) {
     .unwrap();
 }
 
+/// Copies every witnessed checkpoint the gateway in data folder `from`
+/// stored into the one in `to` (what a gateway keeping a second log does to
+/// serve the county's witnessed checkpoint from it).
+pub fn copy_witnessed(from: &Path, to: &Path) {
+    let from = gateway::store::open(&gateway::store::db_path(from)).unwrap();
+    let to = gateway::store::open(&gateway::store::db_path(to)).unwrap();
+    let rows: Vec<(i64, i64, String)> = from
+        .prepare("SELECT size, quorum_time, note FROM witnessed ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for (size, time, note) in rows {
+        to.execute(
+            "INSERT INTO witnessed (size, quorum_time, note) VALUES (?1, ?2, ?3)",
+            rusqlite::params![size, time, note],
+        )
+        .unwrap();
+    }
+}
+
 /// Signs `input` into `out` with `openssl cms -sign` (an implementation
 /// independent of ours) as the development voter `label`, from the PKI
 /// written to `pki_dir`, with the ID CA included; the same structure a CAC

@@ -390,7 +390,10 @@ pub struct StatusReport {
 /// The words a voter sees when the gateway's log is not the witnessed one.
 pub const FORK: &str = "the gateway showed you a log that the county's witnesses did not see";
 
-async fn consistency_proof(gw: &Gateway, a: u64, b: u64) -> Result<Vec<shared::merkle::Hash>> {
+/// The gateway's consistency proof between the checkpoints of sizes `a`
+/// and `b`, in whichever order (none is needed when either is empty or they
+/// are equal).
+pub async fn consistency_proof(gw: &Gateway, a: u64, b: u64) -> Result<Vec<shared::merkle::Hash>> {
     let (m, n) = (a.min(b), a.max(b));
     if m == 0 || m == n {
         return Ok(Vec::new());

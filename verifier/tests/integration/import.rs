@@ -409,26 +409,10 @@ fn witnessed_checkpoints_of_another_log_or_short_of_the_quorum_are_refused() {
     let f = g.fork(tmp.path());
     g.submit(&["a", "b"]);
     f.submit(&["x", "y"]);
-    let fork_rows: Vec<(i64, i64, String)> = {
-        let c = Connection::open(gateway::store::db_path(&f.data)).unwrap();
-        let mut stmt = c
-            .prepare("SELECT size, quorum_time, note FROM witnessed ORDER BY id")
-            .unwrap();
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap();
-        rows.collect::<Result<_, _>>().unwrap()
-    };
     let c = Connection::open(gateway::store::db_path(&g.data)).unwrap();
     c.execute("DELETE FROM witnessed", []).unwrap();
-    for (size, t, note) in &fork_rows {
-        c.execute(
-            "INSERT INTO witnessed (size, quorum_time, note) VALUES (?1, ?2, ?3)",
-            rusqlite::params![size, t, note],
-        )
-        .unwrap();
-    }
     drop(c);
+    testkit::voters::copy_witnessed(&f.data, &g.data);
     let b = g.export(&tmp.path().join("usb"));
     let mut v = verifier_db(tmp.path(), "v.db", &g.pins("2026-general"));
     let e = refused(&mut v, &b);

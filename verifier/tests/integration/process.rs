@@ -38,6 +38,28 @@ fn package(election: &str, style: &str, marks: &str) -> BallotPackage {
     )
 }
 
+/// What processing takes, for the test county `g` and the development PKI.
+fn inputs<'a>(
+    g: &'a Gw,
+    witness: &'a NoteSigner,
+    manifest: &'a ElectionManifest,
+    roster: &'a Roster,
+    pki: &DevPki,
+) -> Inputs<'a> {
+    Inputs {
+        election_key: &g.election_key,
+        password: None,
+        witness,
+        manifest,
+        roster,
+        anchors: vec![Anchor {
+            name: "Test DoD Root CA 3".into(),
+            cert_der: pki.root.issued.cert_der.clone(),
+            policy: IdentityPolicy::dod_default(),
+        }],
+    }
+}
+
 #[test]
 fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let tmp = tempfile::tempdir().unwrap();
@@ -207,18 +229,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let mut v = verifier_db(dir, "v.db", &g.pins(e));
     run(&mut v, &bundle).unwrap();
     let witness = NoteSigner::from_skey(&g.witness_skey).unwrap();
-    let inputs = Inputs {
-        election_key: &g.election_key,
-        password: None,
-        witness: &witness,
-        manifest: &manifest,
-        roster: &roster,
-        anchors: vec![Anchor {
-            name: "Test DoD Root CA 3".into(),
-            cert_der: pki.root.issued.cert_der.clone(),
-            policy: IdentityPolicy::dod_default(),
-        }],
-    };
+    let inputs = inputs(&g, &witness, &manifest, &roster, &pki);
     let out = dir.join("canvass");
     let clock = ManualClock::new(UnixTime(t));
     let outcome = process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();
@@ -463,18 +474,7 @@ fn a_backdated_ballot_is_late_and_a_card_revoked_before_it_was_witnessed_is_revo
     let mut v = verifier_db(dir, "v.db", &g.pins(e));
     run(&mut v, &bundle).unwrap();
     let witness = NoteSigner::from_skey(&g.witness_skey).unwrap();
-    let inputs = Inputs {
-        election_key: &g.election_key,
-        password: None,
-        witness: &witness,
-        manifest: &manifest,
-        roster: &roster,
-        anchors: vec![Anchor {
-            name: "Test DoD Root CA 3".into(),
-            cert_der: pki.root.issued.cert_der.clone(),
-            policy: IdentityPolicy::dod_default(),
-        }],
-    };
+    let inputs = inputs(&g, &witness, &manifest, &roster, &pki);
     let out = dir.join("canvass");
     let clock = ManualClock::new(UnixTime(t));
     let outcome = process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();
