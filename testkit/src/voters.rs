@@ -185,6 +185,80 @@ pub fn witness_latest(gw: &Path, stand_ins: &[String], at: UnixTime) {
     .unwrap();
 }
 
+/// Rewrites the `received_at` of leaf `index` in the gateway's data folder
+/// `gw` to `at`, as a compromised gateway holding the log key can before it
+/// publishes anything: the leaf, every checkpoint (signed again with the
+/// log key) and, with `stand_ins`, the witnessed checkpoint (cosigned again
+/// at `witnessed_at`) all follow. Receipts already given out go stale.
+pub fn rewrite_received_at(
+    gw: &Path,
+    index: u64,
+    at: UnixTime,
+    stand_ins: &[String],
+    witnessed_at: UnixTime,
+) {
+    let keys = gateway::setup::load_keys(gw).unwrap();
+    let conn = gateway::store::open(&gateway::store::db_path(gw)).unwrap();
+    let entry: Vec<u8> = conn
+        .query_row(
+            "SELECT log_entry FROM ballots WHERE leaf_index = ?1",
+            [index as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut entry = shared::log_entry::LogEntry::from_bytes(&entry).unwrap();
+    entry.received_at = at;
+    let bytes = entry.to_bytes().unwrap();
+    conn.execute(
+        "UPDATE ballots SET log_entry = ?1, leaf_hash = ?2, received_at = ?3 WHERE leaf_index = ?4",
+        rusqlite::params![
+            bytes,
+            shared::merkle::leaf_hash(&bytes).as_slice(),
+            at.0 as i64,
+            index as i64
+        ],
+    )
+    .unwrap();
+    let mut tree = shared::merkle::Tree::new();
+    let hashes: Vec<Vec<u8>> = conn
+        .prepare("SELECT leaf_hash FROM ballots ORDER BY leaf_index")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for h in hashes {
+        tree.push(h.try_into().unwrap());
+    }
+    let sizes: Vec<i64> = conn
+        .prepare("SELECT size FROM checkpoints")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for size in sizes {
+        let note = shared::checkpoint::Checkpoint {
+            origin: keys.log.name().to_owned(),
+            size: size as u64,
+            root: tree.root(size as u64).unwrap(),
+            extensions: vec![],
+        }
+        .sign(&keys.log)
+        .unwrap();
+        conn.execute(
+            "UPDATE checkpoints SET note = ?1 WHERE size = ?2",
+            rusqlite::params![note, size],
+        )
+        .unwrap();
+    }
+    conn.execute("DELETE FROM witnessed", []).unwrap();
+    drop(conn);
+    if !stand_ins.is_empty() {
+        witness_latest(gw, stand_ins, witnessed_at);
+    }
+}
+
 /// Copies every witnessed checkpoint the gateway in data folder `from`
 /// stored into the one in `to` (what a gateway keeping a second log does to
 /// serve the county's witnessed checkpoint from it).

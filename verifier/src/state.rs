@@ -15,10 +15,10 @@ pub fn db_path(home: &Path) -> std::path::PathBuf {
 }
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Each version's schema change, in order.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -59,6 +59,17 @@ CREATE TABLE witnessed (
     quorum_time INTEGER NOT NULL,
     note        TEXT NOT NULL,
     bundle      INTEGER NOT NULL
+);
+",
+    // Version 3: what the imports found the gateway doing wrong that does
+    // not refuse a bundle (the leaves stay; the board is told).
+    "
+CREATE TABLE misbehaviour (
+    id     INTEGER PRIMARY KEY,
+    bundle INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    leaves TEXT NOT NULL,
+    detail TEXT NOT NULL
 );
 ",
 ];
@@ -124,6 +135,36 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
         }
     }
     Ok(conn)
+}
+
+/// One thing an import found the gateway doing wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misbehaviour {
+    /// The bundle it came in.
+    pub bundle: u64,
+    /// What kind (`received-at-backwards`).
+    pub kind: String,
+    /// The leaves involved.
+    pub leaves: Vec<u64>,
+    /// In words, for the board.
+    pub detail: String,
+}
+
+/// Everything recorded (of bundle `bundle` only, if given), in order.
+pub fn misbehaviour(conn: &Connection, bundle: Option<u64>) -> rusqlite::Result<Vec<Misbehaviour>> {
+    let mut stmt = conn.prepare(
+        "SELECT bundle, kind, leaves, detail FROM misbehaviour WHERE ?1 IS NULL OR bundle = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![bundle.map(|b| b as i64)], |r| {
+        let leaves: String = r.get(2)?;
+        Ok(Misbehaviour {
+            bundle: r.get::<_, i64>(0)? as u64,
+            kind: r.get(1)?,
+            leaves: leaves.split(',').filter_map(|l| l.parse().ok()).collect(),
+            detail: r.get(3)?,
+        })
+    })?;
+    rows.collect()
 }
 
 /// Reads a metadata value.

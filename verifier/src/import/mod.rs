@@ -19,7 +19,10 @@
 //!    to the last checkpoint imported; the consistency proof between them;
 //! 5. every entry, in order: its leaf index, its election, its ballot file
 //!    (name derived from the index, size at most the limit and as listed,
-//!    SHA-256 as listed and as logged);
+//!    SHA-256 as listed and as logged). A `received_at` earlier than the
+//!    previous leaf's does not refuse the bundle (the log's order is what
+//!    counts): it is recorded as gateway misbehaviour, with both leaves,
+//!    for the board ([`state::misbehaviour`]);
 //! 6. the leaves recompute to the new checkpoint's root; every witnessed
 //!    checkpoint the bundle carries is signed by the log key, cosigned by a
 //!    quorum of the manifest's witnesses, no larger than the new
@@ -421,6 +424,18 @@ fn import_entries(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     let mut next = header.first_index;
+    let mut previous_at: Option<(u64, shared::clock::UnixTime)> = tx
+        .query_row(
+            "SELECT leaf_index, received_at FROM leaves ORDER BY leaf_index DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    shared::clock::UnixTime(r.get::<_, i64>(1)? as u64),
+                ))
+            },
+        )
+        .optional()?;
     while let Some(e) = BundleEntry::read(&mut opened.reader).map_err(malformed)? {
         if e.leaf_index != next || next >= new_size {
             return Err(ImportError::Malformed(format!(
@@ -462,6 +477,21 @@ fn import_entries(
                 reason: "its SHA-256 is not the one listed and logged (altered or swapped)".into(),
             });
         }
+        let at = e.log_entry.received_at;
+        if let Some((before, before_at)) = previous_at.filter(|(_, t)| *t > at) {
+            tx.execute(
+                "INSERT INTO misbehaviour (bundle, kind, leaves, detail) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    header.sequence as i64,
+                    "received-at-backwards",
+                    format!("{before},{next}"),
+                    format!(
+                        "leaf {next} is stamped {at}, earlier than leaf {before} before it ({before_at}): the gateway's clock went backwards or it rewrote the times; ballots are ordered by the log, not by these times"
+                    )
+                ],
+            )?;
+        }
+        previous_at = Some((next, at));
         let entry_bytes = e
             .log_entry
             .to_bytes()

@@ -12,9 +12,10 @@
 //! the roster under the voter id the gateway recorded, and the log entry's
 //! commitment opens to that voter id; the ballot package; the election; the
 //! ballot style; the media type and size; the declaration; and the voting
-//! window, by the witnesses' time as well as the gateway's. Then the replacement rule: per voter, the latest valid ballot
-//! received before the deadline counts and earlier valid ones are
-//! superseded.
+//! window, by the witnesses' time as well as the gateway's. Then the
+//! replacement rule: per voter, the valid ballot latest in the log (the
+//! highest leaf index, what the voter's receipts commit to; never the
+//! gateway's `received_at`) counts and earlier valid ones are superseded.
 //!
 //! Pass 2 decrypts the counted ballots again and writes their contents in a
 //! random order, under random names, with one fixed timestamp, and nothing
@@ -198,9 +199,9 @@ pub fn process(
         |leaf: Leaf| {
             let when = rule.timing(leaf.index, leaf.entry.received_at);
             let d = check(&leaf, inputs, &trust, now, when);
-            (leaf.index, leaf.voter_id, leaf.entry.received_at, when, d)
+            (leaf.index, leaf.voter_id, when, d)
         },
-        |(index, voter_id, at, when, d)| {
+        |(index, voter_id, when, d)| {
             if when.late_by_witnesses_only {
                 late_by_witnesses_only += 1;
             }
@@ -209,7 +210,7 @@ pub fn process(
                 .with_context(|| format!("leaf {index} is beyond the {total} imported"))?;
             *slot = match d {
                 Ok(revoked_later) => {
-                    replacement.valid(voter_id, at, index);
+                    replacement.valid(voter_id, index);
                     if revoked_later {
                         revoked_later_leaves.push(index);
                     }
@@ -300,7 +301,20 @@ pub fn process(
         total,
         out_dir: out_dir.to_path_buf(),
         late_by_witnesses_only,
-        alarms: rule.alarms(total, late_by_witnesses_only),
+        alarms: rule
+            .alarms(total, late_by_witnesses_only)
+            .into_iter()
+            .chain(
+                crate::state::misbehaviour(conn, None)?
+                    .into_iter()
+                    .map(|m| {
+                        format!(
+                            "GATEWAY MISBEHAVIOUR: {} (found importing bundle {})",
+                            m.detail, m.bundle
+                        )
+                    }),
+            )
+            .collect(),
         time_rule: rule.summary(),
         ..Outcome::default()
     };

@@ -109,11 +109,13 @@ pub(super) fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPac
 }
 
 /// The replacement rule of the manifest, applied as pass 1 decides: it is
-/// told of every valid ballot and names the ones that count.
+/// told of every valid ballot and names the ones that count. Ballots are
+/// ordered by their place in the log (what the voter's receipts commit
+/// to), never by the gateway's `received_at`.
 pub(super) struct Replacement {
     rule: ReplacementRule,
-    /// Per voter id, the ballot that counts so far: (received_at, leaf).
-    latest: HashMap<String, (UnixTime, u64)>,
+    /// Per voter id, the leaf that counts so far.
+    latest: HashMap<String, u64>,
 }
 
 impl Replacement {
@@ -125,16 +127,16 @@ impl Replacement {
         }
     }
 
-    /// A valid ballot of `voter_id` received at `at` as leaf `index`.
-    pub(super) fn valid(&mut self, voter_id: String, at: UnixTime, index: u64) {
+    /// A valid ballot of `voter_id` at leaf `index`.
+    pub(super) fn valid(&mut self, voter_id: String, index: u64) {
         match self.rule {
-            // The latest valid ballot received before the deadline counts
-            // (every valid ballot was received before it); earlier ones
-            // are superseded.
+            // The latest valid ballot before the deadline counts (every
+            // valid ballot is on time): the one latest in the log. Earlier
+            // ones are superseded.
             ReplacementRule::LatestBeforeDeadline => {
-                let best = self.latest.entry(voter_id).or_insert((at, index));
-                if (at, index) >= *best {
-                    *best = (at, index);
+                let best = self.latest.entry(voter_id).or_insert(index);
+                if index >= *best {
+                    *best = index;
                 }
             }
         }
@@ -142,6 +144,6 @@ impl Replacement {
 
     /// The leaves that count, one per voter.
     pub(super) fn counted(&self) -> std::collections::HashSet<u64> {
-        self.latest.values().map(|(_, i)| *i).collect()
+        self.latest.values().copied().collect()
     }
 }

@@ -503,3 +503,94 @@ fn a_backdated_ballot_is_late_and_a_card_revoked_before_it_was_witnessed_is_revo
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["alarms"].as_array().unwrap().len(), 2);
 }
+
+/// Issue 12, part 1: a voter's ballots are ordered by the log, never by the
+/// gateway's `received_at`. A compromised gateway stamps Jane's second
+/// ballot with a time before her first, so that the first would count.
+#[test]
+fn the_latest_ballot_is_the_last_in_the_log_whatever_its_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let now = time::OffsetDateTime::now_utc();
+    let t = now.unix_timestamp() as u64;
+    let pki = devpki::generate(now).unwrap();
+    let g = Gw::with_roster(
+        dir,
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n",
+        (t - 10 * 86_400, t + 2 * 86_400),
+    );
+    let manifest = g.manifest();
+    let fpr = shared::pgp::fingerprint_hex(&g.election_key);
+    let roster =
+        Roster::open_signed(&std::fs::read(g.media.join("roster.signed")).unwrap(), &fpr).unwrap();
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let ballot = |marks: &str| {
+        let cms = cms_of(&pki, jane, &package("2026-general", "s1", marks));
+        shared::pgp::encrypt(&g.election_key, &cms).unwrap()
+    };
+    g.submit_raw(&[
+        (
+            "V-JANE".into(),
+            "edipi:1234567890".into(),
+            ballot("first"),
+            Some(t - 7200),
+        ),
+        (
+            "V-JANE".into(),
+            "edipi:1234567890".into(),
+            ballot("second"),
+            Some(t - 3600),
+        ),
+    ]);
+    // The gateway rewrites the second's time to before the first's (and
+    // has the rewritten log witnessed, as a gateway the witnesses trust
+    // could before publishing).
+    testkit::voters::rewrite_received_at(
+        &g.data,
+        1,
+        UnixTime(t - 9000),
+        &g.stand_in_keys,
+        UnixTime(t - 3500),
+    );
+    let bundle = g.export_with(
+        &dir.join("usb"),
+        &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
+        std::slice::from_ref(&pki.id_ca.issued.cert_der),
+    );
+    let mut v = verifier_db(dir, "v.db", &g.pins("2026-general"));
+    run(&mut v, &bundle).unwrap();
+    // The import names it, with both leaves.
+    let found = verifier::state::misbehaviour(&v, Some(1)).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (found[0].kind.as_str(), found[0].leaves.as_slice()),
+        ("received-at-backwards", &[0, 1][..])
+    );
+    let witness = NoteSigner::from_skey(&g.witness_skey).unwrap();
+    let inputs = inputs(&g, &witness, &manifest, &roster, &pki);
+    let out = dir.join("canvass");
+    let outcome = process(
+        &v,
+        &inputs,
+        &out,
+        &ManualClock::new(UnixTime(t)),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
+    let status =
+        StatusFile::open_signed(&std::fs::read(out.join("status.signed")).unwrap(), &fpr).unwrap();
+    assert_eq!(
+        status.statuses,
+        vec![Status::Superseded, Status::Accepted],
+        "the last ballot in the log counts"
+    );
+    let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+    println!("{report}");
+    assert!(
+        outcome
+            .alarms
+            .iter()
+            .any(|a| a.starts_with("GATEWAY MISBEHAVIOUR: leaf 1 is stamped")),
+        "{report}"
+    );
+}

@@ -127,7 +127,10 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                         entries,
                         log_size,
                     } => {
-                        println!("Imported bundle {sequence}: {entries} ballots; the log now has {log_size} entries.")
+                        println!("Imported bundle {sequence}: {entries} ballots; the log now has {log_size} entries.");
+                        for m in verifier::state::misbehaviour(&conn, Some(sequence))? {
+                            println!("  GATEWAY MISBEHAVIOUR (for the board): {}", m.detail);
+                        }
                     }
                     verifier::import::Imported::AlreadyImported(s) => {
                         println!("Bundle {s} was imported before; skipped.")
