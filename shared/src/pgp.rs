@@ -87,6 +87,11 @@ pub enum PgpError {
     /// No PKESK, no encrypted data, or more than one encrypted container.
     #[error("the message structure is wrong: {0}")]
     Structure(&'static str),
+    /// The session-key packet is not one the election key alone can open:
+    /// more than one, another algorithm, or an encrypted key of the wrong
+    /// length.
+    #[error("the ballot's session key is not for the election key alone: {0}")]
+    SessionKey(String),
     /// The certificate is not usable as the election or transfer key.
     #[error("the certificate is not usable: {0}")]
     BadCert(String),
@@ -360,6 +365,7 @@ pub fn check_structure(
         .build()
         .map_err(|e| PgpError::NotOpenPgp(e.to_string()))?;
     let mut pkesks = 0;
+    let mut wrapped_len = 0usize;
     let mut old_pkesk = false;
     let mut seipd: Option<(String, String)> = None;
     while let PacketParserResult::Some(pp) = ppr {
@@ -373,6 +379,29 @@ pub fn check_structure(
                     return Err(PgpError::WrongRecipient(r.to_hex()));
                 }
                 pkesks += 1;
+                if pkesks > 1 {
+                    // A second packet, whatever its label, could carry the
+                    // session key to someone else (a vote buyer).
+                    return Err(PgpError::SessionKey(
+                        "more than one session key packet; a ballot is encrypted to the election key alone".into(),
+                    ));
+                }
+                if p.pk_algo() != openpgp::types::PublicKeyAlgorithm::MLKEM768_X25519 {
+                    return Err(PgpError::SessionKey(format!(
+                        "its session key packet is for {}, not the election key's ML-KEM-768+X25519",
+                        p.pk_algo()
+                    )));
+                }
+                match p.esk() {
+                    openpgp::crypto::mpi::Ciphertext::MLKEM768_X25519 { esk, .. } => {
+                        wrapped_len = esk.len();
+                    }
+                    _ => {
+                        return Err(PgpError::SessionKey(
+                            "its session key packet is not an ML-KEM-768+X25519 ciphertext".into(),
+                        ))
+                    }
+                }
             }
             // Reported after the container is seen: SEIPD v1 is the more
             // useful message when the whole envelope is the old kind.
@@ -388,6 +417,16 @@ pub fn check_structure(
                     ));
                 }
                 check_cipher(s.symmetric_algo(), s.aead())?;
+                // The session key, wrapped with AES key wrap (RFC 3394),
+                // is 8 bytes longer than the cipher's key.
+                let want = s.symmetric_algo().key_size().ok().map(|k| k + 8);
+                if want != Some(wrapped_len) {
+                    return Err(PgpError::SessionKey(format!(
+                        "its wrapped session key is {wrapped_len} bytes, not the {} a {} key wraps to",
+                        want.map_or_else(|| "?".into(), |w| w.to_string()),
+                        s.symmetric_algo()
+                    )));
+                }
                 seipd = Some((s.symmetric_algo().to_string(), s.aead().to_string()));
             }
             Packet::SEIP(_) => return Err(PgpError::SeipdV1),
@@ -911,6 +950,44 @@ mod tests {
         }
     }
 
+    /// Issue 12, part 5: a client adds a second session-key packet,
+    /// labelled with the election subkey but encrypted to a vote buyer's key.
+    #[test]
+    fn refuses_a_second_session_key_packet() {
+        let p = policy();
+        let buyer = generate_election_key("Vote buyer <buyer@example.org>", None).unwrap();
+        let ours = election().with_policy(&p, None).unwrap();
+        let theirs = buyer.with_policy(&p, None).unwrap();
+        let mut recipients = encryption_keys(&ours).unwrap();
+        recipients.extend(encryption_keys(&theirs).unwrap());
+        let mut msg = Vec::new();
+        {
+            let m = Message::new(&mut msg);
+            let m = Encryptor::for_recipients(m, recipients).build().unwrap();
+            let mut w = LiteralWriter::new(m).build().unwrap();
+            w.write_all(b"signed ballot").unwrap();
+            w.finalize().unwrap();
+        }
+        // Relabel the buyer's packet as the election subkey's.
+        let subkeys = encryption_subkeys(election()).unwrap();
+        let theirs = encryption_subkeys(&buyer).unwrap();
+        let (from, to) = (theirs[0].as_bytes(), subkeys[0].as_bytes());
+        let at = msg
+            .windows(from.len())
+            .position(|w| w == from)
+            .expect("the buyer's fingerprint is in the message");
+        msg[at..at + from.len()].copy_from_slice(to);
+        let r = check_structure(&msg, &subkeys, 1 << 20);
+        assert!(
+            matches!(&r, Err(PgpError::SessionKey(m)) if m.contains("more than one session key packet")),
+            "{r:?}"
+        );
+        // The county can still decrypt it (its own packet is intact), which
+        // is why the gateway must refuse it.
+        let r = decrypt(&msg, election(), None, 1 << 20);
+        assert!(matches!(&r, Err(PgpError::SessionKey(_))), "{r:?}");
+    }
+
     #[test]
     fn refuses_a_cipher_outside_the_accepted_set() {
         let subkeys = encryption_subkeys(election()).unwrap();
@@ -938,13 +1015,19 @@ mod tests {
         for (offset, value, named) in [
             (2, 100u8, "AEAD"),
             (1, 200u8, "cipher"),
-            (1, 7u8, "AES-128"), // AES-128 with OCB is in the set: the control
+            // AES-128 with OCB is in the set: the control. It passes the
+            // cipher check and is caught only because the 40-byte wrapped
+            // key is an AES-256 key's (a real AES-128 one wraps to 24).
+            (1, 7u8, "AES-128"),
         ] {
             let mut bad = good.clone();
             bad[at + offset] = value;
             let r = check_structure(&bad, &subkeys, 1 << 20);
             if value == 7 {
-                assert!(r.is_ok(), "{r:?}");
+                assert!(
+                    matches!(&r, Err(PgpError::SessionKey(m)) if m.contains("40 bytes, not the 24 a AES-128 key")),
+                    "{r:?}"
+                );
                 continue;
             }
             assert!(

@@ -125,6 +125,7 @@ pub(crate) fn structure_code(e: &PgpError) -> ErrorCode {
         PgpError::SeipdV1 | PgpError::OldPkesk => ErrorCode::SeipdV1NotAccepted,
         PgpError::PasswordEncrypted => ErrorCode::PasswordEncrypted,
         PgpError::Cipher(_) => ErrorCode::CipherNotAccepted,
+        PgpError::SessionKey(_) => ErrorCode::WrongRecipient,
         _ => ErrorCode::BadBallotStructure,
     }
 }
