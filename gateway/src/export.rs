@@ -373,7 +373,7 @@ pub fn import_status(data_dir: &Path, file: &Path, clock: &dyn Clock) -> Result<
     )?;
     tx.commit()?;
     Ok(format!(
-        "imported statuses for {} ballots",
+        "imported the status of each of the {} ballot(s) the county decided",
         status.statuses.len()
     ))
 }

@@ -206,5 +206,8 @@ identity = "edipi"
         .current_dir(dir)
         .args(["import-status", "--config", "gateway.toml"])
         .args(["--file", "status.signed"]));
-    assert!(out.contains("imported statuses for 1 ballots"), "{out}");
+    assert!(
+        out.contains("imported the status of each of the 1 ballot(s) the county decided"),
+        "{out}"
+    );
 }
