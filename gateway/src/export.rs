@@ -74,10 +74,12 @@ fn witnessed_since(
     size: u64,
     manifest: &shared::manifest::ElectionManifest,
 ) -> Result<(Vec<String>, i64)> {
+    // Ids and times first (a day of witnessing is tens of thousands of
+    // rows); the notes only of the rows kept.
     let mut stmt =
-        tx.prepare("SELECT id, size, quorum_time, note FROM witnessed WHERE id > ?1 ORDER BY id")?;
+        tx.prepare("SELECT id, size, quorum_time FROM witnessed WHERE id > ?1 ORDER BY id")?;
     let mut rows = stmt.query(params![after])?;
-    let mut found: Vec<(i64, UnixTime, String)> = Vec::new();
+    let mut found: Vec<(i64, UnixTime)> = Vec::new();
     while let Some(r) = rows.next()? {
         // Rows are stored as checkpoints are witnessed, by growing size: the
         // first beyond this bundle's checkpoint waits for the next bundle,
@@ -85,21 +87,20 @@ fn witnessed_since(
         if r.get::<_, i64>(1)? as u64 > size {
             break;
         }
-        found.push((r.get(0)?, UnixTime(r.get::<_, i64>(2)? as u64), r.get(3)?));
+        found.push((r.get(0)?, UnixTime(r.get::<_, i64>(2)? as u64)));
     }
-    let upto = found.last().map_or(after, |(id, _, _)| *id);
-    let times: Vec<UnixTime> = found.iter().map(|(_, t, _)| *t).collect();
+    let upto = found.last().map_or(after, |(id, _)| *id);
+    let times: Vec<UnixTime> = found.iter().map(|(_, t)| *t).collect();
     let kept = shared::witness::thin(
         &times,
         bundle::MAX_WITNESSED,
         manifest.closes_at,
         manifest.closing_bound(),
     );
+    let mut note = tx.prepare("SELECT note FROM witnessed WHERE id = ?1")?;
     let mut notes = Vec::with_capacity(kept.len());
-    for i in kept {
-        if let Some((_, _, note)) = found.get_mut(i) {
-            notes.push(std::mem::take(note));
-        }
+    for (id, _) in kept.iter().filter_map(|i| found.get(*i)) {
+        notes.push(note.query_row(params![id], |r| r.get::<_, String>(0))?);
     }
     Ok((notes, upto))
 }

@@ -330,12 +330,13 @@ impl WitnessedTimes {
 
 /// Which of a run of witnessed checkpoints (their quorum times, oldest
 /// first) a bundle carries when there are more than `max` (at least 4):
-/// the first and the last, the last cosigned no later than `bound` and the
-/// first cosigned at or after `closes_at` (the closing checkpoint's
-/// neighbours, which the time rule's outcome depends on), and the rest
-/// spread evenly over the run's time span, so a leaf's witnessed time is
-/// later than with every checkpoint by at most about span / max. Returns
-/// positions, ascending.
+/// exactly `max` of them: the first and the last, the last cosigned no
+/// later than `bound` and the first cosigned at or after `closes_at` (the
+/// closing checkpoint's neighbours, which the time rule's outcome depends
+/// on), the rest spread evenly over the run's time span, so a leaf's
+/// witnessed time is later than with every checkpoint by at most about
+/// span / max, and any slot left over (times bunched together) spread
+/// evenly over the rows. Returns positions, ascending.
 pub fn thin(times: &[UnixTime], max: usize, closes_at: UnixTime, bound: UnixTime) -> Vec<usize> {
     let n = times.len();
     if n <= max {
@@ -369,6 +370,17 @@ pub fn thin(times: &[UnixTime], max: usize, closes_at: UnixTime, bound: UnixTime
         }
         if keep.len() >= max {
             break;
+        }
+    }
+    // Times that bunch up (a busy hour after a quiet day) leave slots
+    // unused: spend them evenly over the rows not kept yet.
+    let free = max.saturating_sub(keep.len());
+    if free > 0 {
+        let rest: Vec<usize> = (0..n).filter(|i| !keep.contains(i)).collect();
+        for k in 0..free {
+            if let Some(i) = rest.get(k * rest.len() / free) {
+                keep.insert(*i);
+            }
         }
     }
     keep.into_iter().collect()
@@ -546,5 +558,13 @@ mod tests {
         // Evenly spread: no gap much wider than the span over the slots.
         let widest = kept.windows(2).map(|w| w[1] - w[0]).max().unwrap();
         assert!(widest <= 10_000 / 58 + 2, "gap of {widest}");
+        // Times bunched together (one early row, then 200 within minutes):
+        // every slot is still used.
+        let mut bunched = vec![UnixTime(1000)];
+        bunched.extend((0..200).map(|i| UnixTime(1_000_000 + i)));
+        let kept = thin(&bunched, 64, UnixTime(u64::MAX), UnixTime(u64::MAX));
+        assert_eq!(kept.len(), 64);
+        assert!(kept.contains(&0) && kept.contains(&200));
+        assert!(kept.windows(2).all(|w| w[0] < w[1]));
     }
 }

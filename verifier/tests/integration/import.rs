@@ -475,3 +475,29 @@ fn witnessed_checkpoints_of_another_log_or_short_of_the_quorum_are_refused() {
     assert_eq!(stored.len(), 3, "{stored:?}");
     assert_eq!(stored[2], (2, 1_794_000_060));
 }
+
+/// A busy gateway witnesses far more checkpoints between two exports than a
+/// bundle carries: the bundle keeps 64 of them, the last one among them,
+/// and imports.
+#[test]
+fn a_bundle_carries_at_most_64_witnessed_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = Gw::new(tmp.path());
+    g.submit(&["a"]);
+    for i in 0..200 {
+        testkit::voters::witness_latest(&g.data, &g.stand_in_keys, UnixTime(1_793_000_200 + i));
+    }
+    let b = g.export(&tmp.path().join("usb"));
+    let mut v = verifier_db(tmp.path(), "v.db", &g.pins("2026-general"));
+    run(&mut v, &b).unwrap();
+    let times: Vec<i64> = v
+        .prepare("SELECT quorum_time FROM witnessed ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(times.len(), shared::bundle::MAX_WITNESSED);
+    assert_eq!(times.last(), Some(&(1_793_000_200 + 199)));
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "oldest first");
+}
