@@ -4,7 +4,7 @@
 //!
 //! - [`check_receipts`]: a folder of receipts voters handed in, each checked
 //!   on its own (signatures, inclusion, the commitment it opens) and against
-//!   the county's signed word ([`voter::client::status`]), and all of them
+//!   the county's signed word ([`voter::client::standing`]), and all of them
 //!   against each other (two receipts for one log entry that differ are a
 //!   fork, with no network needed).
 //! - [`Monitor`]: follows a gateway's log over time. Every checkpoint seen
@@ -162,7 +162,10 @@ pub async fn check_receipts(
     fingerprint: &str,
     folder: &Path,
 ) -> Result<Vec<Finding>> {
-    let manifest = gw.manifest(fingerprint).await?;
+    // The county's word once for the folder; per receipt, only the proofs
+    // linking it.
+    let word = voter::client::county_word(gw, fingerprint).await?;
+    let manifest = &word.manifest;
     let mut findings = Vec::new();
     let mut by_index: HashMap<u64, (String, Hash)> = HashMap::new();
     let mut checked: Vec<(String, SavedReceipt)> = Vec::new();
@@ -186,7 +189,7 @@ pub async fn check_receipts(
             ));
             continue;
         }
-        let receipt = match check_saved(&saved, &manifest) {
+        let receipt = match check_saved(&saved, manifest) {
             Ok(r) => r,
             Err(e) => {
                 findings.push(Finding::problem(&name, format!("forged or damaged: {e:#}")));
@@ -210,7 +213,7 @@ pub async fn check_receipts(
         checked.push((name, saved));
     }
     for (name, saved) in checked {
-        match voter::client::status(gw, &saved).await {
+        match voter::client::standing(gw, &word, &saved).await {
             Ok(r) => findings.push(Finding::ok(
                 &name,
                 format!("entry {}: {}", saved.leaf_index, r.explanation),

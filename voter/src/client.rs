@@ -426,16 +426,66 @@ pub async fn witnessed(
     Ok(Some(w))
 }
 
+/// The county's signed word as the gateway serves it publicly, each part
+/// verified: the manifest (pinned by the election fingerprint), the latest
+/// checkpoint a quorum of its witnesses cosigned, and the signed status
+/// file. Fetched once, it serves any number of receipts ([`standing`]).
+#[derive(Debug, Clone)]
+pub struct CountyWord {
+    /// The election fingerprint it was pinned by.
+    pub fingerprint: String,
+    /// The manifest.
+    pub manifest: ElectionManifest,
+    /// The latest witnessed checkpoint, if any yet.
+    pub witnessed: Option<shared::witness::Witnessed>,
+    /// The status file, if the county has processed ballots yet.
+    pub status_file: Option<shared::linkage::CheckedStatusFile>,
+}
+
+/// Fetches the county's signed word over `gw`, a connection that presents
+/// no client certificate (so the gateway cannot tell whose check it is).
+pub async fn county_word(gw: &Gateway, fingerprint: &str) -> Result<CountyWord> {
+    let manifest = gw.manifest(fingerprint).await?;
+    let witnessed = witnessed(gw, &manifest).await?;
+    let a = gw.request(Method::GET, api::STATUS_FILE, None).await?;
+    let status_file = if a.status == StatusCode::NOT_FOUND {
+        None
+    } else if a.status != StatusCode::OK {
+        let (code, message) = a.error();
+        bail!("the gateway did not give the county's status file ({code}): {message}");
+    } else {
+        Some(
+            shared::linkage::CheckedStatusFile::open(&a.body, &manifest, fingerprint)
+                .map_err(|e| anyhow!("{e}. Report this to your election office"))?,
+        )
+    };
+    Ok(CountyWord {
+        fingerprint: fingerprint.to_owned(),
+        manifest,
+        witnessed,
+        status_file,
+    })
+}
+
 /// Checks a saved receipt against the county's signed word, fetched from
-/// the gateway's public endpoints over `gw`, a connection that presents no
-/// client certificate (so the gateway cannot tell whose check it is): the
+/// the gateway's public endpoints over `gw` (no client certificate): the
 /// latest checkpoint a quorum of the manifest's witnesses cosigned, a
 /// consistency proof from the receipt's checkpoint to it, and the signed
 /// status file with a proof tying its checkpoint to the receipt's. The
 /// gateway's own (unsigned) status answer is never used.
 pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> {
-    let manifest = gw.manifest(&saved.election_fingerprint).await?;
-    let log_key = NoteVerifier::from_vkey(&manifest.log_key)?;
+    let word = county_word(gw, &saved.election_fingerprint).await?;
+    standing(gw, &word, saved).await
+}
+
+/// Where the ballot of `saved` stands by `word`; over `gw` only the
+/// consistency proofs linking its receipt to `word` are fetched.
+pub async fn standing(
+    gw: &Gateway,
+    word: &CountyWord,
+    saved: &SavedReceipt,
+) -> Result<StatusReport> {
+    let log_key = NoteVerifier::from_vkey(&word.manifest.log_key)?;
     let receipt = Receipt::parse(saved.receipt.as_bytes())?;
     let mine = receipt
         .verify(&log_key)
@@ -445,7 +495,7 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
         anyhow!("{FORK}: your receipt's log is not part of the log they cosigned. Keep your receipt and report this to your election office")
     };
 
-    let Some(witnessed) = witnessed(gw, &manifest).await? else {
+    let Some(witnessed) = &word.witnessed else {
         return Ok(StatusReport {
             standing: Standing::NotYetWitnessed,
             explanation: format!(
@@ -455,11 +505,11 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
             witnessed_size: None,
         });
     };
-    let seen = witnessed.checkpoint.checkpoint;
+    let seen = &witnessed.checkpoint.checkpoint;
     let proof = consistency_proof(gw, mine.size, seen.size)
         .await
         .map_err(|_| fork())?;
-    shared::linkage::consistent(&mine, &seen, &proof).map_err(|_| fork())?;
+    shared::linkage::consistent(&mine, seen, &proof).map_err(|_| fork())?;
     if seen.size <= receipt.index {
         return Ok(StatusReport {
             standing: Standing::NotYetWitnessed,
@@ -471,7 +521,6 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
         });
     }
 
-    let a = gw.request(Method::GET, api::STATUS_FILE, None).await?;
     let not_processed = |why: &str| StatusReport {
         standing: Standing::NotProcessedYet,
         explanation: format!(
@@ -480,24 +529,17 @@ pub async fn status(gw: &Gateway, saved: &SavedReceipt) -> Result<StatusReport> 
         ),
         witnessed_size: Some(seen.size),
     };
-    if a.status == StatusCode::NOT_FOUND {
+    let Some(file) = &word.status_file else {
         return Ok(not_processed("the county has not processed it yet"));
-    }
-    if a.status != StatusCode::OK {
-        let (code, message) = a.error();
-        bail!("the gateway did not give the county's status file ({code}): {message}");
-    }
-    let file =
-        shared::linkage::CheckedStatusFile::open(&a.body, &manifest, &saved.election_fingerprint)
-            .map_err(|e| anyhow!("{e}. Report this to your election office"))?;
-    let decided = file.checkpoint.checkpoint.clone();
+    };
+    let decided = &file.checkpoint.checkpoint;
     let unlinked = || {
         anyhow!("the county's status file is for a log your receipt is not part of: keep your receipt and report this to your election office")
     };
     let proof = consistency_proof(gw, mine.size, decided.size)
         .await
         .map_err(|_| unlinked())?;
-    shared::linkage::consistent(&mine, &decided, &proof).map_err(|_| unlinked())?;
+    shared::linkage::consistent(&mine, decided, &proof).map_err(|_| unlinked())?;
     match file.status_of(receipt.index) {
         None => Ok(not_processed(
             "the county's latest status file predates it: it has not processed it yet",
