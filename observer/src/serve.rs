@@ -1,5 +1,6 @@
 //! The witness's HTTP/1.1 listener: bounded headers, bodies and time per
-//! request, so a slow or hostile client costs little.
+//! request, one request per connection and at most [`MAX_CONNECTIONS`] at
+//! once, so a slow or hostile client costs little.
 
 use crate::witness::Witness;
 use bytes::Bytes;
@@ -14,6 +15,8 @@ use tokio::net::TcpListener;
 
 /// The most time one request may take, body included.
 const REQUEST_TIME: Duration = Duration::from_secs(30);
+/// The most connections served at once; more wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 256;
 
 async fn answer(witness: Arc<Witness>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
@@ -59,13 +62,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let stream = tokio::select! {
-            r = listener.accept() => match r { Ok((s, _)) => s, Err(_) => continue },
+        let (permit, stream) = tokio::select! {
+            r = async {
+                let permit = slots.clone().acquire_owned().await;
+                (permit, listener.accept().await)
+            } => match r {
+                (Ok(p), Ok((s, _))) => (p, s),
+                _ => continue,
+            },
             () = &mut shutdown => break,
         };
         let witness = witness.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = hyper::service::service_fn(move |req| {
                 let witness = witness.clone();
                 async move { Ok::<_, std::convert::Infallible>(answer(witness, req).await) }
@@ -74,6 +85,9 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .max_buf_size(64 * 1024)
+                // One request per connection (the gateway opens one per
+                // submission): no idle connection is held open.
+                .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
