@@ -2,13 +2,9 @@
 //! real gateway and the observers' real witnesses on loopback, and against
 //! a gateway that keeps a second log.
 
-use gateway::config::Limits;
 use http::StatusCode;
 use observer::audit::{self, Monitor};
-use shared::clock::Clock;
 use std::path::Path;
-use std::sync::Arc;
-use testkit::observers::Observers;
 use testkit::world::{post, World};
 use voter::client::SavedReceipt;
 
@@ -28,12 +24,7 @@ async fn send_and_save(w: &World, port: u16, label: &str, marks: &str, file: &Pa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_auditors_program_checks_receipts_follows_the_log_and_counts_the_status_file() {
-    let obs = Observers::bind(3, 2);
-    let w = World::with_spec(Limits::default(), |s| s.observers(&obs));
-    let clock: Arc<dyn Clock> = Arc::new(w.county.clock.clone());
-    let fork_data = w.dir.path().join("gw-fork");
-    testkit::copy_dir(&w.county.gw, &fork_data);
-    obs.start(&w.county.manifest.log_key, clock.clone());
+    let (_obs, w, clock, fork_data) = crate::witnessed::watched_world_with_a_second_log();
     let r = w.start().await;
     let receipts = w.dir.path().join("receipts");
     std::fs::create_dir_all(&receipts).unwrap();

@@ -42,16 +42,24 @@ pub(crate) fn county_decides(w: &World, data: &std::path::Path, out: &str) -> Ve
     std::fs::read(dir.join(shared::media::STATUS_FILE)).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() {
+/// A world whose manifest names three real witnesses (a quorum of two),
+/// running on the county's clock, and the attacker's second log: a copy
+/// of the gateway's data folder before anything was logged (the same keys
+/// and election). Call inside a tokio runtime.
+pub(crate) fn watched_world_with_a_second_log(
+) -> (Observers, World, Arc<dyn Clock>, std::path::PathBuf) {
     let obs = Observers::bind(3, 2);
     let w = World::with_spec(Limits::default(), |s| s.observers(&obs));
     let clock: Arc<dyn Clock> = Arc::new(w.county.clock.clone());
-    // The attacker's second log: the same keys and election, from the same
-    // empty start.
     let fork_data = w.dir.path().join("gw-fork");
     testkit::copy_dir(&w.county.gw, &fork_data);
     obs.start(&w.county.manifest.log_key, clock.clone());
+    (obs, w, clock, fork_data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() {
+    let (_obs, w, clock, fork_data) = watched_world_with_a_second_log();
 
     // The log the witnesses and the county see: two other voters' ballots.
     let r = w.start().await;

@@ -38,54 +38,116 @@ fn package(election: &str, style: &str, marks: &str) -> BallotPackage {
     )
 }
 
-/// What processing takes, for the test county `g` and the development PKI.
-fn inputs<'a>(
-    g: &'a Gw,
-    witness: &'a NoteSigner,
-    manifest: &'a ElectionManifest,
-    roster: &'a Roster,
-    pki: &DevPki,
-) -> Inputs<'a> {
-    Inputs {
-        election_key: &g.election_key,
-        password: None,
-        witness,
-        manifest,
-        roster,
-        anchors: vec![Anchor {
-            name: "Test DoD Root CA 3".into(),
-            cert_der: pki.root.issued.cert_der.clone(),
-            policy: IdentityPolicy::dod_default(),
-        }],
+/// A county's test election over a fresh development PKI: the gateway the
+/// tests log into directly, and what the verifier needs to process.
+struct Election {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    /// Now, as the tests' clocks say.
+    t: u64,
+    pki: DevPki,
+    g: Gw,
+    manifest: ElectionManifest,
+    roster: Roster,
+    fpr: String,
+    witness: NoteSigner,
+}
+
+impl Election {
+    /// An election with `roster_csv`, open during `window(now)`.
+    fn new(roster_csv: &str, window: impl FnOnce(u64) -> (u64, u64)) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let now = time::OffsetDateTime::now_utc();
+        let t = now.unix_timestamp() as u64;
+        let pki = devpki::generate(now).unwrap();
+        let g = Gw::with_roster(&dir, roster_csv, window(t));
+        let manifest = g.manifest();
+        let fpr = shared::pgp::fingerprint_hex(&g.election_key);
+        let roster =
+            Roster::open_signed(&std::fs::read(g.media.join("roster.signed")).unwrap(), &fpr)
+                .unwrap();
+        let witness = NoteSigner::from_skey(&g.witness_skey).unwrap();
+        Election {
+            _tmp: tmp,
+            dir,
+            t,
+            pki,
+            g,
+            manifest,
+            roster,
+            fpr,
+            witness,
+        }
+    }
+
+    /// What processing takes.
+    fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            election_key: &self.g.election_key,
+            password: None,
+            witness: &self.witness,
+            manifest: &self.manifest,
+            roster: &self.roster,
+            anchors: vec![Anchor {
+                name: "Test DoD Root CA 3".into(),
+                cert_der: self.pki.root.issued.cert_der.clone(),
+                policy: IdentityPolicy::dod_default(),
+            }],
+        }
+    }
+
+    /// Exports what the gateway logged (with the development CRLs and the
+    /// ID CA) and imports it into a new verifier database.
+    fn import(&self) -> rusqlite::Connection {
+        let bundle = self.g.export_with(
+            &self.dir.join("usb"),
+            &[self.pki.root_crl.clone(), self.pki.id_ca_crl.clone()],
+            std::slice::from_ref(&self.pki.id_ca.issued.cert_der),
+        );
+        let mut v = verifier_db(&self.dir, "v.db", &self.g.pins("2026-general"));
+        run(&mut v, &bundle).unwrap();
+        v
+    }
+
+    /// Processes into `canvass/` at the tests' time; returns the outcome
+    /// and the signed status file, opened.
+    fn process(&self, v: &rusqlite::Connection) -> (verifier::process::Outcome, StatusFile) {
+        let out = self.dir.join("canvass");
+        let clock = ManualClock::new(UnixTime(self.t));
+        let outcome = process(v, &self.inputs(), &out, &clock, &mut |_, _, _| {}).unwrap();
+        let status = StatusFile::open_signed(
+            &std::fs::read(out.join("status.signed")).unwrap(),
+            &self.fpr,
+        )
+        .unwrap();
+        (outcome, status)
     }
 }
 
 #[test]
 fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let now = time::OffsetDateTime::now_utc();
-    let t = now.unix_timestamp() as u64;
-    let pki = devpki::generate(now).unwrap();
     // Opened ten days ago; closes in two days (before the CRLs expire).
-    let (opens, closes) = (t - 10 * 86_400, t + 2 * 86_400);
-    let g = Gw::with_roster(
-        dir,
+    let el = Election::new(
         "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\nV-RICK,4567890123,s1\n",
-        (opens, closes),
+        |t| (t - 10 * 86_400, t + 2 * 86_400),
     );
-    let manifest_bytes = std::fs::read(g.media.join("election-manifest.signed")).unwrap();
-    let fpr = shared::pgp::fingerprint_hex(&g.election_key);
-    let manifest = ElectionManifest::open_signed(&manifest_bytes, &fpr).unwrap();
-    let roster =
-        Roster::open_signed(&std::fs::read(g.media.join("roster.signed")).unwrap(), &fpr).unwrap();
+    let (g, pki, dir, t, fpr, manifest) = (
+        &el.g,
+        &el.pki,
+        el.dir.as_path(),
+        el.t,
+        &el.fpr,
+        &el.manifest,
+    );
+    let closes = manifest.closes_at.0;
     let enc = |cms: &[u8]| shared::pgp::encrypt(&g.election_key, cms).unwrap();
     let jane = &pki.voter("jane-p256").unwrap().issued;
     let maria = &pki.voter("maria-rsa").unwrap().issued;
     let rick = &pki.voter("rick-revoked").unwrap().issued;
     let john = &pki.voter("john-p384").unwrap().issued;
     let e = "2026-general";
-    let mut bad_sig = cms_of(&pki, jane, &package(e, "s1", "bad sig"));
+    let mut bad_sig = cms_of(pki, jane, &package(e, "s1", "bad sig"));
     let n = bad_sig.len() - 5;
     bad_sig[n] ^= 1;
     let other_key = shared::pgp::generate_election_key("other", None).unwrap();
@@ -103,7 +165,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-RICK",
                 "4567890123",
-                enc(&cms_of(&pki, rick, &package(e, "s1", "rick counts"))),
+                enc(&cms_of(pki, rick, &package(e, "s1", "rick counts"))),
                 t - 3 * 86_400,
             ),
         ),
@@ -113,7 +175,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-JANE",
                 "1234567890",
-                enc(&cms_of(&pki, jane, &package(e, "s1", "first"))),
+                enc(&cms_of(pki, jane, &package(e, "s1", "first"))),
                 t - 86_400 - 300,
             ),
         ),
@@ -128,7 +190,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-JANE",
                 "1234567890",
-                enc(&cms_of(&pki, maria, &package(e, "s1", "m"))),
+                enc(&cms_of(pki, maria, &package(e, "s1", "m"))),
                 t - 86_400 - 100,
             ),
         ),
@@ -138,7 +200,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-RICK",
                 "4567890123",
-                enc(&cms_of(&pki, rick, &package(e, "s1", "r"))),
+                enc(&cms_of(pki, rick, &package(e, "s1", "r"))),
                 t - 86_400,
             ),
         ),
@@ -148,7 +210,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-JOHN",
                 "2345678901",
-                enc(&cms_of(&pki, john, &package(e, "s1", "j"))),
+                enc(&cms_of(pki, john, &package(e, "s1", "j"))),
                 t - 3300,
             ),
         ),
@@ -158,7 +220,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-MARIA",
                 "3456789012",
-                enc(&cms_of(&pki, maria, &package(e, "s9", "m"))),
+                enc(&cms_of(pki, maria, &package(e, "s9", "m"))),
                 t - 3200,
             ),
         ),
@@ -168,7 +230,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-MARIA",
                 "3456789012",
-                enc(&cms_of(&pki, maria, &package("2024-general", "s1", "m"))),
+                enc(&cms_of(pki, maria, &package("2024-general", "s1", "m"))),
                 t - 3100,
             ),
         ),
@@ -193,7 +255,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-MARIA",
                 "3456789012",
-                enc(&cms_of(&pki, maria, &package(e, "s1", "maria counts"))),
+                enc(&cms_of(pki, maria, &package(e, "s1", "maria counts"))),
                 t - 2800,
             ),
         ),
@@ -203,7 +265,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-JANE",
                 "1234567890",
-                enc(&cms_of(&pki, jane, &package(e, "s1", "jane counts"))),
+                enc(&cms_of(pki, jane, &package(e, "s1", "jane counts"))),
                 t - 2000,
             ),
         ),
@@ -213,26 +275,18 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             r(
                 "V-JANE",
                 "1234567890",
-                enc(&cms_of(&pki, jane, &package(e, "s1", "too late"))),
+                enc(&cms_of(pki, jane, &package(e, "s1", "too late"))),
                 closes + 60,
             ),
         ),
     ];
     let logged: Vec<_> = cases.iter().map(|(_, b)| b.clone()).collect();
     g.submit_raw(&logged);
-    let bundle = g.export_with(
-        &dir.join("usb"),
-        &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
-        std::slice::from_ref(&pki.id_ca.issued.cert_der),
-    );
-
-    let mut v = verifier_db(dir, "v.db", &g.pins(e));
-    run(&mut v, &bundle).unwrap();
-    let witness = NoteSigner::from_skey(&g.witness_skey).unwrap();
-    let inputs = inputs(&g, &witness, &manifest, &roster, &pki);
+    let v = el.import();
+    let inputs = el.inputs();
     let out = dir.join("canvass");
     let clock = ManualClock::new(UnixTime(t));
-    let outcome = process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();
+    let (outcome, status) = el.process(&v);
     assert_eq!(
         (outcome.total, outcome.accepted, outcome.superseded),
         (13, 3, 1)
@@ -241,14 +295,12 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     assert_eq!(outcome.revoked_after_receipt, 1);
 
     // The status file: signed by the election key, its checkpoint cosigned.
-    let status =
-        StatusFile::open_signed(&std::fs::read(out.join("status.signed")).unwrap(), &fpr).unwrap();
     let expected: Vec<Status> = cases.iter().map(|(s, _)| *s).collect();
     assert_eq!(status.statuses, expected);
     let log_key = shared::note::NoteVerifier::from_vkey(&manifest.log_key).unwrap();
     let cp = shared::checkpoint::SignedCheckpoint::verify(status.checkpoint.as_bytes(), &log_key)
         .unwrap();
-    assert_eq!(cp.verify_cosignature(&witness.verifier()).unwrap(), t);
+    assert_eq!(cp.verify_cosignature(&el.witness.verifier()).unwrap(), t);
     // The gateway takes it back.
     gateway::export::import_status(&g.data, &out.join("status.signed"), &g.clock).unwrap();
     // An auditor checks jane's receipt offline against the status file.
@@ -285,8 +337,8 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     };
     let report = verifier::audit::audit(
         receipt.as_bytes(),
-        &manifest,
-        &fpr,
+        manifest,
+        fpr,
         None,
         Some((&status_bytes, &proof_for(&receipt))),
     )
@@ -303,8 +355,8 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         .unwrap();
     let report = verifier::audit::audit(
         superseded.as_bytes(),
-        &manifest,
-        &fpr,
+        manifest,
+        fpr,
         None,
         Some((&status_bytes, &proof_for(&superseded))),
     )
@@ -314,8 +366,8 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let forged = receipt.replacen("index 11", "index 10", 1);
     assert!(verifier::audit::audit(
         forged.as_bytes(),
-        &manifest,
-        &fpr,
+        manifest,
+        fpr,
         None,
         Some((&status_bytes, &proof_for(&receipt)))
     )
@@ -396,26 +448,16 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
 /// was revoked; the witnesses cosigned both only later.
 #[test]
 fn a_backdated_ballot_is_late_and_a_card_revoked_before_it_was_witnessed_is_revoked() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let now = time::OffsetDateTime::now_utc();
-    let t = now.unix_timestamp() as u64;
-    let pki = devpki::generate(now).unwrap();
     // Closed an hour ago; the grace is ten minutes (the test election's).
-    let (opens, closes) = (t - 10 * 86_400, t - 3600);
-    let g = Gw::with_roster(
-        dir,
+    let el = Election::new(
         "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\nV-RICK,4567890123,s1\n",
-        (opens, closes),
+        |t| (t - 10 * 86_400, t - 3600),
     );
-    let manifest = g.manifest();
-    assert_eq!(manifest.grace_seconds, 600);
-    let fpr = shared::pgp::fingerprint_hex(&g.election_key);
-    let roster =
-        Roster::open_signed(&std::fs::read(g.media.join("roster.signed")).unwrap(), &fpr).unwrap();
+    assert_eq!(el.manifest.grace_seconds, 600);
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
     let e = "2026-general";
     let ballot = |v: &Issued, marks: &str| {
-        shared::pgp::encrypt(&g.election_key, &cms_of(&pki, v, &package(e, "s1", marks))).unwrap()
+        shared::pgp::encrypt(&g.election_key, &cms_of(pki, v, &package(e, "s1", marks))).unwrap()
     };
     let jane = &pki.voter("jane-p256").unwrap().issued;
     let maria = &pki.voter("maria-rsa").unwrap().issued;
@@ -466,20 +508,9 @@ fn a_backdated_ballot_is_late_and_a_card_revoked_before_it_was_witnessed_is_revo
             ),
         ],
     );
-    let bundle = g.export_with(
-        &dir.join("usb"),
-        &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
-        std::slice::from_ref(&pki.id_ca.issued.cert_der),
-    );
-    let mut v = verifier_db(dir, "v.db", &g.pins(e));
-    run(&mut v, &bundle).unwrap();
-    let witness = NoteSigner::from_skey(&g.witness_skey).unwrap();
-    let inputs = inputs(&g, &witness, &manifest, &roster, &pki);
-    let out = dir.join("canvass");
-    let clock = ManualClock::new(UnixTime(t));
-    let outcome = process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();
-    let status =
-        StatusFile::open_signed(&std::fs::read(out.join("status.signed")).unwrap(), &fpr).unwrap();
+    let v = el.import();
+    let (outcome, status) = el.process(&v);
+    let out = el.dir.join("canvass");
     assert_eq!(
         status.statuses,
         vec![
@@ -509,23 +540,13 @@ fn a_backdated_ballot_is_late_and_a_card_revoked_before_it_was_witnessed_is_revo
 /// ballot with a time before her first, so that the first would count.
 #[test]
 fn the_latest_ballot_is_the_last_in_the_log_whatever_its_time() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let now = time::OffsetDateTime::now_utc();
-    let t = now.unix_timestamp() as u64;
-    let pki = devpki::generate(now).unwrap();
-    let g = Gw::with_roster(
-        dir,
-        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n",
-        (t - 10 * 86_400, t + 2 * 86_400),
-    );
-    let manifest = g.manifest();
-    let fpr = shared::pgp::fingerprint_hex(&g.election_key);
-    let roster =
-        Roster::open_signed(&std::fs::read(g.media.join("roster.signed")).unwrap(), &fpr).unwrap();
+    let el = Election::new("voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n", |t| {
+        (t - 10 * 86_400, t + 2 * 86_400)
+    });
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
     let jane = &pki.voter("jane-p256").unwrap().issued;
     let ballot = |marks: &str| {
-        let cms = cms_of(&pki, jane, &package("2026-general", "s1", marks));
+        let cms = cms_of(pki, jane, &package("2026-general", "s1", marks));
         shared::pgp::encrypt(&g.election_key, &cms).unwrap()
     };
     g.submit_raw(&[
@@ -552,13 +573,7 @@ fn the_latest_ballot_is_the_last_in_the_log_whatever_its_time() {
         &g.stand_in_keys,
         UnixTime(t - 3500),
     );
-    let bundle = g.export_with(
-        &dir.join("usb"),
-        &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
-        std::slice::from_ref(&pki.id_ca.issued.cert_der),
-    );
-    let mut v = verifier_db(dir, "v.db", &g.pins("2026-general"));
-    run(&mut v, &bundle).unwrap();
+    let v = el.import();
     // The import names it, with both leaves.
     let found = verifier::state::misbehaviour(&v, Some(1)).unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
@@ -566,19 +581,8 @@ fn the_latest_ballot_is_the_last_in_the_log_whatever_its_time() {
         (found[0].kind.as_str(), found[0].leaves.as_slice()),
         ("received-at-backwards", &[0, 1][..])
     );
-    let witness = NoteSigner::from_skey(&g.witness_skey).unwrap();
-    let inputs = inputs(&g, &witness, &manifest, &roster, &pki);
-    let out = dir.join("canvass");
-    let outcome = process(
-        &v,
-        &inputs,
-        &out,
-        &ManualClock::new(UnixTime(t)),
-        &mut |_, _, _| {},
-    )
-    .unwrap();
-    let status =
-        StatusFile::open_signed(&std::fs::read(out.join("status.signed")).unwrap(), &fpr).unwrap();
+    let (outcome, status) = el.process(&v);
+    let out = el.dir.join("canvass");
     assert_eq!(
         status.statuses,
         vec![Status::Superseded, Status::Accepted],
