@@ -36,6 +36,12 @@ struct Voter {
     name: &'static str,
 }
 
+/// How long the demo's election is open from the key ceremony on, in
+/// seconds (the uploads take a few; the rest is waited out).
+const ELECTION_SECONDS: u64 = 30;
+/// The grace period after the deadline for the closing checkpoint.
+const GRACE_SECONDS: u32 = 5;
+
 /// Runs the whole story in `dir`. `say` narrates.
 pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutcome> {
     let clock = SystemClock;
@@ -86,7 +92,8 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         title: "General Election, November 3, 2026".into(),
         jurisdiction: "Demo County".into(),
         opens_at: UnixTime(t - 600),
-        closes_at: UnixTime(t + 2 * 86_400),
+        // A short election, so that the demo reaches the final canvass.
+        closes_at: UnixTime(t + ELECTION_SECONDS),
         declaration: "I swear or affirm that I am a qualified voter of Demo County and have not voted elsewhere.".into(),
         accepted_media: vec![MediaRule {
             media_type: shared::ballot::MEDIA_PDF.into(),
@@ -95,7 +102,7 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         witness_name: "elections.demo-county.example/verifier".into(),
         witnesses,
         witness_quorum: 2,
-        grace_seconds: 600,
+        grace_seconds: GRACE_SECONDS,
     };
     let roster = "voter_id,edipi,ballot_style\n\
                   DC-0001,1234567890,precinct-4\n\
@@ -292,6 +299,29 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         "   the gateway cannot rewrite those entries or their time without the witnesses noticing.",
     );
 
+    let closes_at = manifest.closes_at;
+    say(&format!(
+        "   The polls close at {closes_at} (this demo's election lasts {ELECTION_SECONDS} seconds); the gateway has the"
+    ));
+    say("   witnesses cosign its closing checkpoint at the deadline. Waiting for it...");
+    let mut closing = None;
+    let wait_until = closes_at.0 + u64::from(GRACE_SECONDS);
+    while closing.is_none() && clock.now().0 <= wait_until + 30 {
+        match client::witnessed(&anonymous, &manifest).await? {
+            Some(w) if w.time >= closes_at => closing = Some(w),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    let closing = closing.context("the witnesses did not cosign a closing checkpoint")?;
+    say(&format!(
+        "   Closing checkpoint: {} entries, cosigned by a quorum at {}.",
+        closing.checkpoint.checkpoint.size, closing.time
+    ));
+    // The final canvass runs after the deadline plus the grace period.
+    while clock.now().0 <= wait_until {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     say("7. The gateway operator exports the ballots onto removable media as a signed transfer bundle.");
     running.shut_down().await?;
     let (crls, inter) = gateway::config::pki_files(&config.trust)?;
@@ -331,8 +361,16 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         ) == (3, 1, 0),
         "unexpected outcome: {outcome:?}"
     );
+    ensure!(
+        matches!(
+            outcome.contents,
+            verifier::process::Contents::Written { again: None }
+        ) && outcome.alarms.is_empty(),
+        "the final canvass did not write the contents, or raised alarms: {outcome:?}"
+    );
     say("   3 ballots accepted, 1 superseded by its voter's replacement, none rejected.");
-    say("   The accepted ballots are in canvass/ballots/ under random names, apart from the voter list.");
+    say("   This is the final canvass (after the deadline plus the grace period): the accepted ballots");
+    say("   are in canvass/ballots/ under random names, apart from the voter list, written this once.");
 
     say("9. The signed status file goes back to the gateway, which serves it to voters and auditors.");
     say(&format!(

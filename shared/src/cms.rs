@@ -203,6 +203,17 @@ impl VoterKey {
     }
 }
 
+/// The `signingTime` attribute a signature carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningTime {
+    /// This computer's clock (what [`sign`] does).
+    Now,
+    /// A given time (tests, and signers whose clock is elsewhere).
+    At(std::time::SystemTime),
+    /// None (the attribute is optional; some card middleware leaves it out).
+    Omit,
+}
+
 /// Signs `content` with the voter's key; `cert_der` is the voter's
 /// certificate and `chain` the intermediates to include. Returns the
 /// ContentInfo DER.
@@ -211,6 +222,17 @@ pub fn sign(
     cert_der: &[u8],
     chain: &[Vec<u8>],
     key: &VoterKey,
+) -> Result<Vec<u8>, SignatureError> {
+    sign_with(content, cert_der, chain, key, SigningTime::Now)
+}
+
+/// [`sign`] with a chosen `signingTime` attribute.
+pub fn sign_with(
+    content: &[u8],
+    cert_der: &[u8],
+    chain: &[Vec<u8>],
+    key: &VoterKey,
+    time: SigningTime,
 ) -> Result<Vec<u8>, SignatureError> {
     let cert = Certificate::from_der(cert_der).map_err(malformed)?;
     let cert_spki = cert
@@ -245,18 +267,26 @@ pub fn sign(
                 .map_err(malformed)?,
         )?)
         .map_err(malformed)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| SignatureError::Unacceptable("the clock is before 1970"))?;
-    let signing_time = x509_cert::time::Time::UtcTime(
-        der::asn1::UtcTime::from_unix_duration(now).map_err(malformed)?,
-    );
-    attrs
-        .insert(attr(
-            ID_SIGNING_TIME,
-            Any::encode_from(&signing_time).map_err(malformed)?,
-        )?)
-        .map_err(malformed)?;
+    let at = match time {
+        SigningTime::Now => Some(std::time::SystemTime::now()),
+        SigningTime::At(t) => Some(t),
+        SigningTime::Omit => None,
+    };
+    if let Some(at) = at {
+        let since = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| SignatureError::Unacceptable("the clock is before 1970"))?;
+        // RFC 5652 section 11.3: UTCTime for dates through 2049.
+        let signing_time = x509_cert::time::Time::UtcTime(
+            der::asn1::UtcTime::from_unix_duration(since).map_err(malformed)?,
+        );
+        attrs
+            .insert(attr(
+                ID_SIGNING_TIME,
+                Any::encode_from(&signing_time).map_err(malformed)?,
+            )?)
+            .map_err(malformed)?;
+    }
     let signature = key.sign(&attrs.to_der().map_err(malformed)?)?;
 
     let digest_alg = spki::AlgorithmIdentifierOwned {
@@ -329,6 +359,10 @@ pub struct SignedContent {
     pub signer_cert: Vec<u8>,
     /// The other certificates carried (candidate intermediates).
     pub other_certs: Vec<Vec<u8>>,
+    /// The signed `signingTime` attribute (RFC 5652 section 11.3), in
+    /// seconds since 1970, if the signer included one. It is the signer's
+    /// clock: evidence to compare, never a time to judge the ballot by.
+    pub signing_time: Option<u64>,
 }
 
 fn single_value(
@@ -547,10 +581,21 @@ pub fn verify(der_bytes: &[u8], max_len: usize) -> Result<SignedContent, Signatu
         .filter(|c| !std::ptr::eq(**c, signer_cert))
         .map(|c| c.to_der().map_err(malformed))
         .collect::<Result<Vec<_>, _>>()?;
+    let signing_time = match single_value(attrs, ID_SIGNING_TIME)? {
+        None => None,
+        Some(v) => Some(
+            // `Time` is a CHOICE of UTCTime and GeneralizedTime.
+            x509_cert::time::Time::from_der(&v.to_der().map_err(malformed)?)
+                .map_err(malformed)?
+                .to_unix_duration()
+                .as_secs(),
+        ),
+    };
     Ok(SignedContent {
         content,
         signer_cert: signer_cert_der,
         other_certs,
+        signing_time,
     })
 }
 

@@ -62,11 +62,18 @@ pub enum Reason {
     MediaNotAccepted = 12,
     /// The declaration is not the one in the election manifest.
     DeclarationMismatch = 13,
+    /// Gateway misbehaviour: the same ciphertext, or the same ballot
+    /// package (its nonce), is at an earlier leaf; this is the copy.
+    Replayed = 14,
+    /// Gateway misbehaviour (or a voter handing a signed ballot to
+    /// another): the ballot is signed by a voter on the roster, but the
+    /// gateway recorded another voter as its uploader.
+    UploadedAsAnotherVoter = 15,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 15] = [
         Reason::DecryptionFailed,
         Reason::BadSignature,
         Reason::CertificateInvalid,
@@ -80,6 +87,8 @@ impl Reason {
         Reason::MalformedPackage,
         Reason::MediaNotAccepted,
         Reason::DeclarationMismatch,
+        Reason::Replayed,
+        Reason::UploadedAsAnotherVoter,
     ];
 
     /// The code in the status file.
@@ -108,6 +117,8 @@ impl Reason {
             Reason::MalformedPackage => "malformed-package",
             Reason::MediaNotAccepted => "media-not-accepted",
             Reason::DeclarationMismatch => "declaration-mismatch",
+            Reason::Replayed => "replayed",
+            Reason::UploadedAsAnotherVoter => "uploaded-as-another-voter",
         }
     }
 
@@ -135,6 +146,13 @@ impl Reason {
             Reason::DeclarationMismatch => {
                 "the voter declaration is not, byte for byte, the text in the election manifest \
                  (a changed word, space or line break, such as a line break added at the end, is enough)"
+            }
+            Reason::Replayed => {
+                "this is a second copy of a ballot already in the log; the gateway appended it again \
+                 (the copy never counts)"
+            }
+            Reason::UploadedAsAnotherVoter => {
+                "the ballot is signed by another voter on the roster than the one the gateway says sent it"
             }
         }
     }
@@ -334,7 +352,7 @@ mod tests {
             assert!(!r.explain().is_empty() && !r.name().is_empty());
         }
         assert_eq!(Reason::from_code(0), None);
-        assert_eq!(Reason::from_code(14), None);
+        assert_eq!(Reason::from_code(16), None);
     }
 
     #[test]

@@ -15,10 +15,10 @@ pub fn db_path(home: &Path) -> std::path::PathBuf {
 }
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Each version's schema change, in order.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
@@ -70,6 +70,17 @@ CREATE TABLE misbehaviour (
     kind   TEXT NOT NULL,
     leaves TEXT NOT NULL,
     detail TEXT NOT NULL
+);
+",
+    // Version 4: every run that wrote the ballots' contents (once, unless
+    // the board overrides, with its reason).
+    "
+CREATE TABLE content_runs (
+    id         INTEGER PRIMARY KEY,
+    at         INTEGER NOT NULL,
+    out_dir    TEXT NOT NULL,
+    log_size   INTEGER NOT NULL,
+    override   TEXT
 );
 ",
 ];
@@ -213,4 +224,52 @@ pub fn pins(conn: &Connection) -> anyhow::Result<Pins> {
             .collect(),
         witness_quorum: get("witness_quorum")?.first().copied().unwrap_or(0),
     })
+}
+
+/// A run that wrote the ballots' contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentRun {
+    /// When (the verifier's clock).
+    pub at: shared::clock::UnixTime,
+    /// The folder it wrote.
+    pub out_dir: String,
+    /// The log size it decided.
+    pub log_size: u64,
+    /// The board's reason, for a run after the first.
+    pub again: Option<String>,
+}
+
+/// The runs that wrote contents, oldest first.
+pub fn content_runs(conn: &Connection) -> rusqlite::Result<Vec<ContentRun>> {
+    let mut stmt =
+        conn.prepare("SELECT at, out_dir, log_size, override FROM content_runs ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ContentRun {
+            at: shared::clock::UnixTime(r.get::<_, i64>(0)? as u64),
+            out_dir: r.get(1)?,
+            log_size: r.get::<_, i64>(2)? as u64,
+            again: r.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Records a run that wrote contents.
+pub fn record_content_run(
+    conn: &Connection,
+    at: shared::clock::UnixTime,
+    out_dir: &Path,
+    log_size: u64,
+    again: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO content_runs (at, out_dir, log_size, override) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            at.0 as i64,
+            out_dir.display().to_string(),
+            log_size as i64,
+            again
+        ],
+    )?;
+    Ok(())
 }

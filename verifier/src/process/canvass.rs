@@ -1,14 +1,15 @@
 //! The canvass outputs: the accepted ballots' contents (random names, one
 //! fixed time, nothing else), written all at once; and the reports.
 
-use super::Outcome;
+use super::{Contents, Outcome};
 use anyhow::{Context, Result};
+use shared::ballot::BallotPackage;
 use shared::checkpoint::SignedCheckpoint;
 use shared::manifest::ElectionManifest;
 use std::io::Write;
 use std::path::Path;
 
-pub(super) fn extension(media_type: &str) -> &'static str {
+fn extension(media_type: &str) -> &'static str {
     // Media types compare without case (RFC 6838 section 4.2).
     if media_type.eq_ignore_ascii_case(shared::ballot::MEDIA_PDF) {
         "pdf"
@@ -17,6 +18,20 @@ pub(super) fn extension(media_type: &str) -> &'static str {
     } else {
         "bin"
     }
+}
+
+/// Writes a counted ballot's content under a random name; returns the name
+/// and the media type.
+pub(super) fn write_content(
+    dir: &Path,
+    package: &BallotPackage,
+    mtime: std::time::SystemTime,
+) -> Result<(String, String)> {
+    let mut id = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    let name = format!("{}.{}", hex::encode(id), extension(&package.media_type));
+    write_new(&dir.join(&name), &package.content, mtime)?;
+    Ok((name, package.media_type.clone()))
 }
 
 pub(super) fn write_new(path: &Path, data: &[u8], mtime: std::time::SystemTime) -> Result<()> {
@@ -37,7 +52,9 @@ pub(super) fn write_new(path: &Path, data: &[u8], mtime: std::time::SystemTime) 
 pub(super) fn sync_outputs(dir: &Path) -> Result<()> {
     let d = std::fs::File::open(dir)?;
     rustix::fs::syncfs(&d).context("cannot flush the outputs to disk")?;
-    std::fs::File::open(dir.join("ballots"))?.sync_all()?;
+    if dir.join("ballots").exists() {
+        std::fs::File::open(dir.join("ballots"))?.sync_all()?;
+    }
     d.sync_all()?;
     Ok(())
 }
@@ -73,9 +90,22 @@ pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
         ));
     }
     s.push_str(&format!("\n{}\n", o.time_rule));
+    match &o.contents {
+        Contents::NotYet { after } => s.push_str(&format!(
+            "\nINTERIM RUN: no ballot content was written. The contents are written once, by the\n\
+             final canvass after {after} (the deadline plus the grace period).\n"
+        )),
+        Contents::Written { again: None } => s.push_str(
+            "\nThe accepted ballots are in the folder ballots/, in random order, with no names.\n",
+        ),
+        Contents::Written { again: Some(why) } => s.push_str(&format!(
+            "\nThe accepted ballots are in the folder ballots/, in random order, with no names.\n\
+             WRITTEN AGAIN: an earlier final canvass had written the contents already; the board\n\
+             overrode the refusal for this reason: {why}\n"
+        )),
+    }
     s.push_str(&format!(
-        "\nThe accepted ballots are in the folder ballots/, in random order, with no names.\n\
-         The list of voters and the status of each ballot is in voters.csv.\n\
+        "The list of voters and the status of each ballot is in voters.csv.\n\
          The signed status file for the gateway is {}.\n\
          Log: {} entries, checkpoint root {}.\n",
         shared::media::STATUS_FILE,
@@ -100,6 +130,11 @@ pub(super) fn report_json(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
         "revoked_after_receipt": o.revoked_after_receipt,
         "late_by_witnesses_only": o.late_by_witnesses_only,
         "alarms": o.alarms,
+        "contents_written": matches!(o.contents, Contents::Written { .. }),
+        "contents_written_again": match &o.contents {
+            Contents::Written { again } => again.clone(),
+            Contents::NotYet { .. } => None,
+        },
         "log_size": cp.checkpoint.size,
         "log_root": hex::encode(cp.checkpoint.root),
     })

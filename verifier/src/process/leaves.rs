@@ -34,25 +34,50 @@ pub(super) fn leaf_at(conn: &Connection, index: u64) -> Result<Leaf> {
     found.with_context(|| format!("leaf {index} is missing"))
 }
 
-pub(super) fn leaves(conn: &Connection, mut f: impl FnMut(Leaf) -> Result<()>) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT leaf_index, log_entry, salt, voter_id, identity, ciphertext FROM leaves ORDER BY leaf_index",
-    )?;
+/// The order of work: every voter's leaves, newest first (the gateway's
+/// voter id groups them), and the leaves whose ciphertext is already at
+/// an earlier leaf. A few dozen bytes per ballot; no ciphertext.
+pub(super) struct Plan {
+    /// Per voter id, the leaves newest first.
+    pub(super) voters: Vec<(String, Vec<u64>)>,
+    /// `(original, copy)`: the copy carries the same ciphertext as the
+    /// original, an earlier leaf.
+    pub(super) same_ciphertext: Vec<(u64, u64)>,
+}
+
+pub(super) fn plan(conn: &Connection) -> Result<Plan> {
+    let mut stmt =
+        conn.prepare("SELECT leaf_index, voter_id, log_entry FROM leaves ORDER BY leaf_index")?;
     let mut rows = stmt.query([])?;
+    let mut by_voter: std::collections::HashMap<String, Vec<u64>> = Default::default();
+    let mut first_seen: std::collections::HashMap<shared::merkle::Hash, u64> = Default::default();
+    let mut same_ciphertext = Vec::new();
     while let Some(r) = rows.next()? {
         let index = r.get::<_, i64>(0)? as u64;
-        let entry = LogEntry::from_bytes(&r.get::<_, Vec<u8>>(1)?)
+        let entry = LogEntry::from_bytes(&r.get::<_, Vec<u8>>(2)?)
             .with_context(|| format!("leaf {index}"))?;
-        f(Leaf {
-            index,
-            entry,
-            salt: r.get(2)?,
-            voter_id: r.get(3)?,
-            identity: r.get(4)?,
-            ciphertext: r.get(5)?,
-        })?;
+        match first_seen.entry(entry.message_sha256) {
+            std::collections::hash_map::Entry::Occupied(o) => {
+                same_ciphertext.push((*o.get(), index))
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(index);
+            }
+        }
+        by_voter.entry(r.get(1)?).or_default().push(index);
     }
-    Ok(())
+    let mut voters: Vec<(String, Vec<u64>)> = by_voter
+        .into_iter()
+        .map(|(v, mut l)| {
+            l.reverse();
+            (v, l)
+        })
+        .collect();
+    voters.sort_unstable();
+    Ok(Plan {
+        voters,
+        same_ciphertext,
+    })
 }
 
 /// Calls `f(leaf_index, voter_id)` for every leaf, in order.

@@ -1,29 +1,35 @@
 //! `ballot-verifier process`: decides every imported ballot (DESIGN section
 //! 8) and writes the canvass outputs.
 //!
-//! Pass 1 decrypts and checks every ballot, keeping only its decision and,
-//! per voter, the latest valid ballot (memory is a few bytes per ballot,
-//! never ballot contents). The checks, in order, each with its reason:
-//! decryption; the CMS signature; the signer's certificate, validated with
-//! the CRLs from the bundles at the time the ballot is proven to have existed
-//! (the quorum time of the first witnessed checkpoint that includes it, see
-//! `docs/spec/witnesses.md`, "The time rule"); the
-//! signer is the voter whose TLS certificate uploaded it; the voter is on
-//! the roster under the voter id the gateway recorded, and the log entry's
-//! commitment opens to that voter id; the ballot package; the election; the
-//! ballot style; the media type and size; the declaration; and the voting
-//! window, by the witnesses' time as well as the gateway's. Then the
-//! replacement rule: per voter, the valid ballot latest in the log (the
-//! highest leaf index, what the voter's receipts commit to; never the
-//! gateway's `received_at`) counts and earlier valid ones are superseded.
+//! Each ballot is decrypted and its signature verified once. The checks, in
+//! order, each with its reason: decryption; the CMS signature; the signer's
+//! certificate, validated with the CRLs from the bundles at the time the
+//! ballot is proven to have existed (the quorum time of the first witnessed
+//! checkpoint that includes it, see `docs/spec/witnesses.md`, "The time
+//! rule"); the signer is the voter whose TLS certificate uploaded it (a
+//! voter on the roster who is not is `uploaded-as-another-voter`, gateway
+//! misbehaviour); the voter is on the roster under the voter id the gateway
+//! recorded, and the log entry's commitment opens to that voter id; the
+//! ballot package; the election; the ballot style; the media type and
+//! size; the declaration; and the voting window, by the witnesses' time as
+//! well as the gateway's. A ciphertext or ballot package already at an
+//! earlier leaf is `replayed` and never counts. Then the replacement rule:
+//! per voter, the valid ballot latest in the log (the highest leaf index,
+//! what the voter's receipts commit to; never the gateway's `received_at`)
+//! counts and earlier valid ones are superseded.
 //!
-//! Pass 2 decrypts the counted ballots again and writes their contents in a
-//! random order, under random names, with one fixed timestamp, and nothing
-//! else: no voter, no leaf index, no time of receipt. The identity side
-//! (`voters.csv`: voter, leaf, status, reason) is written separately.
-//! Everything goes into a temporary folder that is renamed into place only
-//! when complete; rejected and superseded ballots' contents are never
-//! written.
+//! Voters' leaves are taken newest first, in rounds (every voter's newest
+//! leaf, in a random order; then every second newest; and so on), so the
+//! ballot that counts is known when it is opened: its content is written
+//! then, in a random order, under a random name, with one fixed timestamp,
+//! and nothing else: no voter, no leaf index, no time of receipt. Contents
+//! are written only by the final canvass (after the deadline plus the
+//! grace period), and once: an interim run writes the statuses, the counts
+//! and the signed status file and no content, and a second content run
+//! needs an override the report records. Rejected and superseded ballots'
+//! contents are never written. The identity side (`voters.csv`: voter,
+//! leaf, status, reason) is written separately. Everything goes into a
+//! temporary folder that is renamed into place only when complete.
 
 mod canvass;
 mod leaves;
@@ -33,11 +39,11 @@ mod timing;
 
 use crate::import;
 use anyhow::{bail, Context, Result};
-use canvass::{extension, report_json, report_text, sync_outputs, write_new};
-use leaves::{leaf_at, leaves, voter_ids, Leaf};
+use canvass::{report_json, report_text, sync_outputs, write_content, write_new};
+use leaves::{leaf_at, voter_ids, Leaf};
 use parallel::in_parallel;
 use rand::seq::SliceRandom;
-use rules::{check, open_package, Decision, Replacement};
+use rules::{check, counted_leaf, Decision};
 use rusqlite::Connection;
 use sequoia_openpgp::crypto::Password;
 use sequoia_openpgp::Cert;
@@ -48,7 +54,8 @@ use shared::note::{Note, NoteSigner, NoteVerifier};
 use shared::pki::{Anchor, TrustStore};
 use shared::roster::Roster;
 use shared::status::{Reason, Status, StatusFile};
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// What processing needs besides the imported data.
@@ -66,6 +73,9 @@ pub struct Inputs<'a> {
     pub roster: &'a Roster,
     /// Trust anchors for voter certificates.
     pub anchors: Vec<Anchor>,
+    /// Why the contents are written again, when a final canvass already
+    /// wrote them (recorded in the report and the verifier's state).
+    pub again: Option<&'a str>,
 }
 
 impl<'a> Inputs<'a> {
@@ -83,7 +93,122 @@ impl<'a> Inputs<'a> {
             manifest: &loaded.manifest,
             roster: &loaded.roster,
             anchors,
+            again: None,
         }
+    }
+}
+
+/// A signing time later than the time of receipt by more than this (one
+/// hour, in seconds) is evidence: the gateway stamped the ballot as
+/// received before it was signed, or the voter's clock was wrong.
+pub const SIGNING_SLACK: u64 = 3600;
+
+/// Whether this run writes the ballots' contents: only a final run, and
+/// only once unless `again` says why.
+fn contents_allowed(conn: &Connection, final_run: bool, again: Option<&str>) -> Result<bool> {
+    if !final_run {
+        if again.is_some() {
+            bail!("this is an interim run (before the deadline plus the grace period): it writes no ballot content, so there is nothing to write again");
+        }
+        return Ok(false);
+    }
+    let before = crate::state::content_runs(conn)?;
+    match (before.first(), again) {
+        (None, _) => Ok(true),
+        (Some(_), Some(why)) if !why.trim().is_empty() => Ok(true),
+        (Some(first), _) => bail!(
+            "the ballots' contents were already written by the final canvass at {} into {}; \
+             writing them again would let anyone holding both sets compare them. If the board \
+             decided to (the first set was lost or damaged), run again with --again \"REASON\"; \
+             the reason goes into the report",
+            first.at,
+            first.out_dir
+        ),
+    }
+}
+
+fn get(decisions: &[Decision], leaf: u64) -> Result<Decision> {
+    decisions
+        .get(usize::try_from(leaf).unwrap_or(usize::MAX))
+        .copied()
+        .with_context(|| format!("leaf {leaf} is beyond the imported log"))
+}
+
+fn set(decisions: &mut [Decision], leaf: u64, d: Decision) -> Result<()> {
+    let slot = decisions
+        .get_mut(usize::try_from(leaf).unwrap_or(usize::MAX))
+        .with_context(|| format!("leaf {leaf} is beyond the imported log"))?;
+    *slot = d;
+    Ok(())
+}
+
+/// Gateway misbehaviour found while deciding, with the leaves involved.
+#[derive(Debug, Default)]
+struct Evidence {
+    /// `(original, copy)` with the same ciphertext.
+    same_ciphertext: Vec<(u64, u64)>,
+    /// `(original, copy)` with the same ballot package nonce.
+    same_package: Vec<(u64, u64)>,
+    /// Signed by a voter on the roster, recorded as another's upload.
+    relabelled: Vec<u64>,
+    /// Signed more than [`SIGNING_SLACK`] after the stamped receipt.
+    signed_after_receipt: Vec<u64>,
+}
+
+/// At most this many leaves are listed in one alarm (voters.csv has all).
+const LISTED: usize = 40;
+
+fn list(leaves: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = leaves.collect();
+    let mut s = all
+        .iter()
+        .take(LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if all.len() > LISTED {
+        s.push_str(&format!(" and {} more", all.len() - LISTED));
+    }
+    s
+}
+
+impl Evidence {
+    fn alarms(&mut self) -> Vec<String> {
+        self.same_ciphertext.sort_unstable();
+        self.same_package.sort_unstable();
+        self.relabelled.sort_unstable();
+        self.signed_after_receipt.sort_unstable();
+        let mut out = Vec::new();
+        let pairs =
+            |v: &[(u64, u64)]| list(v.iter().map(|(a, b)| format!("leaf {b} repeats leaf {a}")));
+        if !self.same_ciphertext.is_empty() {
+            out.push(format!(
+                "GATEWAY MISBEHAVIOUR: REPLAYED CIPHERTEXT: the gateway logged a ciphertext it had already logged ({}). A client retry returns the first receipt and is never logged twice. The copies are rejected as replayed and never count.",
+                pairs(&self.same_ciphertext)
+            ));
+        }
+        if !self.same_package.is_empty() {
+            out.push(format!(
+                "GATEWAY MISBEHAVIOUR: REPLAYED BALLOT: the same signed ballot (the same package nonce) is at two leaves ({}). The later copy is rejected as replayed and never counts.",
+                pairs(&self.same_package)
+            ));
+        }
+        if !self.relabelled.is_empty() {
+            out.push(format!(
+                "GATEWAY MISBEHAVIOUR: RELABELLED BALLOTS: {} ballot(s) signed by a voter on the roster were recorded by the gateway as uploaded by another voter (leaves {}). They were rejected as uploaded-as-another-voter; the signer's other ballots were judged as usual. Contact the signers (voters.csv names the uploader the gateway claims) before certifying.",
+                self.relabelled.len(),
+                list(self.relabelled.iter().map(u64::to_string))
+            ));
+        }
+        if !self.signed_after_receipt.is_empty() {
+            out.push(format!(
+                "GATEWAY MISBEHAVIOUR: SIGNED AFTER RECEIPT: {} ballot(s) carry a signing time more than {} minutes after the time the gateway stamped as their receipt (leaves {}): the gateway backdated them, or the voter's computer clock was that far ahead. They were judged as usual, by the witnesses' time; the gateway's times are not to be trusted.",
+                self.signed_after_receipt.len(),
+                SIGNING_SLACK / 60,
+                list(self.signed_after_receipt.iter().map(u64::to_string))
+            ));
+        }
+        out
     }
 }
 
@@ -107,8 +232,35 @@ pub struct Outcome {
     pub alarms: Vec<String>,
     /// How time was judged, in words.
     pub time_rule: String,
+    /// Whether this run wrote the ballots' contents.
+    pub contents: Contents,
     /// Where the outputs are.
     pub out_dir: PathBuf,
+}
+
+/// Whether a run wrote the ballots' contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contents {
+    /// An interim run: statuses and counts only; contents are written by
+    /// the final canvass, after this time (the deadline plus the grace).
+    NotYet {
+        /// The deadline plus the grace period.
+        after: shared::clock::UnixTime,
+    },
+    /// The final canvass wrote them; `again` is the override's reason when
+    /// an earlier run had written them too.
+    Written {
+        /// The board's reason for writing them a second time.
+        again: Option<String>,
+    },
+}
+
+impl Default for Contents {
+    fn default() -> Self {
+        Contents::NotYet {
+            after: shared::clock::UnixTime(0),
+        }
+    }
 }
 
 impl Outcome {
@@ -183,63 +335,15 @@ pub fn process(
         manifest: inputs.manifest,
         roster: inputs.roster,
         anchors: Vec::new(),
+        again: inputs.again,
     };
 
-    // Pass 1: decide.
-    let mut replacement = Replacement::new(inputs.manifest.replacement_rule);
-    let mut revoked_later_leaves: Vec<u64> = Vec::new();
-    let mut late_by_witnesses_only = 0u64;
-    // Every slot is set by the worker that checks that leaf; the count is
-    // verified below.
-    let mut decisions: Vec<Decision> =
-        vec![Decision::Rejected(Reason::MalformedPackage); usize::try_from(total)?];
-    let mut checked = 0u64;
-    in_parallel(
-        |send| leaves(conn, send),
-        |leaf: Leaf| {
-            let when = rule.timing(leaf.index, leaf.entry.received_at);
-            let d = check(&leaf, inputs, &trust, now, when);
-            (leaf.index, leaf.voter_id, when, d)
-        },
-        |(index, voter_id, when, d)| {
-            if when.late_by_witnesses_only {
-                late_by_witnesses_only += 1;
-            }
-            let slot = decisions
-                .get_mut(usize::try_from(index).unwrap_or(usize::MAX))
-                .with_context(|| format!("leaf {index} is beyond the {total} imported"))?;
-            *slot = match d {
-                Ok(revoked_later) => {
-                    replacement.valid(voter_id, index);
-                    if revoked_later {
-                        revoked_later_leaves.push(index);
-                    }
-                    Decision::Valid
-                }
-                Err(r) => Decision::Rejected(r),
-            };
-            checked += 1;
-            progress(checked, total, 1);
-            Ok(())
-        },
-    )?;
-    if checked != total {
-        bail!("{checked} ballots were checked, but {total} were imported");
-    }
-    let counted = replacement.counted();
-    let statuses: Vec<Status> = decisions
-        .iter()
-        .enumerate()
-        .map(|(i, d)| match d {
-            Decision::Rejected(r) => Status::Rejected(*r),
-            Decision::Valid if counted.contains(&(i as u64)) => Status::Accepted,
-            Decision::Valid => Status::Superseded,
-        })
-        .collect();
+    let plan = leaves::plan(conn)?;
+    let write_contents = contents_allowed(conn, rule.is_final(), inputs.again)?;
 
-    // Pass 2: write. Everything goes into a temporary folder first.
-    // A relative `--out canvass` has the empty path as its parent; the
-    // folder that holds it is then the current one.
+    // Everything goes into a temporary folder first. A relative
+    // `--out canvass` has the empty path as its parent; the folder that
+    // holds it is then the current one.
     let parent = match out_dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -255,45 +359,179 @@ pub fn process(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp)?;
     }
-    std::fs::create_dir_all(tmp.join("ballots"))?;
-    let fixed_time = inputs.manifest.closes_at.to_system_time();
-    let mut order: Vec<u64> = counted.iter().copied().collect();
-    order.sort_unstable();
-    order.shuffle(&mut rand::rngs::OsRng);
-    let mut names: Vec<(String, String)> = Vec::with_capacity(order.len());
+    std::fs::create_dir_all(&tmp)?;
     let ballots_dir = tmp.join("ballots");
-    in_parallel(
-        |send| {
-            for index in &order {
-                send(leaf_at(conn, *index)?)?;
-            }
-            Ok(())
-        },
-        // Pass 1 decided these ballots; here they are only opened again.
-        // Files are created in the shuffled order (give or take the
-        // workers' timing), never in log order.
-        |leaf: Leaf| -> Result<(String, String)> {
-            let package = open_package(&leaf, inputs).map_err(|r| {
-                anyhow::anyhow!("leaf {} can no longer be opened ({})", leaf.index, r.name())
-            })?;
-            let mut id = [0u8; 16];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
-            let name = format!("{}.{}", hex::encode(id), extension(&package.media_type));
-            write_new(&ballots_dir.join(&name), &package.content, fixed_time)?;
-            Ok((name, package.media_type))
-        },
-        |r| {
-            names.push(r?);
-            progress(names.len() as u64, order.len() as u64, 2);
-            Ok(())
-        },
-    )?;
-    names.sort();
-    let mut index = String::from("file,media_type\n");
-    for (n, m) in &names {
-        index.push_str(&format!("{n},{m}\n"));
+    if write_contents {
+        std::fs::create_dir_all(&ballots_dir)?;
     }
-    write_new(&tmp.join("ballots/INDEX.csv"), index.as_bytes(), fixed_time)?;
+    let fixed_time = inputs.manifest.closes_at.to_system_time();
+
+    // Decide, opening each ballot once. Round k takes every voter's k-th
+    // newest leaf, in a random order; a valid ballot whose voter has no
+    // valid newer one is the one that counts, and its content is written
+    // there and then (files are created in a random order, never in log
+    // order). Memory: a few dozen bytes per ballot, never contents.
+    let slots = usize::try_from(total)?;
+    let mut decisions: Vec<Decision> = vec![Decision::Pending; slots];
+    let mut evidence = Evidence::default();
+    for &(original, copy) in &plan.same_ciphertext {
+        set(&mut decisions, copy, Decision::Rejected(Reason::Replayed))?;
+        evidence.same_ciphertext.push((original, copy));
+    }
+    let mut checked = plan.same_ciphertext.len() as u64;
+    let mut written: HashMap<u64, (String, String)> = HashMap::new();
+    let mut nonces: HashMap<[u8; 32], u64> = HashMap::new();
+    let mut revoked_later: HashSet<u64> = HashSet::new();
+    let mut late_by_witnesses_only = 0u64;
+    let rounds = plan.voters.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
+    for round in 0..rounds {
+        let mut batch: Vec<(u64, bool)> = Vec::new();
+        for (_, newest_first) in &plan.voters {
+            let Some(&leaf) = newest_first.get(round) else {
+                continue;
+            };
+            if get(&decisions, leaf)? != Decision::Pending {
+                continue;
+            }
+            let newer = newest_first.get(..round).unwrap_or_default();
+            let counts_if_valid = counted_leaf(inputs.manifest.replacement_rule, newer, |l| {
+                get(&decisions, l).unwrap_or(Decision::Pending)
+            })
+            .is_none();
+            batch.push((leaf, write_contents && counts_if_valid));
+        }
+        batch.shuffle(&mut rand::rngs::OsRng);
+        in_parallel(
+            |send| {
+                for &(index, write) in &batch {
+                    send((leaf_at(conn, index)?, write))?;
+                }
+                Ok(())
+            },
+            |(leaf, write): (Leaf, bool)| {
+                let when = rule.timing(leaf.index, leaf.entry.received_at);
+                let c = check(&leaf, inputs, &trust, now, when);
+                let file = match (&c.verdict, write) {
+                    (Ok(v), true) => Some(write_content(&ballots_dir, &v.package, fixed_time)),
+                    _ => None,
+                };
+                let signed_after = c
+                    .signed_at
+                    .is_some_and(|t| t > leaf.entry.received_at.0.saturating_add(SIGNING_SLACK));
+                (leaf.index, when, signed_after, c, file)
+            },
+            |(index, when, signed_after, c, file)| {
+                if when.late_by_witnesses_only {
+                    late_by_witnesses_only += 1;
+                }
+                if signed_after {
+                    evidence.signed_after_receipt.push(index);
+                }
+                let d = match &c.verdict {
+                    Ok(v) => {
+                        if v.revoked_later {
+                            revoked_later.insert(index);
+                        }
+                        Decision::Valid
+                    }
+                    Err(Reason::UploadedAsAnotherVoter) => {
+                        evidence.relabelled.push(index);
+                        Decision::Rejected(Reason::UploadedAsAnotherVoter)
+                    }
+                    Err(r) => Decision::Rejected(*r),
+                };
+                set(&mut decisions, index, d)?;
+                if let Some(file) = file {
+                    written.insert(index, file?);
+                }
+                if let Some(nonce) = c.nonce {
+                    match nonces.entry(nonce) {
+                        Entry::Vacant(v) => {
+                            v.insert(index);
+                        }
+                        Entry::Occupied(mut o) => {
+                            let first = (*o.get()).min(index);
+                            evidence.same_package.push((first, (*o.get()).max(index)));
+                            o.insert(first);
+                        }
+                    }
+                }
+                checked += 1;
+                progress(checked, total, 1);
+                Ok(())
+            },
+        )?;
+    }
+    drop(nonces);
+    if checked != total {
+        bail!("{checked} ballots were checked, but {total} were imported");
+    }
+    // A package at two leaves: the later is the copy and never counts,
+    // whatever it was decided (the rounds go newest first, so the copy may
+    // have been met first).
+    for &(_, copy) in &evidence.same_package {
+        set(&mut decisions, copy, Decision::Rejected(Reason::Replayed))?;
+    }
+
+    // The replacement rule, now that every ballot is decided.
+    let mut counted: HashSet<u64> = HashSet::new();
+    for (_, newest_first) in &plan.voters {
+        if let Some(l) = counted_leaf(inputs.manifest.replacement_rule, newest_first, |l| {
+            get(&decisions, l).unwrap_or(Decision::Pending)
+        }) {
+            counted.insert(l);
+        }
+    }
+    let statuses: Vec<Status> = decisions
+        .iter()
+        .enumerate()
+        .map(|(i, d)| match d {
+            Decision::Rejected(r) => Status::Rejected(*r),
+            Decision::Valid if counted.contains(&(i as u64)) => Status::Accepted,
+            Decision::Valid => Status::Superseded,
+            // Every leaf was decided (counted above).
+            Decision::Pending => Status::Rejected(Reason::MalformedPackage),
+        })
+        .collect();
+
+    if write_contents {
+        // Only a replay found after its copy was written (a gateway
+        // attack) leaves a file that does not count, or a counted ballot
+        // without one; then that ballot is opened a second time.
+        written.retain(|leaf, (name, _)| {
+            counted.contains(leaf) || std::fs::remove_file(ballots_dir.join(name)).is_err()
+        });
+        if let Some(l) = written.keys().find(|l| !counted.contains(l)) {
+            bail!("cannot remove the content of leaf {l}, which does not count");
+        }
+        let mut missing: Vec<u64> = counted
+            .iter()
+            .copied()
+            .filter(|l| !written.contains_key(l))
+            .collect();
+        missing.shuffle(&mut rand::rngs::OsRng);
+        for index in missing {
+            let leaf = leaf_at(conn, index)?;
+            let c = check(
+                &leaf,
+                inputs,
+                &trust,
+                now,
+                rule.timing(index, leaf.entry.received_at),
+            );
+            let Ok(v) = c.verdict else {
+                bail!("leaf {index} can no longer be opened");
+            };
+            written.insert(index, write_content(&ballots_dir, &v.package, fixed_time)?);
+        }
+        let mut names: Vec<&(String, String)> = written.values().collect();
+        names.sort();
+        let mut index = String::from("file,media_type\n");
+        for (n, m) in names {
+            index.push_str(&format!("{n},{m}\n"));
+        }
+        write_new(&ballots_dir.join("INDEX.csv"), index.as_bytes(), fixed_time)?;
+    }
 
     // The identity side.
     let mut voters = String::from("voter_id,leaf_index,status,reason\n");
@@ -314,8 +552,18 @@ pub fn process(
                         )
                     }),
             )
+            .chain(evidence.alarms())
             .collect(),
         time_rule: rule.summary(),
+        contents: if write_contents {
+            Contents::Written {
+                again: inputs.again.map(str::to_owned),
+            }
+        } else {
+            Contents::NotYet {
+                after: inputs.manifest.closing_bound(),
+            }
+        },
         ..Outcome::default()
     };
     let mut by_reason: HashMap<Reason, u64> = HashMap::new();
@@ -341,10 +589,7 @@ pub fn process(
         voters.push_str(&format!("{voter_id},{index},{status},{reason}\n"));
         Ok(())
     })?;
-    outcome.revoked_after_receipt = revoked_later_leaves
-        .iter()
-        .filter(|l| counted.contains(l))
-        .count() as u64;
+    outcome.revoked_after_receipt = revoked_later.intersection(&counted).count() as u64;
     let mut rejected: Vec<(Reason, u64)> = by_reason.into_iter().collect();
     rejected.sort();
     outcome.rejected = rejected;
@@ -377,5 +622,8 @@ pub fn process(
     std::fs::File::open(parent)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("cannot flush the folder {}", parent.display()))?;
+    if write_contents {
+        crate::state::record_content_run(conn, now, out_dir, cp.checkpoint.size, inputs.again)?;
+    }
     Ok(outcome)
 }

@@ -12,30 +12,78 @@ use shared::manifest::ReplacementRule;
 use shared::pki::{ChainError, TrustStore};
 use shared::status::Reason;
 use shared::x509::VoterIdentity;
-use std::collections::HashMap;
 
 /// The largest decrypted ballot (the package plus the signature around it).
 const MAX_SIGNED: usize = shared::ballot::MAX_PACKAGE + 256 * 1024;
 
-/// The decision on one ballot in pass 1.
-#[derive(Debug, Clone, Copy)]
+/// The decision on one ballot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Decision {
+    /// Not decided yet (only before its turn comes).
+    Pending,
     Rejected(Reason),
     Valid,
 }
 
-/// Runs every check on a ballot: `Ok(revoked_later)` when it passes
-/// (`revoked_later`: its card was revoked after the time the ballot is
-/// proven to have existed, `when.proven`).
+/// A ballot that passed every check.
+pub(super) struct Valid {
+    /// Its card was revoked after the time the ballot is proven to have
+    /// existed (it counts).
+    pub(super) revoked_later: bool,
+    /// The opened package.
+    pub(super) package: BallotPackage,
+}
+
+/// What checking one ballot found.
+pub(super) struct Checked {
+    /// The package's nonce, when the signature verified and the package
+    /// decoded, whatever the verdict (to find a package logged twice).
+    pub(super) nonce: Option<[u8; 32]>,
+    /// The CMS `signingTime`, when the signature verified and had one.
+    pub(super) signed_at: Option<u64>,
+    /// The verdict.
+    pub(super) verdict: Result<Valid, Reason>,
+}
+
+/// Runs every check on a ballot, decrypting it and verifying its
+/// signature once.
 pub(super) fn check(
     leaf: &Leaf,
     inputs: &Inputs<'_>,
     trust: &TrustStore,
     now: UnixTime,
     when: Timing,
-) -> Result<bool, Reason> {
+) -> Checked {
+    let cms = match open_signed(leaf, inputs) {
+        Ok(c) => c,
+        Err(r) => {
+            return Checked {
+                nonce: None,
+                signed_at: None,
+                verdict: Err(r),
+            }
+        }
+    };
+    let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage);
+    Checked {
+        nonce: package.as_ref().ok().map(|p| p.nonce),
+        signed_at: cms.signing_time,
+        verdict: judge(leaf, inputs, trust, now, when, &cms, package),
+    }
+}
+
+/// The checks after decryption and the signature, in order, each with its
+/// reason.
+fn judge(
+    leaf: &Leaf,
+    inputs: &Inputs<'_>,
+    trust: &TrustStore,
+    now: UnixTime,
+    when: Timing,
+    cms: &shared::cms::SignedContent,
+    package: Result<BallotPackage, Reason>,
+) -> Result<Valid, Reason> {
     let m = inputs.manifest;
-    let cms = open_signed(leaf, inputs)?;
     let at = when.proven;
     let voter = trust
         .verify_voter(&cms.signer_cert, &cms.other_certs, at, now)
@@ -46,7 +94,12 @@ pub(super) fn check(
     let uploader =
         VoterIdentity::parse_canonical(&leaf.identity).ok_or(Reason::SignerNotUploader)?;
     if voter.facts.identity != uploader {
-        return Err(Reason::SignerNotUploader);
+        // A voter on the roster signed it, and the gateway says another
+        // uploaded it: a relabelled ballot, not a routine mistake.
+        return Err(match inputs.roster.by_identity(&voter.facts.identity) {
+            Some(_) => Reason::UploadedAsAnotherVoter,
+            None => Reason::SignerNotUploader,
+        });
     }
     let entry = inputs
         .roster
@@ -63,7 +116,7 @@ pub(super) fn check(
         // The gateway's record of who uploaded this does not match the log.
         return Err(Reason::SignerNotUploader);
     }
-    let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage)?;
+    let package = package?;
     if package.election_id != m.election_id || leaf.entry.election_id != m.election_id {
         return Err(Reason::WrongElection);
     }
@@ -83,7 +136,10 @@ pub(super) fn check(
     if when.late {
         return Err(Reason::AfterDeadline);
     }
-    Ok(voter.revoked_later.is_some())
+    Ok(Valid {
+        revoked_later: voter.revoked_later.is_some(),
+        package,
+    })
 }
 
 /// Decrypts a ballot and verifies its CMS signature (not yet its signer).
@@ -98,52 +154,22 @@ fn open_signed(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<shared::cms::SignedCo
     shared::cms::verify(&signed, MAX_SIGNED).map_err(|_| Reason::BadSignature)
 }
 
-/// Decrypts a ballot already decided valid and returns its package.
-pub(super) fn open_package(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<BallotPackage, Reason> {
-    let cms = open_signed(leaf, inputs)?;
-    let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage)?;
-    if package.election_id != inputs.manifest.election_id {
-        return Err(Reason::WrongElection);
-    }
-    Ok(package)
-}
-
-/// The replacement rule of the manifest, applied as pass 1 decides: it is
-/// told of every valid ballot and names the ones that count. Ballots are
-/// ordered by their place in the log (what the voter's receipts commit
-/// to), never by the gateway's `received_at`.
-pub(super) struct Replacement {
+/// The replacement rule of the manifest: which of one voter's valid
+/// ballots counts, given the voter's leaves newest first (by their place in
+/// the log, what the voter's receipts commit to; never the gateway's
+/// `received_at`) and the decisions.
+pub(super) fn counted_leaf(
     rule: ReplacementRule,
-    /// Per voter id, the leaf that counts so far.
-    latest: HashMap<String, u64>,
-}
-
-impl Replacement {
-    /// The rule named by the manifest.
-    pub(super) fn new(rule: ReplacementRule) -> Self {
-        Replacement {
-            rule,
-            latest: HashMap::new(),
-        }
-    }
-
-    /// A valid ballot of `voter_id` at leaf `index`.
-    pub(super) fn valid(&mut self, voter_id: String, index: u64) {
-        match self.rule {
-            // The latest valid ballot before the deadline counts (every
-            // valid ballot is on time): the one latest in the log. Earlier
-            // ones are superseded.
-            ReplacementRule::LatestBeforeDeadline => {
-                let best = self.latest.entry(voter_id).or_insert(index);
-                if index >= *best {
-                    *best = index;
-                }
-            }
-        }
-    }
-
-    /// The leaves that count, one per voter.
-    pub(super) fn counted(&self) -> std::collections::HashSet<u64> {
-        self.latest.values().copied().collect()
+    newest_first: &[u64],
+    decision: impl Fn(u64) -> Decision,
+) -> Option<u64> {
+    match rule {
+        // The latest valid ballot before the deadline counts (every valid
+        // ballot is on time): the valid one latest in the log. Earlier
+        // valid ones are superseded.
+        ReplacementRule::LatestBeforeDeadline => newest_first
+            .iter()
+            .copied()
+            .find(|l| decision(*l) == Decision::Valid),
     }
 }

@@ -119,14 +119,18 @@ fn county_staff_run_init_import_process_and_audit() {
         &fpr,
     )
     .unwrap();
-    let jane = &pki.voter("jane-p256").unwrap().issued;
-    let prep =
-        || testkit::voters::upload(&manifest, &pki, jane, "s1", b"%PDF-1.7 jane-p256".to_vec());
-    let logged = |voter_id: &str, edipi: &str| testkit::voters::Logged {
+    // (John is not on the roster: a ballot he signed, uploaded by another,
+    // is a routine rejection. Had a voter on the roster signed it, it would
+    // be gateway misbehaviour, an alarm.)
+    let prep = |who: &str| {
+        let v = &pki.voter(who).unwrap().issued;
+        testkit::voters::upload(&manifest, &pki, v, "s1", b"%PDF-1.7 a ballot".to_vec())
+    };
+    let logged = |voter_id: &str, edipi: &str, signer: &str| testkit::voters::Logged {
         voter_id: voter_id.into(),
         identity: format!("edipi:{edipi}"),
         client_cert: vec![],
-        message: prep(),
+        message: prep(signer),
         at: None,
         witnessed_at: None,
     };
@@ -136,7 +140,10 @@ fn county_staff_run_init_import_process_and_audit() {
         "2026-general",
         5,
         &[],
-        [logged("V-1", "1234567890"), logged("V-3", "3456789012")],
+        [
+            logged("V-1", "1234567890", "jane-p256"),
+            logged("V-3", "3456789012", "john-p384"),
+        ],
     )
     .swap_remove(0)
     .receipt;

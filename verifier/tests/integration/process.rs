@@ -13,17 +13,29 @@ use shared::roster::Roster;
 use shared::status::{Reason, Status, StatusFile};
 use shared::x509::IdentityPolicy;
 use std::collections::HashSet;
-use verifier::process::{process, Inputs};
+use verifier::process::{process, Contents, Inputs};
 
 const DECL: &str = "I am eligible.";
 
+/// Signed without a signing time: the tests log ballots at times in the
+/// past, and a signing time after them would be evidence of backdating.
 fn cms_of(pki: &DevPki, v: &Issued, package: &BallotPackage) -> Vec<u8> {
+    cms_at(pki, v, package, shared::cms::SigningTime::Omit)
+}
+
+fn cms_at(
+    pki: &DevPki,
+    v: &Issued,
+    package: &BallotPackage,
+    at: shared::cms::SigningTime,
+) -> Vec<u8> {
     let key = shared::cms::VoterKey::from_pem(v.key.pkcs8_pem().as_bytes()).unwrap();
-    shared::cms::sign(
+    shared::cms::sign_with(
         &package.to_bytes().unwrap(),
         &v.cert_der,
         std::slice::from_ref(&pki.id_ca.issued.cert_der),
         &key,
+        at,
     )
     .unwrap()
 }
@@ -94,6 +106,7 @@ impl Election {
                 cert_der: self.pki.root.issued.cert_der.clone(),
                 policy: IdentityPolicy::dod_default(),
             }],
+            again: None,
         }
     }
 
@@ -113,8 +126,28 @@ impl Election {
     /// Processes into `canvass/` at the tests' time; returns the outcome
     /// and the signed status file, opened.
     fn process(&self, v: &rusqlite::Connection) -> (verifier::process::Outcome, StatusFile) {
-        let out = self.dir.join("canvass");
-        let clock = ManualClock::new(UnixTime(self.t));
+        self.process_at(v, "canvass", self.t)
+    }
+
+    /// The final canvass: processes into `canvass/` a minute after the
+    /// deadline plus the grace period.
+    fn canvass(&self, v: &rusqlite::Connection) -> (verifier::process::Outcome, StatusFile) {
+        self.process_at(v, "canvass", self.after_the_grace())
+    }
+
+    fn after_the_grace(&self) -> u64 {
+        self.manifest.closing_bound().0 + 60
+    }
+
+    /// Processes into `out` at `at`.
+    fn process_at(
+        &self,
+        v: &rusqlite::Connection,
+        out: &str,
+        at: u64,
+    ) -> (verifier::process::Outcome, StatusFile) {
+        let out = self.dir.join(out);
+        let clock = ManualClock::new(UnixTime(at));
         let outcome = process(v, &self.inputs(), &out, &clock, &mut |_, _, _| {}).unwrap();
         let status = StatusFile::open_signed(
             &std::fs::read(out.join("status.signed")).unwrap(),
@@ -184,9 +217,10 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
             Status::Rejected(Reason::BadSignature),
             r("V-JANE", "1234567890", enc(&bad_sig), t - 86_400 - 200),
         ),
-        // 3: signed by maria, uploaded by jane.
+        // 3: signed by maria (on the roster), uploaded by jane: the
+        // gateway relabelled maria's ballot.
         (
-            Status::Rejected(Reason::SignerNotUploader),
+            Status::Rejected(Reason::UploadedAsAnotherVoter),
             r(
                 "V-JANE",
                 "1234567890",
@@ -279,19 +313,34 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
                 closes + 60,
             ),
         ),
+        // 13: signed by john (not on the roster), uploaded by jane.
+        (
+            Status::Rejected(Reason::SignerNotUploader),
+            r(
+                "V-JANE",
+                "1234567890",
+                enc(&cms_of(pki, john, &package(e, "s1", "j2"))),
+                closes + 120,
+            ),
+        ),
     ];
     let logged: Vec<_> = cases.iter().map(|(_, b)| b.clone()).collect();
     g.submit_raw(&logged);
     let v = el.import();
     let inputs = el.inputs();
     let out = dir.join("canvass");
-    let clock = ManualClock::new(UnixTime(t));
-    let (outcome, status) = el.process(&v);
+    let clock = ManualClock::new(UnixTime(el.after_the_grace()));
+    let (outcome, status) = el.canvass(&v);
     assert_eq!(
         (outcome.total, outcome.accepted, outcome.superseded),
-        (13, 3, 1)
+        (14, 3, 1)
     );
-    assert_eq!(outcome.rejected_total(), 9);
+    assert_eq!(outcome.rejected_total(), 10);
+    // The relabelled ballot is evidence for the board, with its leaf.
+    assert_eq!(
+        outcome.alarms,
+        vec!["GATEWAY MISBEHAVIOUR: RELABELLED BALLOTS: 1 ballot(s) signed by a voter on the roster were recorded by the gateway as uploaded by another voter (leaves 3). They were rejected as uploaded-as-another-voter; the signer's other ballots were judged as usual. Contact the signers (voters.csv names the uploader the gateway claims) before certifying.".to_owned()]
+    );
     assert_eq!(outcome.revoked_after_receipt, 1);
 
     // The status file: signed by the election key, its checkpoint cosigned.
@@ -300,7 +349,10 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let log_key = shared::note::NoteVerifier::from_vkey(&manifest.log_key).unwrap();
     let cp = shared::checkpoint::SignedCheckpoint::verify(status.checkpoint.as_bytes(), &log_key)
         .unwrap();
-    assert_eq!(cp.verify_cosignature(&el.witness.verifier()).unwrap(), t);
+    assert_eq!(
+        cp.verify_cosignature(&el.witness.verifier()).unwrap(),
+        el.after_the_grace()
+    );
     // The gateway takes it back.
     gateway::export::import_status(&g.data, &out.join("status.signed"), &g.clock).unwrap();
     // An auditor checks jane's receipt offline against the status file.
@@ -597,4 +649,258 @@ fn the_latest_ballot_is_the_last_in_the_log_whatever_its_time() {
             .any(|a| a.starts_with("GATEWAY MISBEHAVIOUR: leaf 1 is stamped")),
         "{report}"
     );
+}
+
+/// The contents the final canvass wrote (`ballots/` under `out`).
+fn contents_in(out: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(out.join("ballots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "INDEX.csv")
+        .map(|p| String::from_utf8(std::fs::read(p).unwrap()).unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Issue 12, part 2: a compromised gateway appends a voter's earlier
+/// ballot again, as the same ciphertext and as the same signed package in
+/// new framing (here: encrypted again), so that the old choice is the
+/// latest in the log. The copies never count; the board is told.
+#[test]
+fn a_replayed_ballot_never_counts_and_is_named() {
+    let el = Election::new(
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\n",
+        |t| (t - 10 * 86_400, t - 3600),
+    );
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let maria = &pki.voter("maria-rsa").unwrap().issued;
+    let first = cms_of(pki, jane, &package("2026-general", "s1", "first choice"));
+    let first_ct = shared::pgp::encrypt(&g.election_key, &first).unwrap();
+    let second = shared::pgp::encrypt(
+        &g.election_key,
+        &cms_of(pki, jane, &package("2026-general", "s1", "second choice")),
+    )
+    .unwrap();
+    let maria_ct = shared::pgp::encrypt(
+        &g.election_key,
+        &cms_of(pki, maria, &package("2026-general", "s1", "maria")),
+    )
+    .unwrap();
+    let jane_at = |m: Vec<u8>, at: u64| {
+        (
+            "V-JANE".to_owned(),
+            "edipi:1234567890".to_owned(),
+            m,
+            Some(at),
+        )
+    };
+    g.submit_raw(&[
+        jane_at(first_ct.clone(), t - 9000),
+        jane_at(second, t - 8000),
+        (
+            "V-MARIA".into(),
+            "edipi:3456789012".into(),
+            maria_ct,
+            Some(t - 7900),
+        ),
+        // The same ciphertext again (the gateway's own sequencer would
+        // answer a retry by the same voter with the first receipt, so the
+        // test logs the copy under maria; a compromised gateway needs no
+        // such detour).
+        (
+            "V-MARIA".into(),
+            "edipi:3456789012".into(),
+            first_ct,
+            Some(t - 7000),
+        ),
+        // The same signed package, encrypted again: other bytes.
+        jane_at(
+            shared::pgp::encrypt(&g.election_key, &first).unwrap(),
+            t - 6000,
+        ),
+    ]);
+    let v = el.import();
+    let (outcome, status) = el.canvass(&v);
+    assert_eq!(
+        status.statuses,
+        vec![
+            Status::Superseded,
+            Status::Accepted,
+            Status::Accepted,
+            Status::Rejected(Reason::Replayed),
+            Status::Rejected(Reason::Replayed),
+        ]
+    );
+    // Only the second choice and maria's were written (the package copy,
+    // opened first as jane's newest, was written and then taken back).
+    let out = el.dir.join("canvass");
+    assert_eq!(
+        contents_in(&out),
+        vec!["%PDF-1.7 maria", "%PDF-1.7 second choice"]
+    );
+    println!("{:#?}", outcome.alarms);
+    assert!(outcome
+        .alarms
+        .contains(&"GATEWAY MISBEHAVIOUR: REPLAYED CIPHERTEXT: the gateway logged a ciphertext it had already logged (leaf 3 repeats leaf 0). A client retry returns the first receipt and is never logged twice. The copies are rejected as replayed and never count.".to_owned()));
+    assert!(outcome
+        .alarms
+        .contains(&"GATEWAY MISBEHAVIOUR: REPLAYED BALLOT: the same signed ballot (the same package nonce) is at two leaves (leaf 4 repeats leaf 0). The later copy is rejected as replayed and never counts.".to_owned()));
+    let voters = std::fs::read_to_string(out.join("voters.csv")).unwrap();
+    assert!(
+        voters.contains("V-MARIA,3,rejected,replayed\n")
+            && voters.contains("V-JANE,4,rejected,replayed\n"),
+        "{voters}"
+    );
+}
+
+/// Issue 12, part 2: a signing time later than the gateway's time of
+/// receipt (beyond an hour of clock error) is evidence that the gateway
+/// backdated the ballot. It is judged as usual by the witnesses' time: a
+/// rejection would let a gateway void ballots by skewing its clock.
+#[test]
+fn a_ballot_signed_after_its_stamped_receipt_is_evidence() {
+    let el = Election::new(
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\n",
+        |t| (t - 10 * 86_400, t + 86_400),
+    );
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let at = |s: u64| {
+        shared::cms::SigningTime::At(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
+    };
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let maria = &pki.voter("maria-rsa").unwrap().issued;
+    let ballot = |v: &Issued, signed: u64| {
+        let cms = cms_at(pki, v, &package("2026-general", "s1", "x"), at(signed));
+        shared::pgp::encrypt(&g.election_key, &cms).unwrap()
+    };
+    g.submit_raw(&[
+        // Signed 50 minutes after the stamp (a voter's clock off): fine.
+        (
+            "V-MARIA".into(),
+            "edipi:3456789012".into(),
+            ballot(maria, t - 9000 + 3000),
+            Some(t - 9000),
+        ),
+        // Signed two hours after the gateway says it had it.
+        (
+            "V-JANE".into(),
+            "edipi:1234567890".into(),
+            ballot(jane, t - 8000 + 7200),
+            Some(t - 8000),
+        ),
+    ]);
+    let v = el.import();
+    let (outcome, status) = el.process(&v);
+    assert_eq!(status.statuses, vec![Status::Accepted, Status::Accepted]);
+    assert_eq!(
+        outcome.alarms,
+        vec!["GATEWAY MISBEHAVIOUR: SIGNED AFTER RECEIPT: 1 ballot(s) carry a signing time more than 60 minutes after the time the gateway stamped as their receipt (leaves 1): the gateway backdated them, or the voter's computer clock was that far ahead. They were judged as usual, by the witnesses' time; the gateway's times are not to be trusted.".to_owned()]
+    );
+}
+
+/// Issue 12, part 3: statuses during the election, contents once. The
+/// county runs `process` before and after a new voter's ballot arrives to
+/// return statuses; with contents in each run, the difference between the
+/// two runs' ballots/ would be the new voter's ballot and voters.csv would
+/// name her. Interim runs write no content; the final canvass writes it
+/// once; a second content run needs an override the report records.
+#[test]
+fn interim_runs_write_no_content_and_the_final_canvass_writes_it_once() {
+    let el = Election::new(
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\n",
+        |t| (t - 10 * 86_400, t + 86_400),
+    );
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let ballot = |who: &str, marks: &str| {
+        let v = &pki.voter(who).unwrap().issued;
+        let cms = cms_of(pki, v, &package("2026-general", "s1", marks));
+        shared::pgp::encrypt(&g.election_key, &cms).unwrap()
+    };
+    g.submit_raw(&[(
+        "V-JANE".into(),
+        "edipi:1234567890".into(),
+        ballot("jane-p256", "jane's choice"),
+        Some(t - 7200),
+    )]);
+    let usb = el.dir.join("usb");
+    let export = || {
+        el.g.export_with(
+            &usb,
+            &[el.pki.root_crl.clone(), el.pki.id_ca_crl.clone()],
+            std::slice::from_ref(&el.pki.id_ca.issued.cert_der),
+        )
+    };
+    let mut v = verifier_db(&el.dir, "v.db", &el.g.pins("2026-general"));
+    run(&mut v, &export()).unwrap();
+    let (o1, s1) = el.process_at(&v, "interim-1", t);
+    g.submit_raw(&[(
+        "V-MARIA".into(),
+        "edipi:3456789012".into(),
+        ballot("maria-rsa", "maria's choice"),
+        Some(t - 3600),
+    )]);
+    run(&mut v, &export()).unwrap();
+    let (o2, s2) = el.process_at(&v, "interim-2", t + 60);
+    assert_eq!((o1.accepted, o2.accepted), (1, 2));
+    assert_eq!(s1.statuses, vec![Status::Accepted]);
+    assert_eq!(s2.statuses, vec![Status::Accepted, Status::Accepted]);
+    // Nothing in either interim run holds a ballot's content.
+    for run in ["interim-1", "interim-2"] {
+        let out = el.dir.join(run);
+        assert!(!out.join("ballots").exists(), "{run} wrote contents");
+        for f in std::fs::read_dir(&out).unwrap() {
+            let text =
+                String::from_utf8_lossy(&std::fs::read(f.unwrap().path()).unwrap()).into_owned();
+            assert!(!text.contains("choice"), "content in {run}");
+        }
+        let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
+        assert!(
+            report.contains("INTERIM RUN: no ballot content was written"),
+            "{report}"
+        );
+    }
+    assert!(verifier::state::content_runs(&v).unwrap().is_empty());
+
+    // The final canvass writes both, once.
+    let (o3, _) = el.canvass(&v);
+    assert_eq!(o3.contents, Contents::Written { again: None });
+    let out = el.dir.join("canvass");
+    assert_eq!(
+        contents_in(&out),
+        vec!["%PDF-1.7 jane's choice", "%PDF-1.7 maria's choice"]
+    );
+    let runs = verifier::state::content_runs(&v).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].log_size, 2);
+
+    // A second content run is refused, and writes nothing.
+    let clock = ManualClock::new(UnixTime(el.after_the_grace() + 60));
+    let again = el.dir.join("canvass-again");
+    let e = process(&v, &el.inputs(), &again, &clock, &mut |_, _, _| {}).unwrap_err();
+    println!("a second final canvass: {e:#}");
+    assert!(
+        e.to_string()
+            .contains("the ballots' contents were already written by the final canvass"),
+        "{e:#}"
+    );
+    assert!(!again.exists());
+    assert!(!el.dir.join(".canvass-again.partial").exists());
+    // With the board's reason it runs, and the report says so.
+    let mut inputs = el.inputs();
+    inputs.again = Some("the first USB stick of contents was damaged (minutes of 3 Nov)");
+    let o4 = process(&v, &inputs, &again, &clock, &mut |_, _, _| {}).unwrap();
+    assert_eq!(
+        o4.contents,
+        Contents::Written {
+            again: inputs.again.map(str::to_owned)
+        }
+    );
+    let report = std::fs::read_to_string(again.join("report.txt")).unwrap();
+    assert!(
+        report.contains("WRITTEN AGAIN") && report.contains("the first USB stick"),
+        "{report}"
+    );
+    assert_eq!(verifier::state::content_runs(&v).unwrap().len(), 2);
 }

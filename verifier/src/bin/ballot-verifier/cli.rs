@@ -125,11 +125,18 @@ pub(crate) enum Command {
         /// The media folder holding bundle-NNNNNN folders (or one bundle folder).
         media: PathBuf,
     },
-    /// Decide every imported ballot and write the canvass outputs.
+    /// Decide every imported ballot and write the canvass outputs. Before the
+    /// deadline plus the grace period: statuses, counts and the signed
+    /// status file only. After it: the final canvass, with the ballots'
+    /// contents, once.
     Process {
         /// A new folder for this run's outputs.
         #[arg(long)]
         out: PathBuf,
+        /// Write the ballots' contents although a final canvass already did,
+        /// for this reason (recorded in the report and the verifier's state).
+        #[arg(long, value_name = "REASON")]
+        again: Option<String>,
         #[command(flatten)]
         trust: TrustArgs,
     },

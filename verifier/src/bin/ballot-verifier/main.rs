@@ -139,7 +139,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             Ok(ok)
         }
-        Command::Process { out, trust } => {
+        Command::Process { out, again, trust } => {
             verifier::airgap::air_gap_guard(cli.allow_network)?;
             let loaded = ceremony::load(&cli.home)?;
             let mut anchors = Vec::new();
@@ -149,17 +149,11 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let pw =
                 ceremony::read_passphrase(cli.passphrase_fd, "Election key passphrase: ", false)?;
             let conn = verifier::state::open(&verifier::state::db_path(&cli.home))?;
-            let inputs = verifier::process::Inputs::new(&loaded, Some(&pw), anchors);
+            let mut inputs = verifier::process::Inputs::new(&loaded, Some(&pw), anchors);
+            inputs.again = again.as_deref();
             let mut p1 = progress("checking ballots");
-            let mut p2 = progress("writing accepted ballots");
             let outcome =
-                verifier::process::process(&conn, &inputs, &out, &clock, &mut |d, t, pass| {
-                    if pass == 1 {
-                        p1(d, t)
-                    } else {
-                        p2(d, t)
-                    }
-                })?;
+                verifier::process::process(&conn, &inputs, &out, &clock, &mut |d, t, _| p1(d, t))?;
             print!("{}", std::fs::read_to_string(out.join("report.txt"))?);
             if !outcome.alarms.is_empty() {
                 println!("\nThe report opens with ALARMS for the board to look into before certifying; exit status 4 says so.");
