@@ -161,6 +161,31 @@ fn main() {
     let good = pkg.to_bytes().expect("encode");
     let content_len_at = 15 + 1 + 12 + 1 + 7 + 1 + 15;
     binary_family("ballot-package", &good, 14, Some(content_len_at));
+    let mut dirty = good.clone();
+    let last = dirty.len() - 1;
+    dirty[last] = 1;
+    write(
+        "ballot-package",
+        "padding-not-zero",
+        "the last padding byte is 1",
+        "refuse:InvalidValue",
+        ("hex", hex::encode(&dirty)),
+        None,
+    );
+    // One byte short of the 4 KiB bucket, with consistent lengths: the
+    // padding's length field (the 4 bytes before it) says one byte less.
+    let unpadded = content_len_at + 4 + pkg.content.len() + 2 + pkg.declaration.len() + 32;
+    let mut short = good[..good.len() - 1].to_vec();
+    let pad = (good.len() - unpadded - 4 - 1) as u32;
+    short[unpadded..unpadded + 4].copy_from_slice(&pad.to_be_bytes());
+    write(
+        "ballot-package",
+        "not-a-bucket-size",
+        "4095 bytes: the padding stops one byte short of the bucket",
+        "refuse:InvalidValue",
+        ("hex", hex::encode(&short)),
+        None,
+    );
 
     // Roster.
     let mut roster = Roster::new("2026-general").expect("roster");

@@ -3,15 +3,20 @@
 //! ```text
 //! struct {
 //!     opaque magic[14] = "BALLOT-PACKAGE";
-//!     uint8  version = 1;
+//!     uint8  version = 2;
 //!     opaque election_id<1..64>;    // identifier alphabet
 //!     opaque ballot_style<1..64>;   // identifier alphabet
 //!     opaque media_type<1..127>;    // "type/subtype", RFC 6838 characters
 //!     opaque content<0..2^23>;      // the marked ballot, at most 8 MiB
 //!     opaque declaration<0..4096>;  // UTF-8: the declaration the voter accepted
 //!     opaque nonce[32];             // random, makes equal ballots differ
+//!     opaque padding<0..2^24>;      // zeros: the whole package is a bucket size
 //! } BallotPackage;
 //! ```
+//!
+//! The encoded package is exactly one of the bucket sizes, 4 KiB times a
+//! power of two up to 16 MiB ([`bucket`]), so its size (and the size of the
+//! ciphertext around it) says only which bucket the ballot falls in.
 //!
 //! Specification: `docs/spec/ballot-package.md`.
 
@@ -19,16 +24,31 @@ use crate::codec::{check_identifier, check_text, DecodeError, EncodeError, Reade
 
 /// The magic string.
 pub const MAGIC: &[u8; 14] = b"BALLOT-PACKAGE";
-/// The version of this encoding.
-pub const VERSION: u8 = 1;
+/// The version of this encoding (2: padded to a bucket size).
+pub const VERSION: u8 = 2;
 /// The largest marked ballot.
 pub const MAX_CONTENT: usize = 8 * 1024 * 1024;
 /// The longest declaration text.
 pub const MAX_DECLARATION: usize = 4096;
 /// The longest media type.
 pub const MAX_MEDIA_TYPE: usize = 127;
-/// The largest encoded package.
-pub const MAX_PACKAGE: usize = MAX_CONTENT + MAX_DECLARATION + 512;
+/// The smallest bucket: every package is at least this long.
+pub const MIN_BUCKET: usize = 4 * 1024;
+/// The largest bucket, and so the largest encoded package.
+pub const MAX_PACKAGE: usize = 16 * 1024 * 1024;
+
+/// The bucket a package of `len` unpadded bytes is padded to: the smallest
+/// of 4 KiB, 8 KiB, 16 KiB, ... 16 MiB that holds it; `None` above 16 MiB.
+pub fn bucket(len: usize) -> Option<usize> {
+    let b = len.max(MIN_BUCKET).checked_next_power_of_two()?;
+    (b <= MAX_PACKAGE).then_some(b)
+}
+
+/// The largest padded package whose content is at most `max_content` bytes
+/// (for upload limits).
+pub fn max_padded(max_content: usize) -> usize {
+    bucket(max_content.saturating_add(MAX_DECLARATION + 512)).unwrap_or(MAX_PACKAGE)
+}
 
 /// Media type of a PDF ballot.
 pub const MEDIA_PDF: &str = "application/pdf";
@@ -128,6 +148,14 @@ impl BallotPackage {
         w.vec32(&self.content, MAX_CONTENT, "ballot content")?;
         w.vec16(self.declaration.as_bytes(), MAX_DECLARATION, "declaration")?;
         w.raw(&self.nonce);
+        // The padding's 4-byte length, then zeros up to the bucket.
+        let unpadded = w.len() + 4;
+        let padded = bucket(unpadded).ok_or(EncodeError {
+            what: "ballot package",
+            len: unpadded,
+            max: MAX_PACKAGE,
+        })?;
+        w.vec32(&vec![0u8; padded - unpadded], MAX_PACKAGE, "padding")?;
         Ok(w.into_bytes())
     }
 
@@ -146,7 +174,22 @@ impl BallotPackage {
         let declaration = r.string16(MAX_DECLARATION, "declaration")?;
         check_text(declaration, "declaration")?;
         let nonce = r.array("nonce")?;
+        let padding = r.vec32(MAX_PACKAGE, "padding")?;
         r.finish("ballot package")?;
+        if bucket(bytes.len()) != Some(bytes.len()) {
+            return Err(DecodeError::InvalidValue {
+                what: "ballot package",
+                reason: "not padded to a bucket size (4 KiB times a power of two)",
+            });
+        }
+        // Constant time is not needed (the padding is no secret), but every
+        // byte is looked at.
+        if padding.iter().fold(0u8, |a, b| a | b) != 0 {
+            return Err(DecodeError::InvalidValue {
+                what: "padding",
+                reason: "not all zeros",
+            });
+        }
         Ok(BallotPackage {
             election_id: election_id.to_owned(),
             ballot_style: ballot_style.to_owned(),
@@ -189,6 +232,33 @@ mod tests {
     }
 
     #[test]
+    fn packages_are_padded_to_buckets_so_sizes_say_little() {
+        assert_eq!(bucket(0), Some(4096));
+        assert_eq!(bucket(4096), Some(4096));
+        assert_eq!(bucket(4097), Some(8192));
+        assert_eq!(bucket(200_000), Some(256 * 1024));
+        assert_eq!(bucket(MAX_PACKAGE), Some(MAX_PACKAGE));
+        assert_eq!(bucket(MAX_PACKAGE + 1), None);
+        // Ballots of different sizes in one bucket encode to one size.
+        let sized = |n: usize| {
+            BallotPackage {
+                content: vec![b'x'; n],
+                ..sample()
+            }
+            .to_bytes()
+            .unwrap()
+            .len()
+        };
+        assert_eq!(sized(10), 4096);
+        assert_eq!(sized(3000), 4096);
+        assert_eq!(sized(140_000), 256 * 1024);
+        assert_eq!(sized(250_000), 256 * 1024);
+        assert_eq!(sized(MAX_CONTENT), MAX_PACKAGE);
+        assert!(max_padded(5 * 1024 * 1024) >= sized(5 * 1024 * 1024));
+        assert_eq!(max_padded(5 * 1024 * 1024), 8 * 1024 * 1024);
+    }
+
+    #[test]
     fn debug_output_never_shows_the_ballot() {
         assert!(!format!("{:?}", sample()).contains("marked"));
     }
@@ -205,7 +275,7 @@ mod tests {
             })
         );
         let mut version = good.clone();
-        version[14] = 2;
+        version[14] = 1;
         assert!(matches!(
             BallotPackage::from_bytes(&version),
             Err(DecodeError::UnknownVersion { .. })
@@ -216,6 +286,40 @@ mod tests {
             BallotPackage::from_bytes(&trailing),
             Err(DecodeError::TrailingBytes { .. })
         ));
+        // A byte of padding that is not zero.
+        let mut dirty = good.clone();
+        let last = dirty.len() - 1;
+        dirty[last] = 1;
+        assert_eq!(
+            BallotPackage::from_bytes(&dirty),
+            Err(DecodeError::InvalidValue {
+                what: "padding",
+                reason: "not all zeros"
+            })
+        );
+        // Consistent lengths, but one byte short of the bucket.
+        let p = sample();
+        let mut w = Writer::new();
+        w.raw(MAGIC);
+        w.u8(VERSION);
+        w.vec8(p.election_id.as_bytes(), 64, "").unwrap();
+        w.vec8(p.ballot_style.as_bytes(), 64, "").unwrap();
+        w.vec8(p.media_type.as_bytes(), 127, "").unwrap();
+        w.vec32(&p.content, MAX_CONTENT, "").unwrap();
+        w.vec16(p.declaration.as_bytes(), MAX_DECLARATION, "")
+            .unwrap();
+        w.raw(&p.nonce);
+        let pad = MIN_BUCKET - w.len() - 4 - 1;
+        w.vec32(&vec![0; pad], MAX_PACKAGE, "").unwrap();
+        let short = w.into_bytes();
+        assert_eq!(short.len(), MIN_BUCKET - 1);
+        assert_eq!(
+            BallotPackage::from_bytes(&short),
+            Err(DecodeError::InvalidValue {
+                what: "ballot package",
+                reason: "not padded to a bucket size (4 KiB times a power of two)"
+            })
+        );
         assert!(matches!(
             BallotPackage::from_bytes(&good[..good.len() - 1]),
             Err(DecodeError::Truncated { .. })

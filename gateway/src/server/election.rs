@@ -24,8 +24,8 @@ pub struct Election {
 }
 
 impl Election {
-    /// The largest upload accepted: the largest accepted ballot plus
-    /// [`UPLOAD_OVERHEAD`].
+    /// The largest upload accepted: the largest accepted ballot, padded to
+    /// its bucket, plus [`UPLOAD_OVERHEAD`].
     pub fn max_upload(&self) -> usize {
         let largest = self
             .manifest
@@ -34,6 +34,7 @@ impl Election {
             .map(|m| m.max_size as usize)
             .max()
             .unwrap_or(0);
-        largest + UPLOAD_OVERHEAD
+        // A ballot package is padded to a bucket (docs/spec/ballot-package.md).
+        shared::ballot::max_padded(largest) + UPLOAD_OVERHEAD
     }
 }

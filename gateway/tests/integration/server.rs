@@ -226,8 +226,10 @@ async fn every_refusal_has_its_own_code_and_stores_nothing() {
         (a.status, code(&a).as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, "password-encrypted")
     );
-    // Oversized: the limit is the largest accepted ballot plus 64 KiB.
-    let a = post(&jane, vec![0xc1; 300 * 1024 + 64 * 1024 + 1])
+    // Oversized: the limit is the largest accepted ballot's package, padded
+    // to its bucket (300 KiB -> 512 KiB), plus 64 KiB.
+    assert_eq!(shared::ballot::max_padded(300 * 1024), 512 * 1024);
+    let a = post(&jane, vec![0xc1; 512 * 1024 + 64 * 1024 + 1])
         .await
         .unwrap();
     assert_eq!(

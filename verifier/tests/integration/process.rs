@@ -904,3 +904,54 @@ fn interim_runs_write_no_content_and_the_final_canvass_writes_it_once() {
     );
     assert_eq!(verifier::state::content_runs(&v).unwrap().len(), 2);
 }
+
+/// Issue 12, part 4: sizes. Two ballots of very different lengths
+/// in one bucket give ciphertexts of one size (the gateway, the bundle and
+/// the network see nothing more), and no output pairs a size with a voter.
+#[test]
+fn ballot_sizes_do_not_link_voters_to_contents() {
+    let el = Election::new("voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n", |t| {
+        (t - 10 * 86_400, t - 3600)
+    });
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let sized = |n: usize| {
+        let mut p = package("2026-general", "s1", "");
+        p.content = vec![b'x'; n];
+        shared::pgp::encrypt(&g.election_key, &cms_of(pki, jane, &p)).unwrap()
+    };
+    let (small, large) = (sized(70_000), sized(120_000));
+    // Equal up to the ECDSA signature's DER length, which varies by a byte
+    // or two with the random signature (leading zeros of r and s), never
+    // with the content. Unpadded, they would differ by 50,000 bytes.
+    assert!(
+        small.len().abs_diff(large.len()) <= 2,
+        "a 70 KB and a 120 KB ballot are one size on the wire: {} and {}",
+        small.len(),
+        large.len()
+    );
+    assert!(small.len() > 128 * 1024 && small.len() < 128 * 1024 + 8 * 1024);
+    g.submit_raw(&[(
+        "V-JANE".into(),
+        "edipi:1234567890".into(),
+        small,
+        Some(t - 9000),
+    )]);
+    let v = el.import();
+    let sizes: Vec<i64> = v
+        .prepare("SELECT length(ciphertext) FROM leaves")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let (_, status) = el.canvass(&v);
+    assert_eq!(status.statuses, vec![Status::Accepted]);
+    let out = el.dir.join("canvass");
+    for f in ["voters.csv", "report.txt", "report.json"] {
+        let text = std::fs::read_to_string(out.join(f)).unwrap();
+        for n in [sizes[0].to_string(), "70000".into(), "131072".into()] {
+            assert!(!text.contains(&n), "{f} holds a size: {n}");
+        }
+    }
+}
