@@ -194,8 +194,7 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         client::prepare(
             &manifest,
             &Ballot {
-                content: format!("%PDF-1.7\n% Demo County ballot, {style}\n% {marks}\n")
-                    .into_bytes(),
+                content: testkit::pdf::ballot(&[&format!("Demo County ballot, {style}"), marks]),
                 media_type: shared::ballot::MEDIA_PDF.into(),
                 ballot_style: style.into(),
             },

@@ -13,6 +13,7 @@
 
 pub mod election;
 pub mod observers;
+pub mod pdf;
 pub mod server;
 pub mod voters;
 pub mod world;

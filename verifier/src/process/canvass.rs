@@ -20,18 +20,42 @@ fn extension(media_type: &str) -> &'static str {
     }
 }
 
-/// Writes a counted ballot's content under a random name; returns the name
-/// and the media type.
+/// A counted ballot's content as written.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Written {
+    /// Its random file name.
+    pub(super) name: String,
+    /// Its media type.
+    pub(super) media_type: String,
+    /// A PDF whose metadata could not be removed (written as sent).
+    pub(super) metadata_kept: bool,
+}
+
+/// Writes a counted ballot's content under a random name, a PDF without
+/// its metadata.
 pub(super) fn write_content(
     dir: &Path,
     package: &BallotPackage,
     mtime: std::time::SystemTime,
-) -> Result<(String, String)> {
+) -> Result<Written> {
     let mut id = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
-    let name = format!("{}.{}", hex::encode(id), extension(&package.media_type));
-    write_new(&dir.join(&name), &package.content, mtime)?;
-    Ok((name, package.media_type.clone()))
+    let ext = extension(&package.media_type);
+    let name = format!("{}.{ext}", hex::encode(id));
+    let (data, metadata_kept) = if ext == "pdf" {
+        match super::pdf::without_metadata(&package.content) {
+            Ok(clean) => (std::borrow::Cow::Owned(clean), false),
+            Err(_) => (std::borrow::Cow::Borrowed(&package.content[..]), true),
+        }
+    } else {
+        (std::borrow::Cow::Borrowed(&package.content[..]), false)
+    };
+    write_new(&dir.join(&name), &data, mtime)?;
+    Ok(Written {
+        name,
+        media_type: package.media_type.clone(),
+        metadata_kept,
+    })
 }
 
 pub(super) fn write_new(path: &Path, data: &[u8], mtime: std::time::SystemTime) -> Result<()> {
@@ -104,6 +128,13 @@ pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
              overrode the refusal for this reason: {why}\n"
         )),
     }
+    if o.pdfs_with_metadata > 0 {
+        s.push_str(&format!(
+            "{} accepted PDF ballot(s) could not be read to remove their metadata (author, dates,\n\
+             software); they are in ballots/ as the voters sent them.\n",
+            o.pdfs_with_metadata
+        ));
+    }
     s.push_str(&format!(
         "The list of voters and the status of each ballot is in voters.csv.\n\
          The signed status file for the gateway is {}.\n\
@@ -131,6 +162,7 @@ pub(super) fn report_json(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
         "late_by_witnesses_only": o.late_by_witnesses_only,
         "alarms": o.alarms,
         "contents_written": matches!(o.contents, Contents::Written { .. }),
+        "pdfs_with_metadata": o.pdfs_with_metadata,
         "contents_written_again": match &o.contents {
             Contents::Written { again } => again.clone(),
             Contents::NotYet { .. } => None,

@@ -34,12 +34,13 @@
 mod canvass;
 mod leaves;
 mod parallel;
+mod pdf;
 mod rules;
 mod timing;
 
 use crate::import;
 use anyhow::{bail, Context, Result};
-use canvass::{report_json, report_text, sync_outputs, write_content, write_new};
+use canvass::{report_json, report_text, sync_outputs, write_content, write_new, Written};
 use leaves::{leaf_at, voter_ids, Leaf};
 use parallel::in_parallel;
 use rand::seq::SliceRandom;
@@ -234,6 +235,9 @@ pub struct Outcome {
     pub time_rule: String,
     /// Whether this run wrote the ballots' contents.
     pub contents: Contents,
+    /// Accepted PDF ballots whose metadata could not be removed (written
+    /// as sent).
+    pub pdfs_with_metadata: u64,
     /// Where the outputs are.
     pub out_dir: PathBuf,
 }
@@ -379,7 +383,7 @@ pub fn process(
         evidence.same_ciphertext.push((original, copy));
     }
     let mut checked = plan.same_ciphertext.len() as u64;
-    let mut written: HashMap<u64, (String, String)> = HashMap::new();
+    let mut written: HashMap<u64, Written> = HashMap::new();
     let mut nonces: HashMap<[u8; 32], u64> = HashMap::new();
     let mut revoked_later: HashSet<u64> = HashSet::new();
     let mut late_by_witnesses_only = 0u64;
@@ -498,8 +502,8 @@ pub fn process(
         // Only a replay found after its copy was written (a gateway
         // attack) leaves a file that does not count, or a counted ballot
         // without one; then that ballot is opened a second time.
-        written.retain(|leaf, (name, _)| {
-            counted.contains(leaf) || std::fs::remove_file(ballots_dir.join(name)).is_err()
+        written.retain(|leaf, w| {
+            counted.contains(leaf) || std::fs::remove_file(ballots_dir.join(&w.name)).is_err()
         });
         if let Some(l) = written.keys().find(|l| !counted.contains(l)) {
             bail!("cannot remove the content of leaf {l}, which does not count");
@@ -524,11 +528,11 @@ pub fn process(
             };
             written.insert(index, write_content(&ballots_dir, &v.package, fixed_time)?);
         }
-        let mut names: Vec<&(String, String)> = written.values().collect();
+        let mut names: Vec<&Written> = written.values().collect();
         names.sort();
         let mut index = String::from("file,media_type\n");
-        for (n, m) in names {
-            index.push_str(&format!("{n},{m}\n"));
+        for w in names {
+            index.push_str(&format!("{},{}\n", w.name, w.media_type));
         }
         write_new(&ballots_dir.join("INDEX.csv"), index.as_bytes(), fixed_time)?;
     }
@@ -555,6 +559,7 @@ pub fn process(
             .chain(evidence.alarms())
             .collect(),
         time_rule: rule.summary(),
+        pdfs_with_metadata: written.values().filter(|w| w.metadata_kept).count() as u64,
         contents: if write_contents {
             Contents::Written {
                 again: inputs.again.map(str::to_owned),

@@ -955,3 +955,51 @@ fn ballot_sizes_do_not_link_voters_to_contents() {
         }
     }
 }
+
+/// Issue 12, part 4: metadata. A PDF ballot carrying its author, its
+/// software, dates, XMP and a document ID is written by the final canvass
+/// without any of them, and still shows the marks.
+#[test]
+fn counted_pdfs_are_written_without_their_metadata() {
+    let el = Election::new("voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n", |t| {
+        (t - 10 * 86_400, t - 3600)
+    });
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let mut p = package("2026-general", "s1", "");
+    p.content = testkit::pdf::with_metadata();
+    let ct = shared::pgp::encrypt(&g.election_key, &cms_of(pki, jane, &p)).unwrap();
+    g.submit_raw(&[(
+        "V-JANE".into(),
+        "edipi:1234567890".into(),
+        ct,
+        Some(t - 9000),
+    )]);
+    let v = el.import();
+    let (outcome, status) = el.canvass(&v);
+    assert_eq!(status.statuses, vec![Status::Accepted]);
+    assert_eq!(outcome.pdfs_with_metadata, 0);
+    let written = contents_in_bytes(&el.dir.join("canvass"));
+    assert_eq!(written.len(), 1);
+    let text = String::from_utf8_lossy(&written[0]).into_owned();
+    for s in [
+        "Jane Doe",
+        "DESKTOP-J4NE",
+        "D:20261030",
+        "2026-10-30",
+        "/Info",
+        "/Metadata",
+    ] {
+        assert!(!text.contains(s), "{s} is in the written ballot");
+    }
+    assert!(text.contains("(Candidate A) Tj"));
+}
+
+fn contents_in_bytes(out: &std::path::Path) -> Vec<Vec<u8>> {
+    std::fs::read_dir(out.join("ballots"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap() != "INDEX.csv")
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
