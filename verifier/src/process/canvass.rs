@@ -32,11 +32,13 @@ pub(super) struct Written {
 }
 
 /// Writes a counted ballot's content under a random name, a PDF without
-/// its metadata.
+/// its metadata, and hands the file to `flush` (which makes it durable
+/// while the next ballots are decrypted).
 pub(super) fn write_content(
     dir: &Path,
     package: &BallotPackage,
     mtime: std::time::SystemTime,
+    flush: &Flusher,
 ) -> Result<Written> {
     let mut id = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
@@ -50,7 +52,7 @@ pub(super) fn write_content(
     } else {
         (std::borrow::Cow::Borrowed(&package.content[..]), false)
     };
-    write_new(&dir.join(&name), &data, mtime)?;
+    flush.send(write_new(&dir.join(&name), &data, mtime)?)?;
     Ok(Written {
         name,
         media_type: package.media_type.clone(),
@@ -58,7 +60,47 @@ pub(super) fn write_content(
     })
 }
 
-pub(super) fn write_new(path: &Path, data: &[u8], mtime: std::time::SystemTime) -> Result<()> {
+/// A thread that flushes written files to disk one after the other, so the
+/// disk writes overlap the decryption of the next ballots instead of all
+/// waiting for one flush at the end. Its queue is bounded.
+pub(super) struct Flusher {
+    queue: std::sync::mpsc::SyncSender<std::fs::File>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl Flusher {
+    pub(super) fn start() -> Self {
+        let (queue, rx) = std::sync::mpsc::sync_channel::<std::fs::File>(64);
+        let thread = std::thread::spawn(move || {
+            for f in rx {
+                f.sync_data()?;
+            }
+            Ok(())
+        });
+        Flusher { queue, thread }
+    }
+
+    fn send(&self, f: std::fs::File) -> Result<()> {
+        self.queue
+            .send(f)
+            .map_err(|_| anyhow::anyhow!("cannot flush the ballots to disk (the flushing stopped)"))
+    }
+
+    /// Waits for every file sent so far to be on disk.
+    pub(super) fn finish(self) -> Result<()> {
+        drop(self.queue);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the flushing thread failed"))?
+            .context("cannot flush the ballots to disk")
+    }
+}
+
+pub(super) fn write_new(
+    path: &Path,
+    data: &[u8],
+    mtime: std::time::SystemTime,
+) -> Result<std::fs::File> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -68,7 +110,7 @@ pub(super) fn write_new(path: &Path, data: &[u8], mtime: std::time::SystemTime) 
     // Made durable all at once by `sync_outputs` before the folder is
     // renamed into place.
     f.set_modified(mtime)?;
-    Ok(())
+    Ok(f)
 }
 
 /// Flushes everything written under `dir` (one `syncfs` for the whole file

@@ -40,7 +40,7 @@ mod timing;
 
 use crate::import;
 use anyhow::{bail, Context, Result};
-use canvass::{report_json, report_text, sync_outputs, write_content, write_new, Written};
+use canvass::{report_json, report_text, sync_outputs, write_content, write_new, Flusher, Written};
 use leaves::{leaf_at, voter_ids, Leaf};
 use parallel::in_parallel;
 use rand::seq::SliceRandom;
@@ -369,6 +369,7 @@ pub fn process(
         std::fs::create_dir_all(&ballots_dir)?;
     }
     let fixed_time = inputs.manifest.closes_at.to_system_time();
+    let flusher = Flusher::start();
 
     // Decide, opening each ballot once. Round k takes every voter's k-th
     // newest leaf, in a random order; a valid ballot whose voter has no
@@ -416,7 +417,12 @@ pub fn process(
                 let when = rule.timing(leaf.index, leaf.entry.received_at);
                 let c = check(&leaf, inputs, &trust, now, when);
                 let file = match (&c.verdict, write) {
-                    (Ok(v), true) => Some(write_content(&ballots_dir, &v.package, fixed_time)),
+                    (Ok(v), true) => Some(write_content(
+                        &ballots_dir,
+                        &v.package,
+                        fixed_time,
+                        &flusher,
+                    )),
                     _ => None,
                 };
                 let signed_after = c
@@ -526,7 +532,10 @@ pub fn process(
             let Ok(v) = c.verdict else {
                 bail!("leaf {index} can no longer be opened");
             };
-            written.insert(index, write_content(&ballots_dir, &v.package, fixed_time)?);
+            written.insert(
+                index,
+                write_content(&ballots_dir, &v.package, fixed_time, &flusher)?,
+            );
         }
         let mut names: Vec<&Written> = written.values().collect();
         names.sort();
@@ -622,6 +631,7 @@ pub fn process(
     let signed =
         shared::signed::sign_document(&status.to_bytes()?, inputs.election_key, inputs.password)?;
     write_new(&tmp.join(shared::media::STATUS_FILE), &signed, fixed_time)?;
+    flusher.finish()?;
     sync_outputs(&tmp)?;
     std::fs::rename(&tmp, out_dir).context("cannot move the outputs into place")?;
     std::fs::File::open(parent)
