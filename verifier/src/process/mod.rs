@@ -50,7 +50,7 @@ use sequoia_openpgp::crypto::Password;
 use sequoia_openpgp::Cert;
 use shared::checkpoint::SignedCheckpoint;
 use shared::clock::Clock;
-use shared::manifest::ElectionManifest;
+use shared::manifest::{ElectionManifest, ReplacementRule};
 use shared::note::{Note, NoteSigner, NoteVerifier};
 use shared::pki::{Anchor, TrustStore};
 use shared::roster::Roster;
@@ -388,21 +388,33 @@ pub fn process(
     let mut nonces: HashMap<[u8; 32], u64> = HashMap::new();
     let mut revoked_later: HashSet<u64> = HashSet::new();
     let mut late_by_witnesses_only = 0u64;
-    let rounds = plan.voters.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
-    for round in 0..rounds {
+    // Voters with more leaves first: round k looks only at the voters that
+    // have a k-th leaf (a gateway that logs a million leaves for one voter
+    // makes a million small rounds, not a million passes over every
+    // voter). `newer_valid`: one of the voter's newer leaves is valid, so
+    // under the manifest's rule this one cannot count.
+    let mut voters: Vec<(&[u64], bool)> = plan
+        .voters
+        .iter()
+        .map(|(_, l)| (l.as_slice(), false))
+        .collect();
+    voters.sort_unstable_by_key(|(l, _)| std::cmp::Reverse(l.len()));
+    for round in 0.. {
+        let active = voters.partition_point(|(l, _)| l.len() > round);
+        if active == 0 {
+            break;
+        }
         let mut batch: Vec<(u64, bool)> = Vec::new();
-        for (_, newest_first) in &plan.voters {
+        for &(newest_first, newer_valid) in voters.iter().take(active) {
             let Some(&leaf) = newest_first.get(round) else {
                 continue;
             };
             if get(&decisions, leaf)? != Decision::Pending {
                 continue;
             }
-            let newer = newest_first.get(..round).unwrap_or_default();
-            let counts_if_valid = counted_leaf(inputs.manifest.replacement_rule, newer, |l| {
-                get(&decisions, l).unwrap_or(Decision::Pending)
-            })
-            .is_none();
+            let counts_if_valid = match inputs.manifest.replacement_rule {
+                ReplacementRule::LatestBeforeDeadline => !newer_valid,
+            };
             batch.push((leaf, write_contents && counts_if_valid));
         }
         batch.shuffle(&mut rand::rngs::OsRng);
@@ -471,6 +483,11 @@ pub fn process(
                 Ok(())
             },
         )?;
+        for (newest_first, newer_valid) in voters.iter_mut().take(active) {
+            if let Some(&leaf) = newest_first.get(round) {
+                *newer_valid |= get(&decisions, leaf)? == Decision::Valid;
+            }
+        }
     }
     drop(nonces);
     if checked != total {

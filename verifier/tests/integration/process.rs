@@ -653,11 +653,9 @@ fn the_latest_ballot_is_the_last_in_the_log_whatever_its_time() {
 
 /// The contents the final canvass wrote (`ballots/` under `out`).
 fn contents_in(out: &std::path::Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(out.join("ballots"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap() != "INDEX.csv")
-        .map(|p| String::from_utf8(std::fs::read(p).unwrap()).unwrap())
+    let mut v: Vec<String> = contents_in_bytes(out)
+        .into_iter()
+        .map(|c| String::from_utf8(c).unwrap())
         .collect();
     v.sort();
     v
