@@ -397,7 +397,7 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     )?;
     let status = client::status(&anonymous, &jane_receipt).await?;
     ensure!(
-        status.standing == client::Standing::Decided(shared::status::Status::Accepted),
+        status.standing == client::Standing::Decided(shared::status::Status::Valid),
         "jane's ballot is {:?}",
         status.standing
     );

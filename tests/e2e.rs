@@ -20,7 +20,7 @@ async fn the_demo_story_runs_end_to_end() {
     assert!(text.contains("refused the connection at TLS"), "{text}");
     assert!(text.contains("not on this county's roster"), "{text}");
     assert!(
-        text.contains("accepted: your ballot will be counted"),
+        text.contains("ballot-return status: valid: your ballot passed every check"),
         "{text}"
     );
 }

@@ -165,12 +165,12 @@ async fn the_voter_sees_the_signed_status_not_the_gateways_word() {
     std::fs::write(&p, &status_file).unwrap();
     gateway::export::import_status(&w.county.gw, &p, &w.county.clock).unwrap();
 
-    // The compromised gateway rewrites its own answer to "accepted".
-    let (accepted, reason) = shared::status::Status::Accepted.to_codes();
+    // The compromised gateway rewrites its own answer to "valid".
+    let (valid, reason) = shared::status::Status::Valid.to_codes();
     w.db()
         .execute(
             "UPDATE statuses SET status = ?1, reason = ?2 WHERE leaf_index = 0",
-            rusqlite::params![accepted, reason],
+            rusqlite::params![valid, reason],
         )
         .unwrap();
     let unsigned: shared::api::StatusAnswer = w
@@ -180,7 +180,7 @@ async fn the_voter_sees_the_signed_status_not_the_gateways_word() {
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(unsigned.status, shared::api::BallotState::Accepted);
+    assert_eq!(unsigned.status, shared::api::BallotState::Valid);
 
     let saved =
         SavedReceipt::new(&w.county.manifest, &w.county.fpr, "", &receipt, &answer).unwrap();
@@ -305,7 +305,7 @@ async fn a_backdated_ballot_is_late_and_a_revoked_cards_ballot_is_revoked() {
         status.statuses,
         vec![
             Status::Rejected(Reason::CertificateRevoked),
-            Status::Accepted,
+            Status::Valid,
             Status::Rejected(Reason::AfterDeadline),
         ]
     );

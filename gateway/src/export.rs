@@ -19,7 +19,7 @@ use shared::clock::{Clock, UnixTime};
 use shared::log_entry::LogEntry;
 use shared::media;
 use shared::merkle::{Hash, Tree};
-use shared::status::{Status, StatusFile};
+use shared::status::StatusFile;
 use shared::x509::VoterIdentity;
 use std::path::{Path, PathBuf};
 
@@ -352,11 +352,7 @@ pub fn import_status(data_dir: &Path, file: &Path, clock: &dyn Clock) -> Result<
         let mut stmt =
             tx.prepare("INSERT INTO statuses (leaf_index, status, reason) VALUES (?1, ?2, ?3)")?;
         for (i, s) in status.statuses.iter().enumerate() {
-            let (st, reason) = match s {
-                Status::Accepted => (1, 0),
-                Status::Rejected(r) => (2, i64::from(r.code())),
-                Status::Superseded => (3, 0),
-            };
+            let (st, reason) = s.to_codes();
             stmt.execute(params![i as i64, st, reason])?;
         }
     }

@@ -243,8 +243,7 @@ pub fn ballot_status(
     Ok(row.map(|(owner, status, reason)| {
         let recorded = match (status, reason) {
             (None, _) => RecordedStatus::NotProcessed,
-            (Some(1), _) => RecordedStatus::Decided(Status::Accepted),
-            (Some(3), _) => RecordedStatus::Decided(Status::Superseded),
+            (Some(4), Some(0)) => RecordedStatus::Decided(Status::Valid),
             (Some(2), Some(r)) => u8::try_from(r)
                 .ok()
                 .and_then(Reason::from_code)

@@ -457,10 +457,10 @@ impl Monitor {
 pub struct StatusCounts {
     /// Leaves covered.
     pub size: u64,
-    /// Accepted.
-    pub accepted: u64,
-    /// Superseded.
-    pub superseded: u64,
+    /// Valid: counted or replaced by the same voter's later valid ballot
+    /// (the public file does not say which; the county's report gives
+    /// accepted and superseded, which must add up to this).
+    pub valid: u64,
     /// Rejected, by reason.
     pub rejected: BTreeMap<Reason, u64>,
 }
@@ -519,8 +519,7 @@ pub async fn check_status_file(
     };
     for s in &file.file.statuses {
         match s {
-            Status::Accepted => counts.accepted += 1,
-            Status::Superseded => counts.superseded += 1,
+            Status::Valid => counts.valid += 1,
             Status::Rejected(r) => *counts.rejected.entry(*r).or_default() += 1,
         }
     }
@@ -576,8 +575,8 @@ pub async fn check_status_file(
 pub fn describe_counts(c: &StatusCounts) -> String {
     let rejected: u64 = c.rejected.values().sum();
     let mut s = format!(
-        "Ballots with a status: {}\n  accepted:   {}\n  superseded: {}\n  rejected:   {}\n",
-        c.size, c.accepted, c.superseded, rejected
+        "Ballots with a status: {}\n  valid:      {}  (the county's report splits these into accepted and superseded)\n  rejected:   {}\n",
+        c.size, c.valid, rejected
     );
     for (r, n) in &c.rejected {
         s.push_str(&format!("    {n:>6}  {} ({})\n", r.name(), r.explain()));

@@ -214,9 +214,22 @@ fn main() {
     let status = StatusFile {
         election_id: "2026-general".into(),
         checkpoint: "ballots.test.example/2026-general\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— ballots.test.example/2026-general AAAAAAAA\n".into(),
-        statuses: vec![Status::Superseded, Status::Rejected(Reason::NotOnRoster), Status::Accepted],
+        statuses: vec![Status::Valid, Status::Rejected(Reason::NotOnRoster), Status::Valid],
     };
     binary_family("status-file", &status.to_bytes().expect("encode"), 13, None);
+    // The last entry says "accepted" (1), a code version 1 used to tell a
+    // counted ballot from a superseded one; version 2 publishes "valid".
+    let mut told = status.to_bytes().expect("encode");
+    let status_at = told.len() - 2;
+    told[status_at] = 1;
+    write(
+        "status-file",
+        "accepted-not-published",
+        "the last entry's status is 1 (accepted), which the public file no longer tells",
+        "refuse:InvalidValue",
+        ("hex", hex::encode(&told)),
+        None,
+    );
 
     // Bundle entry (one frame, as in the manifest stream).
     let e = BundleEntry {

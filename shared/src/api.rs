@@ -81,12 +81,11 @@ impl ReceiptAnswer {
 pub enum BallotState {
     /// Logged; the county has not processed it yet.
     Received,
-    /// Counted.
-    Accepted,
+    /// Passed every check: it counts if it is the voter's latest valid
+    /// ballot (the county does not publish which valid ballot counted).
+    Valid,
     /// Not counted; the explanation says why.
     Rejected,
-    /// Replaced by a later ballot of the same voter.
-    Superseded,
     /// The gateway holds a status it cannot read.
     Unknown,
 }

@@ -7,7 +7,7 @@
 //! ```text
 //! struct {
 //!     opaque magic[13] = "BALLOT-STATUS";
-//!     uint8  version = 1;
+//!     uint8  version = 2;
 //!     opaque election_id<1..64>;
 //!     opaque checkpoint<1..2^14>;     // signed note with the log's signature
 //!                                     // and the verifier's tlog-cosignature
@@ -17,9 +17,12 @@
 //! struct { uint64 leaf_index; uint8 status; uint8 reason; } StatusEntry;
 //! ```
 //!
-//! `status`: 1 accepted, 2 rejected, 3 superseded. `reason` is 0 unless the
-//! ballot was rejected, then one of [`Reason`]. Specification:
-//! `docs/spec/status-file.md`.
+//! `status`: 2 rejected, 4 valid. `reason` is 0 unless the ballot was
+//! rejected, then one of [`Reason`]. The file does not say which valid
+//! ballot counted: a voter's latest valid ballot does, and a vote buyer
+//! holding the receipt of an earlier one cannot tell that it was replaced
+//! (`docs/threat-model.md`). Codes 1 (accepted) and 3 (superseded) were
+//! version 1's and are refused. Specification: `docs/spec/status-file.md`.
 
 use crate::codec::{check_identifier, DecodeError, EncodeError, Reader, Writer};
 use crate::signed::{open_document, DocumentError};
@@ -27,7 +30,7 @@ use crate::signed::{open_document, DocumentError};
 /// The magic string.
 pub const MAGIC: &[u8; 13] = b"BALLOT-STATUS";
 /// The version of this encoding.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// The most entries.
 pub const MAX_ENTRIES: u64 = 10_000_000;
 
@@ -158,24 +161,22 @@ impl Reason {
     }
 }
 
-/// A ballot's final status.
+/// A ballot's status as published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
-    /// Counted.
-    Accepted,
+    /// Passed every check. It counts if it is the voter's latest valid
+    /// ballot; the public file does not say whether it is.
+    Valid,
     /// Not counted, for a reason.
     Rejected(Reason),
-    /// Valid, but replaced by a later ballot of the same voter.
-    Superseded,
 }
 
 impl Status {
     /// The (status, reason) codes of a status-file entry.
     pub fn to_codes(self) -> (u8, u8) {
         match self {
-            Status::Accepted => (1, 0),
             Status::Rejected(r) => (2, r.code()),
-            Status::Superseded => (3, 0),
+            Status::Valid => (4, 0),
         }
     }
 
@@ -185,12 +186,14 @@ impl Status {
             reason,
         };
         match (status, reason) {
-            (1, 0) => Ok(Status::Accepted),
-            (3, 0) => Ok(Status::Superseded),
+            (4, 0) => Ok(Status::Valid),
             (2, r) => Reason::from_code(r)
                 .map(Status::Rejected)
                 .ok_or(bad("unknown rejection reason")),
-            (1 | 3, _) => Err(bad("a reason is given for a ballot that was not rejected")),
+            (4, _) => Err(bad("a reason is given for a ballot that was not rejected")),
+            (1 | 3, _) => Err(bad(
+                "accepted (1) and superseded (3) are not published: a valid ballot is 4",
+            )),
             _ => Err(bad("unknown status")),
         }
     }
@@ -198,9 +201,10 @@ impl Status {
     /// Words for people.
     pub fn describe(self) -> String {
         match self {
-            Status::Accepted => "accepted: your ballot will be counted".into(),
+            Status::Valid => "valid: your ballot passed every check; it counts unless you sent \
+                               a later ballot that is valid too (then that one counts)"
+                .into(),
             Status::Rejected(r) => format!("rejected: {}", r.explain()),
-            Status::Superseded => "superseded: a later ballot you sent counts instead".into(),
         }
     }
 }
@@ -324,9 +328,9 @@ mod tests {
             election_id: "2026-general".into(),
             checkpoint: "origin\n3\nAAAA\n\n— origin AAAA\n".into(),
             statuses: vec![
-                Status::Superseded,
+                Status::Valid,
                 Status::Rejected(Reason::NotOnRoster),
-                Status::Accepted,
+                Status::Valid,
             ],
         }
     }
@@ -357,10 +361,7 @@ mod tests {
 
     #[test]
     fn refuses_a_list_whose_length_differs_from_its_checkpoint() {
-        for statuses in [
-            vec![Status::Accepted, Status::Accepted],
-            vec![Status::Accepted; 4],
-        ] {
+        for statuses in [vec![Status::Valid, Status::Valid], vec![Status::Valid; 4]] {
             let s = StatusFile {
                 statuses,
                 ..sample()
@@ -377,9 +378,16 @@ mod tests {
         let mut bad_status = good.clone();
         bad_status[n - 2] = 9;
         assert!(StatusFile::from_bytes(&bad_status).is_err());
-        let mut reason_on_accepted = good.clone();
-        reason_on_accepted[n - 1] = 4;
-        assert!(StatusFile::from_bytes(&reason_on_accepted).is_err());
+        let mut reason_on_valid = good.clone();
+        reason_on_valid[n - 1] = 4;
+        assert!(StatusFile::from_bytes(&reason_on_valid).is_err());
+        // Version 1's codes that told counted from replaced ballots.
+        for old in [1, 3] {
+            let mut told = good.clone();
+            told[n - 2] = old;
+            let e = StatusFile::from_bytes(&told).unwrap_err();
+            assert!(e.to_string().contains("not published"), "{e}");
+        }
         let mut out_of_order = good.clone();
         out_of_order[n - 3] = 7;
         assert!(StatusFile::from_bytes(&out_of_order).is_err());

@@ -209,9 +209,8 @@ fn ballot_status(
         ),
         RecordedStatus::Decided(s) => (
             match s {
-                Status::Accepted => BallotState::Accepted,
+                Status::Valid => BallotState::Valid,
                 Status::Rejected(_) => BallotState::Rejected,
-                Status::Superseded => BallotState::Superseded,
             },
             s.describe(),
         ),

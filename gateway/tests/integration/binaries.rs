@@ -194,7 +194,7 @@ identity = "edipi"
     let status = shared::status::StatusFile {
         election_id: county.manifest.election_id.clone(),
         checkpoint: county.witness.cosign(&note, 1_800_000_000).unwrap(),
-        statuses: vec![shared::status::Status::Accepted],
+        statuses: vec![shared::status::Status::Valid],
     };
     std::fs::write(
         dir.join("status.signed"),

@@ -580,10 +580,7 @@ async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
     let status = StatusFile {
         election_id: ELECTION.into(),
         checkpoint: cosigned.clone(),
-        statuses: vec![
-            Status::Accepted,
-            Status::Rejected(Reason::CertificateRevoked),
-        ],
+        statuses: vec![Status::Valid, Status::Rejected(Reason::CertificateRevoked)],
     };
     let write = |name: &str, s: &StatusFile, key: &sequoia_openpgp::Cert| {
         let path = w.dir.path().join(name);
@@ -648,7 +645,7 @@ async fn the_verifiers_status_file_is_checked_imported_and_shown_to_voters() {
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&jane.body).unwrap();
-    assert_eq!(v.pointer("/status").unwrap(), "accepted");
+    assert_eq!(v.pointer("/status").unwrap(), "valid");
     let maria = w
         .client(&r, "maria-rsa")
         .request(

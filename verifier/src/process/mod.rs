@@ -213,6 +213,39 @@ impl Evidence {
     }
 }
 
+/// The verifier's whole decision on a ballot, as `voters.csv` (the
+/// county's own record) gives it. The public status file shows only
+/// [`Decided::public`]: whether a valid ballot counted or was replaced is
+/// the county's to know, not a vote buyer's (`docs/threat-model.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decided {
+    /// Valid, and the voter's latest valid ballot: counted.
+    Accepted,
+    /// Valid, but replaced by a later valid ballot of the same voter.
+    Superseded,
+    /// Not counted, for a reason.
+    Rejected(Reason),
+}
+
+impl Decided {
+    /// What the public status file says.
+    pub fn public(self) -> Status {
+        match self {
+            Decided::Accepted | Decided::Superseded => Status::Valid,
+            Decided::Rejected(r) => Status::Rejected(r),
+        }
+    }
+
+    /// The status and reason columns of `voters.csv`.
+    pub fn columns(self) -> (&'static str, &'static str) {
+        match self {
+            Decided::Accepted => ("accepted", ""),
+            Decided::Superseded => ("superseded", ""),
+            Decided::Rejected(r) => ("rejected", r.name()),
+        }
+    }
+}
+
 /// Counts for the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -509,15 +542,15 @@ pub fn process(
             counted.insert(l);
         }
     }
-    let statuses: Vec<Status> = decisions
+    let statuses: Vec<Decided> = decisions
         .iter()
         .enumerate()
         .map(|(i, d)| match d {
-            Decision::Rejected(r) => Status::Rejected(*r),
-            Decision::Valid if counted.contains(&(i as u64)) => Status::Accepted,
-            Decision::Valid => Status::Superseded,
+            Decision::Rejected(r) => Decided::Rejected(*r),
+            Decision::Valid if counted.contains(&(i as u64)) => Decided::Accepted,
+            Decision::Valid => Decided::Superseded,
             // Every leaf was decided (counted above).
-            Decision::Pending => Status::Rejected(Reason::MalformedPackage),
+            Decision::Pending => Decided::Rejected(Reason::MalformedPackage),
         })
         .collect();
 
@@ -602,21 +635,13 @@ pub fn process(
         let s = statuses
             .get(index as usize)
             .copied()
-            .unwrap_or(Status::Rejected(Reason::MalformedPackage));
-        let (status, reason) = match s {
-            Status::Accepted => {
-                outcome.accepted += 1;
-                ("accepted", "")
-            }
-            Status::Superseded => {
-                outcome.superseded += 1;
-                ("superseded", "")
-            }
-            Status::Rejected(r) => {
-                *by_reason.entry(r).or_default() += 1;
-                ("rejected", r.name())
-            }
-        };
+            .unwrap_or(Decided::Rejected(Reason::MalformedPackage));
+        match s {
+            Decided::Accepted => outcome.accepted += 1,
+            Decided::Superseded => outcome.superseded += 1,
+            Decided::Rejected(r) => *by_reason.entry(r).or_default() += 1,
+        }
+        let (status, reason) = s.columns();
         voters.push_str(&format!("{voter_id},{index},{status},{reason}\n"));
         Ok(())
     })?;
@@ -643,7 +668,7 @@ pub fn process(
     let status = StatusFile {
         election_id: inputs.manifest.election_id.clone(),
         checkpoint: cosigned,
-        statuses,
+        statuses: statuses.into_iter().map(Decided::public).collect(),
     };
     let signed =
         shared::signed::sign_document(&status.to_bytes()?, inputs.election_key, inputs.password)?;

@@ -221,7 +221,8 @@ fn county_staff_run_init_import_process_and_audit() {
         .arg("--status-proof")
         .arg(d.join("status.proof")));
     assert!(
-        out.contains("The receipt is valid") && out.contains("accepted"),
+        out.contains("The receipt is valid")
+            && out.contains("valid: your ballot passed every check"),
         "{out}"
     );
     let (relative, _) = ok(bin()

@@ -13,6 +13,7 @@ use shared::roster::Roster;
 use shared::status::{Reason, Status, StatusFile};
 use shared::x509::IdentityPolicy;
 use std::collections::HashSet;
+use verifier::process::Decided;
 use verifier::process::{process, Contents, Inputs};
 
 const DECL: &str = "I am eligible.";
@@ -125,13 +126,13 @@ impl Election {
 
     /// Processes into `canvass/` at the tests' time; returns the outcome
     /// and the signed status file, opened.
-    fn process(&self, v: &rusqlite::Connection) -> (verifier::process::Outcome, StatusFile) {
+    fn process(&self, v: &rusqlite::Connection) -> (verifier::process::Outcome, Decisions) {
         self.process_at(v, "canvass", self.t)
     }
 
     /// The final canvass: processes into `canvass/` a minute after the
     /// deadline plus the grace period.
-    fn canvass(&self, v: &rusqlite::Connection) -> (verifier::process::Outcome, StatusFile) {
+    fn canvass(&self, v: &rusqlite::Connection) -> (verifier::process::Outcome, Decisions) {
         self.process_at(v, "canvass", self.after_the_grace())
     }
 
@@ -145,17 +146,56 @@ impl Election {
         v: &rusqlite::Connection,
         out: &str,
         at: u64,
-    ) -> (verifier::process::Outcome, StatusFile) {
+    ) -> (verifier::process::Outcome, Decisions) {
         let out = self.dir.join(out);
         let clock = ManualClock::new(UnixTime(at));
         let outcome = process(v, &self.inputs(), &out, &clock, &mut |_, _, _| {}).unwrap();
-        let status = StatusFile::open_signed(
+        let public = StatusFile::open_signed(
             &std::fs::read(out.join("status.signed")).unwrap(),
             &self.fpr,
         )
         .unwrap();
-        (outcome, status)
+        let statuses = decided_in(&out);
+        // The public file says of each ballot what the county's record
+        // says, less whether a valid ballot counted.
+        assert_eq!(
+            public.statuses,
+            statuses.iter().map(|d| d.public()).collect::<Vec<Status>>()
+        );
+        (outcome, Decisions { statuses, public })
     }
+}
+
+/// What a run decided: the whole decision from `voters.csv` (the county's
+/// record), and the public status file.
+struct Decisions {
+    statuses: Vec<Decided>,
+    public: StatusFile,
+}
+
+/// Each leaf's decision, from `voters.csv` in `out`.
+fn decided_in(out: &std::path::Path) -> Vec<Decided> {
+    let csv = std::fs::read_to_string(out.join("voters.csv")).unwrap();
+    let mut by_leaf: Vec<(u64, Decided)> = csv
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let d = match (f[2], f[3]) {
+                ("accepted", "") => Decided::Accepted,
+                ("superseded", "") => Decided::Superseded,
+                ("rejected", r) => {
+                    Decided::Rejected(*Reason::ALL.iter().find(|x| x.name() == r).unwrap())
+                }
+                other => panic!("voters.csv has {other:?}"),
+            };
+            assert_eq!(d.columns(), (f[2], f[3]));
+            (f[1].parse().unwrap(), d)
+        })
+        .collect();
+    by_leaf.sort_by_key(|(l, _)| *l);
+    assert!(by_leaf.iter().enumerate().all(|(i, (l, _))| *l == i as u64));
+    by_leaf.into_iter().map(|(_, d)| d).collect()
 }
 
 #[test]
@@ -191,10 +231,10 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     let id = |s: &str| format!("edipi:{s}");
     let r = |v: &str, i: &str, m: Vec<u8>, at: u64| (v.to_owned(), id(i), m, Some(at));
     // (expected status, the ballot as the gateway logged it)
-    let cases: Vec<(Status, Logged)> = vec![
+    let cases: Vec<(Decided, Logged)> = vec![
         // 0: rick's ballot from three days ago, before his card was revoked: it counts.
         (
-            Status::Accepted,
+            Decided::Accepted,
             r(
                 "V-RICK",
                 "4567890123",
@@ -204,7 +244,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 1: jane's first ballot, later replaced.
         (
-            Status::Superseded,
+            Decided::Superseded,
             r(
                 "V-JANE",
                 "1234567890",
@@ -214,13 +254,13 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 2: a damaged signature.
         (
-            Status::Rejected(Reason::BadSignature),
+            Decided::Rejected(Reason::BadSignature),
             r("V-JANE", "1234567890", enc(&bad_sig), t - 86_400 - 200),
         ),
         // 3: signed by maria (on the roster), uploaded by jane: the
         // gateway relabelled maria's ballot.
         (
-            Status::Rejected(Reason::UploadedAsAnotherVoter),
+            Decided::Rejected(Reason::UploadedAsAnotherVoter),
             r(
                 "V-JANE",
                 "1234567890",
@@ -230,7 +270,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 4: rick's card was revoked two days ago; this came yesterday.
         (
-            Status::Rejected(Reason::CertificateRevoked),
+            Decided::Rejected(Reason::CertificateRevoked),
             r(
                 "V-RICK",
                 "4567890123",
@@ -240,7 +280,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 5: john is not on the roster (a compromised gateway logged him anyway).
         (
-            Status::Rejected(Reason::NotOnRoster),
+            Decided::Rejected(Reason::NotOnRoster),
             r(
                 "V-JOHN",
                 "2345678901",
@@ -250,7 +290,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 6: the wrong ballot style.
         (
-            Status::Rejected(Reason::WrongBallotStyle),
+            Decided::Rejected(Reason::WrongBallotStyle),
             r(
                 "V-MARIA",
                 "3456789012",
@@ -260,7 +300,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 7: another election's ballot.
         (
-            Status::Rejected(Reason::WrongElection),
+            Decided::Rejected(Reason::WrongElection),
             r(
                 "V-MARIA",
                 "3456789012",
@@ -270,7 +310,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 8: encrypted to another key.
         (
-            Status::Rejected(Reason::DecryptionFailed),
+            Decided::Rejected(Reason::DecryptionFailed),
             r(
                 "V-MARIA",
                 "3456789012",
@@ -280,12 +320,12 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 9: signed content that is not a ballot package.
         (
-            Status::Rejected(Reason::MalformedPackage),
+            Decided::Rejected(Reason::MalformedPackage),
             r("V-JANE", "1234567890", enc(&unsigned_garbage), t - 2900),
         ),
         // 10: maria's valid ballot.
         (
-            Status::Accepted,
+            Decided::Accepted,
             r(
                 "V-MARIA",
                 "3456789012",
@@ -295,7 +335,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 11: jane's replacement: the latest valid one counts.
         (
-            Status::Accepted,
+            Decided::Accepted,
             r(
                 "V-JANE",
                 "1234567890",
@@ -305,7 +345,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 12: after the deadline (jane again; it must not replace #11).
         (
-            Status::Rejected(Reason::AfterDeadline),
+            Decided::Rejected(Reason::AfterDeadline),
             r(
                 "V-JANE",
                 "1234567890",
@@ -315,7 +355,7 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         ),
         // 13: signed by john (not on the roster), uploaded by jane.
         (
-            Status::Rejected(Reason::SignerNotUploader),
+            Decided::Rejected(Reason::SignerNotUploader),
             r(
                 "V-JANE",
                 "1234567890",
@@ -344,11 +384,12 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     assert_eq!(outcome.revoked_after_receipt, 1);
 
     // The status file: signed by the election key, its checkpoint cosigned.
-    let expected: Vec<Status> = cases.iter().map(|(s, _)| *s).collect();
+    let expected: Vec<Decided> = cases.iter().map(|(s, _)| *s).collect();
     assert_eq!(status.statuses, expected);
     let log_key = shared::note::NoteVerifier::from_vkey(&manifest.log_key).unwrap();
-    let cp = shared::checkpoint::SignedCheckpoint::verify(status.checkpoint.as_bytes(), &log_key)
-        .unwrap();
+    let cp =
+        shared::checkpoint::SignedCheckpoint::verify(status.public.checkpoint.as_bytes(), &log_key)
+            .unwrap();
     assert_eq!(
         cp.verify_cosignature(&el.witness.verifier()).unwrap(),
         el.after_the_grace()
@@ -396,7 +437,8 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
     )
     .unwrap();
     assert_eq!(report.index, 11);
-    assert!(report.status.unwrap().starts_with("accepted"));
+    let counted = report.status.unwrap();
+    assert!(counted.starts_with("valid"), "{counted}");
     let superseded: String = rusqlite::Connection::open(gateway::store::db_path(&g.data))
         .unwrap()
         .query_row(
@@ -413,7 +455,8 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         Some((&status_bytes, &proof_for(&superseded))),
     )
     .unwrap();
-    assert!(report.status.unwrap().starts_with("superseded"));
+    // The superseded ballot's receipt audits exactly as the counted one's.
+    assert_eq!(report.status.unwrap(), counted);
     // A receipt with a changed entry does not audit.
     let forged = receipt.replacen("index 11", "index 10", 1);
     assert!(verifier::audit::audit(
@@ -566,9 +609,9 @@ fn a_backdated_ballot_is_late_and_a_card_revoked_before_it_was_witnessed_is_revo
     assert_eq!(
         status.statuses,
         vec![
-            Status::Rejected(Reason::CertificateRevoked),
-            Status::Accepted,
-            Status::Rejected(Reason::AfterDeadline),
+            Decided::Rejected(Reason::CertificateRevoked),
+            Decided::Accepted,
+            Decided::Rejected(Reason::AfterDeadline),
         ]
     );
     assert_eq!(outcome.late_by_witnesses_only, 1);
@@ -637,7 +680,7 @@ fn the_latest_ballot_is_the_last_in_the_log_whatever_its_time() {
     let out = el.dir.join("canvass");
     assert_eq!(
         status.statuses,
-        vec![Status::Superseded, Status::Accepted],
+        vec![Decided::Superseded, Decided::Accepted],
         "the last ballot in the log counts"
     );
     let report = std::fs::read_to_string(out.join("report.txt")).unwrap();
@@ -724,11 +767,11 @@ fn a_replayed_ballot_never_counts_and_is_named() {
     assert_eq!(
         status.statuses,
         vec![
-            Status::Superseded,
-            Status::Accepted,
-            Status::Accepted,
-            Status::Rejected(Reason::Replayed),
-            Status::Rejected(Reason::Replayed),
+            Decided::Superseded,
+            Decided::Accepted,
+            Decided::Accepted,
+            Decided::Rejected(Reason::Replayed),
+            Decided::Rejected(Reason::Replayed),
         ]
     );
     // Only the second choice and maria's were written (the package copy,
@@ -791,7 +834,7 @@ fn a_ballot_signed_after_its_stamped_receipt_is_evidence() {
     ]);
     let v = el.import();
     let (outcome, status) = el.process(&v);
-    assert_eq!(status.statuses, vec![Status::Accepted, Status::Accepted]);
+    assert_eq!(status.statuses, vec![Decided::Accepted, Decided::Accepted]);
     assert_eq!(
         outcome.alarms,
         vec!["GATEWAY MISBEHAVIOUR: SIGNED AFTER RECEIPT: 1 ballot(s) carry a signing time more than 60 minutes after the time the gateway stamped as their receipt (leaves 1): the gateway backdated them, or the voter's computer clock was that far ahead. They were judged as usual, by the witnesses' time; the gateway's times are not to be trusted.".to_owned()]
@@ -842,8 +885,8 @@ fn interim_runs_write_no_content_and_the_final_canvass_writes_it_once() {
     run(&mut v, &export()).unwrap();
     let (o2, s2) = el.process_at(&v, "interim-2", t + 60);
     assert_eq!((o1.accepted, o2.accepted), (1, 2));
-    assert_eq!(s1.statuses, vec![Status::Accepted]);
-    assert_eq!(s2.statuses, vec![Status::Accepted, Status::Accepted]);
+    assert_eq!(s1.statuses, vec![Decided::Accepted]);
+    assert_eq!(s2.statuses, vec![Decided::Accepted, Decided::Accepted]);
     // Nothing in either interim run holds a ballot's content.
     for run in ["interim-1", "interim-2"] {
         let out = el.dir.join(run);
@@ -944,7 +987,7 @@ fn ballot_sizes_do_not_link_voters_to_contents() {
         .collect::<Result<_, _>>()
         .unwrap();
     let (_, status) = el.canvass(&v);
-    assert_eq!(status.statuses, vec![Status::Accepted]);
+    assert_eq!(status.statuses, vec![Decided::Accepted]);
     let out = el.dir.join("canvass");
     for f in ["voters.csv", "report.txt", "report.json"] {
         let text = std::fs::read_to_string(out.join(f)).unwrap();
@@ -975,7 +1018,7 @@ fn counted_pdfs_are_written_without_their_metadata() {
     )]);
     let v = el.import();
     let (outcome, status) = el.canvass(&v);
-    assert_eq!(status.statuses, vec![Status::Accepted]);
+    assert_eq!(status.statuses, vec![Decided::Accepted]);
     assert_eq!(outcome.pdfs_with_metadata, 0);
     let written = contents_in_bytes(&el.dir.join("canvass"));
     assert_eq!(written.len(), 1);
@@ -1000,4 +1043,66 @@ fn contents_in_bytes(out: &std::path::Path) -> Vec<Vec<u8>> {
         .filter(|p| p.file_name().unwrap() != "INDEX.csv")
         .map(|p| std::fs::read(p).unwrap())
         .collect()
+}
+
+#[test]
+fn a_sold_receipt_does_not_show_whether_it_was_replaced() {
+    // A voter sells the first ballot (handing over its receipt), then sends
+    // another: the re-vote defence. The buyer reads the public status file.
+    let el = Election::new(
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\n",
+        |t| (t - 86_400, t + 86_400),
+    );
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let ballot = |who: &Issued, marks: &str| {
+        shared::pgp::encrypt(
+            &g.election_key,
+            &cms_of(pki, who, &package("2026-general", "s1", marks)),
+        )
+        .unwrap()
+    };
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let maria = &pki.voter("maria-rsa").unwrap().issued;
+    g.submit_raw(&[
+        (
+            "V-JANE".into(),
+            "edipi:1234567890".into(),
+            ballot(jane, "sold"),
+            Some(t - 7200),
+        ),
+        (
+            "V-MARIA".into(),
+            "edipi:3456789012".into(),
+            ballot(maria, "maria's only"),
+            Some(t - 5400),
+        ),
+        (
+            "V-JANE".into(),
+            "edipi:1234567890".into(),
+            ballot(jane, "own choice"),
+            Some(t - 3600),
+        ),
+    ]);
+    let v = el.import();
+    let (outcome, status) = el.process(&v);
+    // The county's own record keeps the full decision.
+    let voters = std::fs::read_to_string(el.dir.join("canvass/voters.csv")).unwrap();
+    assert!(voters.contains("V-JANE,0,superseded,"), "{voters}");
+    assert!(voters.contains("V-JANE,2,accepted,"), "{voters}");
+    assert!(voters.contains("V-MARIA,1,accepted,"), "{voters}");
+    assert_eq!((outcome.accepted, outcome.superseded), (2, 1));
+    // The public file: the sold leaf reads exactly as a counted one.
+    assert_eq!(
+        status.statuses,
+        vec![Decided::Superseded, Decided::Accepted, Decided::Accepted]
+    );
+    let public = &status.public.statuses;
+    assert_eq!(
+        public[0], public[1],
+        "the public status file tells the buyer the sold ballot was replaced"
+    );
+    assert_eq!(public[0], public[2]);
+    // Its encoding too: one (status, reason) pair for all three.
+    let codes: HashSet<(u8, u8)> = public.iter().map(|s| s.to_codes()).collect();
+    assert_eq!(codes.len(), 1, "{codes:?}");
 }
