@@ -55,6 +55,10 @@ const P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 /// The largest certificate set carried (signer plus chain).
 pub const MAX_CERTS: usize = 8;
 
+/// The largest voter signature a verifier reads: the largest ballot
+/// package plus room for the certificates and the signature around it.
+pub const MAX_VOTER_SIGNATURE: usize = crate::ballot::MAX_PACKAGE + 256 * 1024;
+
 /// Why a voter signature was refused.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -393,6 +397,10 @@ pub fn verify(der_bytes: &[u8], max_len: usize) -> Result<SignedContent, Signatu
     if der_bytes.len() > max_len {
         return Err(SignatureError::TooLarge(max_len));
     }
+    // Before any decoding that sorts SETs (quadratic in their length): a
+    // linear look at the shape.
+    crate::der_limits::check(der_bytes, &crate::der_limits::Limits::VOTER_SIGNATURE)
+        .map_err(malformed)?;
     let ci = ContentInfo::from_der(der_bytes).map_err(malformed)?;
     if ci.content_type != ID_SIGNED_DATA {
         return Err(SignatureError::Unacceptable("not a SignedData"));

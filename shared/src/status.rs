@@ -72,11 +72,15 @@ pub enum Reason {
     /// another): the ballot is signed by a voter on the roster, but the
     /// gateway recorded another voter as its uploader.
     UploadedAsAnotherVoter = 15,
+    /// Opening the ballot (decryption, the signature, the package) took
+    /// longer than the verifier's limit: a ballot built to stall the
+    /// canvass, or a fault. The board is told.
+    TookTooLong = 16,
 }
 
 impl Reason {
     /// Every reason, in code order.
-    pub const ALL: [Reason; 15] = [
+    pub const ALL: [Reason; 16] = [
         Reason::DecryptionFailed,
         Reason::BadSignature,
         Reason::CertificateInvalid,
@@ -92,6 +96,7 @@ impl Reason {
         Reason::DeclarationMismatch,
         Reason::Replayed,
         Reason::UploadedAsAnotherVoter,
+        Reason::TookTooLong,
     ];
 
     /// The code in the status file.
@@ -122,6 +127,7 @@ impl Reason {
             Reason::DeclarationMismatch => "declaration-mismatch",
             Reason::Replayed => "replayed",
             Reason::UploadedAsAnotherVoter => "uploaded-as-another-voter",
+            Reason::TookTooLong => "took-too-long",
         }
     }
 
@@ -156,6 +162,10 @@ impl Reason {
             }
             Reason::UploadedAsAnotherVoter => {
                 "the ballot is signed by another voter on the roster than the one the gateway says sent it"
+            }
+            Reason::TookTooLong => {
+                "the ballot could not be opened and checked within the county's time limit; \
+                 the election office has been told and will contact you"
             }
         }
     }
@@ -356,7 +366,7 @@ mod tests {
             assert!(!r.explain().is_empty() && !r.name().is_empty());
         }
         assert_eq!(Reason::from_code(0), None);
-        assert_eq!(Reason::from_code(16), None);
+        assert_eq!(Reason::from_code(17), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 pub mod election;
+pub mod hostile;
 pub mod observers;
 pub mod pdf;
 pub mod server;

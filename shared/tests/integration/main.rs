@@ -6,6 +6,7 @@
 
 mod bombs;
 mod cms_openssl;
+mod cms_shapes;
 mod common;
 mod dod_pki;
 mod limbo;

@@ -31,6 +31,7 @@
 //! leaf, status, reason) is written separately. Everything goes into a
 //! temporary folder that is renamed into place only when complete.
 
+mod bounded;
 mod canvass;
 mod leaves;
 mod parallel;
@@ -77,7 +78,14 @@ pub struct Inputs<'a> {
     /// Why the contents are written again, when a final canvass already
     /// wrote them (recorded in the report and the verifier's state).
     pub again: Option<&'a str>,
+    /// The longest one ballot may take to open (decrypt, verify its
+    /// signature, read its package); longer is `took-too-long`.
+    pub open_time_limit: std::time::Duration,
 }
+
+/// The default for [`Inputs::open_time_limit`]: the largest ballot opens
+/// in well under a second on a 2-core machine.
+pub const OPEN_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl<'a> Inputs<'a> {
     /// What [`crate::ceremony::load`] read, with the passphrase that
@@ -95,6 +103,7 @@ impl<'a> Inputs<'a> {
             roster: &loaded.roster,
             anchors,
             again: None,
+            open_time_limit: OPEN_TIME_LIMIT,
         }
     }
 }
@@ -103,6 +112,17 @@ impl<'a> Inputs<'a> {
 /// hour, in seconds) is evidence: the gateway stamped the ballot as
 /// received before it was signed, or the voter's clock was wrong.
 pub const SIGNING_SLACK: u64 = 3600;
+
+/// The error that stops a run when ballots keep running past the limit.
+fn too_many_late(b: &bounded::Bounded) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} ballots are still being opened after {} seconds each; stopping rather than \
+         piling up more. The ballots named took-too-long so far are evidence: keep the bundle \
+         and have them examined",
+        bounded::MAX_RUNNING_LATE,
+        b.limit().as_secs()
+    )
+}
 
 /// Whether this run writes the ballots' contents: only a final run, and
 /// only once unless `again` says why.
@@ -154,6 +174,10 @@ struct Evidence {
     relabelled: Vec<u64>,
     /// Signed more than [`SIGNING_SLACK`] after the stamped receipt.
     signed_after_receipt: Vec<u64>,
+    /// Not opened within the time limit (seconds).
+    too_long: Vec<u64>,
+    /// The time limit.
+    limit: std::time::Duration,
 }
 
 /// At most this many leaves are listed in one alarm (voters.csv has all).
@@ -179,6 +203,7 @@ impl Evidence {
         self.same_package.sort_unstable();
         self.relabelled.sort_unstable();
         self.signed_after_receipt.sort_unstable();
+        self.too_long.sort_unstable();
         let mut out = Vec::new();
         let pairs =
             |v: &[(u64, u64)]| list(v.iter().map(|(a, b)| format!("leaf {b} repeats leaf {a}")));
@@ -207,6 +232,14 @@ impl Evidence {
                 self.signed_after_receipt.len(),
                 SIGNING_SLACK / 60,
                 list(self.signed_after_receipt.iter().map(u64::to_string))
+            ));
+        }
+        if !self.too_long.is_empty() {
+            out.push(format!(
+                "BALLOTS THAT TOOK TOO LONG: {} ballot(s) could not be decrypted, their signature checked and their package read within {} seconds each (leaves {}). They were rejected as took-too-long so that the canvass could go on. A ballot built to stall the verifier, or a fault: keep the bundle, have the ballots examined, and contact the voters (voters.csv names them) before certifying.",
+                self.too_long.len(),
+                self.limit.as_secs(),
+                list(self.too_long.iter().map(u64::to_string))
             ));
         }
         out
@@ -365,14 +398,17 @@ pub fn process(
         Some(pw) => shared::pgp::unlock(inputs.election_key, pw)?,
         None => inputs.election_key.clone(),
     };
+    let key = std::sync::Arc::new(unlocked);
+    let bounded = bounded::Bounded::new(inputs.open_time_limit);
     let inputs = &Inputs {
-        election_key: &unlocked,
+        election_key: &key,
         password: None,
         witness: inputs.witness,
         manifest: inputs.manifest,
         roster: inputs.roster,
         anchors: Vec::new(),
         again: inputs.again,
+        open_time_limit: inputs.open_time_limit,
     };
 
     let plan = leaves::plan(conn)?;
@@ -411,7 +447,10 @@ pub fn process(
     // order). Memory: a few dozen bytes per ballot, never contents.
     let slots = usize::try_from(total)?;
     let mut decisions: Vec<Decision> = vec![Decision::Pending; slots];
-    let mut evidence = Evidence::default();
+    let mut evidence = Evidence {
+        limit: bounded.limit(),
+        ..Evidence::default()
+    };
     for &(original, copy) in &plan.same_ciphertext {
         set(&mut decisions, copy, Decision::Rejected(Reason::Replayed))?;
         evidence.same_ciphertext.push((original, copy));
@@ -458,24 +497,27 @@ pub fn process(
                 }
                 Ok(())
             },
-            |(leaf, write): (Leaf, bool)| {
+            |(mut leaf, write): (Leaf, bool)| {
                 let when = rule.timing(leaf.index, leaf.entry.received_at);
-                let c = check(&leaf, inputs, &trust, now, when);
+                let c = check(&mut leaf, &key, &bounded, inputs, &trust, now, when)
+                    .map_err(|_| too_many_late(&bounded))?;
                 let file = match (&c.verdict, write) {
                     (Ok(v), true) => Some(write_content(
                         &ballots_dir,
                         &v.package,
                         fixed_time,
                         &flusher,
+                        &bounded,
                     )),
                     _ => None,
                 };
                 let signed_after = c
                     .signed_at
                     .is_some_and(|t| t > leaf.entry.received_at.0.saturating_add(SIGNING_SLACK));
-                (leaf.index, when, signed_after, c, file)
+                Ok((leaf.index, when, signed_after, c, file))
             },
-            |(index, when, signed_after, c, file)| {
+            |r: Result<_>| {
+                let (index, when, signed_after, c, file) = r?;
                 if when.late_by_witnesses_only {
                     late_by_witnesses_only += 1;
                 }
@@ -492,6 +534,10 @@ pub fn process(
                     Err(Reason::UploadedAsAnotherVoter) => {
                         evidence.relabelled.push(index);
                         Decision::Rejected(Reason::UploadedAsAnotherVoter)
+                    }
+                    Err(Reason::TookTooLong) => {
+                        evidence.too_long.push(index);
+                        Decision::Rejected(Reason::TookTooLong)
                     }
                     Err(r) => Decision::Rejected(*r),
                 };
@@ -571,20 +617,16 @@ pub fn process(
             .collect();
         missing.shuffle(&mut rand::rngs::OsRng);
         for index in missing {
-            let leaf = leaf_at(conn, index)?;
-            let c = check(
-                &leaf,
-                inputs,
-                &trust,
-                now,
-                rule.timing(index, leaf.entry.received_at),
-            );
+            let mut leaf = leaf_at(conn, index)?;
+            let when = rule.timing(index, leaf.entry.received_at);
+            let c = check(&mut leaf, &key, &bounded, inputs, &trust, now, when)
+                .map_err(|_| too_many_late(&bounded))?;
             let Ok(v) = c.verdict else {
                 bail!("leaf {index} can no longer be opened");
             };
             written.insert(
                 index,
-                write_content(&ballots_dir, &v.package, fixed_time, &flusher)?,
+                write_content(&ballots_dir, &v.package, fixed_time, &flusher, &bounded)?,
             );
         }
         let mut names: Vec<&Written> = written.values().collect();

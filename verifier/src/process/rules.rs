@@ -2,9 +2,11 @@
 //! its rejection reason; and the replacement rule the manifest names,
 //! which decides which of a voter's valid ballots counts.
 
+use super::bounded::{Bounded, Late};
 use super::leaves::Leaf;
 use super::timing::Timing;
 use super::Inputs;
+use sequoia_openpgp::Cert;
 use shared::ballot::BallotPackage;
 use shared::clock::UnixTime;
 use shared::log_entry::voter_commitment;
@@ -12,9 +14,10 @@ use shared::manifest::ReplacementRule;
 use shared::pki::{ChainError, TrustStore};
 use shared::status::Reason;
 use shared::x509::VoterIdentity;
+use std::sync::Arc;
 
 /// The largest decrypted ballot (the package plus the signature around it).
-const MAX_SIGNED: usize = shared::ballot::MAX_PACKAGE + 256 * 1024;
+const MAX_SIGNED: usize = shared::cms::MAX_VOTER_SIGNATURE;
 
 /// The decision on one ballot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,28 +50,48 @@ pub(super) struct Checked {
 
 /// Runs every check on a ballot, decrypting it and verifying its
 /// signature once.
+/// Opening (decryption, the CMS signature, the package) runs within
+/// `bounded`'s time limit; a ballot that takes longer is `took-too-long`.
+/// Err: too many ballots are still being opened past the limit.
 pub(super) fn check(
-    leaf: &Leaf,
+    leaf: &mut Leaf,
+    key: &Arc<Cert>,
+    bounded: &Bounded,
     inputs: &Inputs<'_>,
     trust: &TrustStore,
     now: UnixTime,
     when: Timing,
-) -> Checked {
-    let cms = match open_signed(leaf, inputs) {
-        Ok(c) => c,
-        Err(r) => {
-            return Checked {
-                nonce: None,
-                signed_at: None,
-                verdict: Err(r),
-            }
-        }
+) -> Result<Checked, Late> {
+    let ciphertext = std::mem::take(&mut leaf.ciphertext);
+    let key = key.clone();
+    let opened = bounded.run(move || {
+        open_signed(&ciphertext, &key).map(|cms| {
+            let package =
+                BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage);
+            (cms, package)
+        })
+    });
+    let (cms, package) = match opened {
+        Ok(Ok(c)) => c,
+        Ok(Err(r)) => return Ok(Checked::refused(r)),
+        Err(Late::TimedOut) => return Ok(Checked::refused(Reason::TookTooLong)),
+        Err(Late::Panicked) => return Ok(Checked::refused(Reason::MalformedPackage)),
+        Err(e @ Late::TooManyRunning) => return Err(e),
     };
-    let package = BallotPackage::from_bytes(&cms.content).map_err(|_| Reason::MalformedPackage);
-    Checked {
+    Ok(Checked {
         nonce: package.as_ref().ok().map(|p| p.nonce),
         signed_at: cms.signing_time,
         verdict: judge(leaf, inputs, trust, now, when, &cms, package),
+    })
+}
+
+impl Checked {
+    fn refused(r: Reason) -> Self {
+        Checked {
+            nonce: None,
+            signed_at: None,
+            verdict: Err(r),
+        }
     }
 }
 
@@ -142,15 +165,11 @@ fn judge(
     })
 }
 
-/// Decrypts a ballot and verifies its CMS signature (not yet its signer).
-fn open_signed(leaf: &Leaf, inputs: &Inputs<'_>) -> Result<shared::cms::SignedContent, Reason> {
-    let signed = shared::pgp::decrypt(
-        &leaf.ciphertext,
-        inputs.election_key,
-        inputs.password,
-        MAX_SIGNED,
-    )
-    .map_err(|_| Reason::DecryptionFailed)?;
+/// Decrypts a ballot with the unlocked election key and verifies its CMS
+/// signature (not yet its signer).
+fn open_signed(ciphertext: &[u8], key: &Cert) -> Result<shared::cms::SignedContent, Reason> {
+    let signed = shared::pgp::decrypt(ciphertext, key, None, MAX_SIGNED)
+        .map_err(|_| Reason::DecryptionFailed)?;
     shared::cms::verify(&signed, MAX_SIGNED).map_err(|_| Reason::BadSignature)
 }
 

@@ -64,6 +64,8 @@ struct Election {
     roster: Roster,
     fpr: String,
     witness: NoteSigner,
+    /// The time limit for opening one ballot.
+    open_time_limit: std::cell::Cell<std::time::Duration>,
 }
 
 impl Election {
@@ -91,6 +93,7 @@ impl Election {
             roster,
             fpr,
             witness,
+            open_time_limit: std::cell::Cell::new(verifier::process::OPEN_TIME_LIMIT),
         }
     }
 
@@ -108,6 +111,7 @@ impl Election {
                 policy: IdentityPolicy::dod_default(),
             }],
             again: None,
+            open_time_limit: self.open_time_limit.get(),
         }
     }
 
@@ -1105,4 +1109,52 @@ fn a_sold_receipt_does_not_show_whether_it_was_replaced() {
     // Its encoding too: one (status, reason) pair for all three.
     let codes: HashSet<(u8, u8)> = public.iter().map(|s| s.to_codes()).collect();
     assert_eq!(codes.len(), 1, "{codes:?}");
+}
+
+#[test]
+fn a_ballot_that_takes_too_long_to_open_is_rejected_and_named_and_the_run_goes_on() {
+    let el = Election::new(
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\n",
+        |t| (t - 86_400, t + 86_400),
+    );
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    // A ballot of a megabyte (a 2 MiB package): decrypting it, hashing it
+    // for the signature and decoding it cannot be done in a microsecond.
+    let big = BallotPackage::new(
+        "2026-general",
+        "s1",
+        "application/pdf",
+        vec![b'%'; 1 << 20],
+        DECL,
+    );
+    g.submit_raw(&[(
+        "V-JANE".into(),
+        "edipi:1234567890".into(),
+        shared::pgp::encrypt(&g.election_key, &cms_of(pki, jane, &big)).unwrap(),
+        Some(t - 3600),
+    )]);
+    let v = el.import();
+    el.open_time_limit.set(std::time::Duration::from_micros(1));
+    let (outcome, status) = el.process(&v);
+    assert_eq!(
+        status.statuses,
+        vec![Decided::Rejected(Reason::TookTooLong)]
+    );
+    assert_eq!(
+        status.public.statuses,
+        vec![Status::Rejected(Reason::TookTooLong)]
+    );
+    assert!(
+        outcome.alarms.iter().any(|a| a.starts_with(
+            "BALLOTS THAT TOOK TOO LONG: 1 ballot(s) could not be decrypted, their signature checked and their package read within 0 seconds each (leaves 0)"
+        )),
+        "{:?}",
+        outcome.alarms
+    );
+    // With the default limit the same ballot opens and is valid: the limit
+    // is what rejected it.
+    el.open_time_limit.set(verifier::process::OPEN_TIME_LIMIT);
+    let (_, status) = el.process_at(&v, "again", el.t);
+    assert_eq!(status.statuses, vec![Decided::Accepted]);
 }
