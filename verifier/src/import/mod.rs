@@ -38,7 +38,7 @@
 mod media;
 
 use crate::state;
-use media::{check_dir, each_entry, listed, open_regular, read_regular, HashingReader};
+use media::{listed, Folder, HashingReader};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use shared::bundle::{self, BundleEntry, BundleHeader};
@@ -133,7 +133,15 @@ pub enum ImportError {
     #[error("unexpected file in the bundle: {0}")]
     ExtraFile(String),
     /// Reading failed.
-    #[error("reading the media failed: {0}")]
+    #[error("cannot read {path} on the media: {reason}")]
+    Unreadable {
+        /// The file or folder, inside the bundle.
+        path: String,
+        /// What the system said.
+        reason: String,
+    },
+    /// Reading the manifest stream failed.
+    #[error("reading the bundle manifest failed: {0}")]
     Io(#[from] std::io::Error),
     /// The verifier's database failed.
     #[error("the verifier's database failed: {0}")]
@@ -173,8 +181,7 @@ pub fn import(
     clock: &dyn Clock,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Imported, ImportError> {
-    let root = bundle_dir;
-    check_dir(root, root.parent().unwrap_or(root))?;
+    let root = &Folder::open_root(bundle_dir)?;
     let pins = state::pins(conn).map_err(|e| ImportError::NotSetUp(e.to_string()))?;
     let transfer = shared::pgp::read_public_cert(&pins.transfer_cert)
         .map_err(|e| ImportError::NotSetUp(e.to_string()))?;
@@ -241,16 +248,14 @@ fn malformed(e: bundle::BundleError) -> ImportError {
 /// Checks 1 and 2: the signature over the manifest, streaming, before
 /// anything of it is parsed; then the header of the very bytes verified.
 fn open_signed_manifest(
-    root: &Path,
+    root: &Folder,
     transfer: &sequoia_openpgp::Cert,
 ) -> Result<Opened, ImportError> {
-    let sig = read_regular(
-        &root.join(bundle::SIGNATURE_FILE),
-        root,
+    let sig = root.read(
+        bundle::SIGNATURE_FILE,
         shared::pgp::MAX_SIGNATURE_LEN as u64,
     )?;
-    let manifest_path = root.join(bundle::MANIFEST_FILE);
-    let (file, len) = open_regular(&manifest_path, root)?;
+    let (file, len) = root.file(bundle::MANIFEST_FILE)?;
     if len > MAX_MANIFEST {
         return Err(ImportError::TooLarge {
             path: bundle::MANIFEST_FILE.into(),
@@ -268,7 +273,7 @@ fn open_signed_manifest(
     // Parse the file that was verified: reopen it and check (after the
     // last entry) that it still hashes the same as the bytes the signature
     // covered.
-    let (file, _) = open_regular(&manifest_path, root)?;
+    let (file, _) = root.file(bundle::MANIFEST_FILE)?;
     let mut reader = HashingReader {
         inner: std::io::BufReader::new(file).take(MAX_MANIFEST),
         hash: Sha256::new(),
@@ -411,7 +416,7 @@ fn check_checkpoints(
 /// `tx` and added to `tree`; then the manifest must still hash as signed.
 fn import_entries(
     tx: &rusqlite::Transaction<'_>,
-    root: &Path,
+    root: &Folder,
     opened: &mut Opened,
     pins: &state::Pins,
     tree: &mut Tree,
@@ -450,7 +455,6 @@ fn import_entries(
             });
         }
         let name = bundle::ballot_file_name(next);
-        let path = root.join(&name);
         let limit = e.ballot_size.min(MAX_BALLOT_FILE);
         if e.ballot_size > MAX_BALLOT_FILE {
             return Err(ImportError::TooLarge {
@@ -459,7 +463,7 @@ fn import_entries(
                 limit: MAX_BALLOT_FILE,
             });
         }
-        let ciphertext = read_regular(&path, root, limit)?;
+        let ciphertext = root.read(&name, limit)?;
         if ciphertext.len() as u64 != e.ballot_size {
             return Err(ImportError::FileMismatch {
                 path: name,
@@ -568,7 +572,7 @@ fn import_witnessed(
 /// Check 8: the CRL and intermediate files, by size and hash.
 fn import_pki_files(
     tx: &rusqlite::Transaction<'_>,
-    root: &Path,
+    root: &Folder,
     header: &BundleHeader,
 ) -> Result<(), ImportError> {
     for (refs, name_of, kind) in [
@@ -585,7 +589,7 @@ fn import_pki_files(
     ] {
         for (i, f) in refs.iter().enumerate() {
             let name = name_of(i);
-            let data = read_regular(&root.join(&name), root, f.size)?;
+            let data = root.read(&name, f.size)?;
             let digest: Hash = Sha256::digest(&data).into();
             if data.len() as u64 != f.size || digest != f.sha256 {
                 return Err(ImportError::FileMismatch {
@@ -603,13 +607,12 @@ fn import_pki_files(
 }
 
 /// Check 7: the folder holds the listed files and nothing else.
-fn check_nothing_else(root: &Path, header: &BundleHeader) -> Result<(), ImportError> {
-    each_entry(root, |top| match top {
+fn check_nothing_else(root: &Folder, header: &BundleHeader) -> Result<(), ImportError> {
+    root.each_entry(|top| match top {
         bundle::MANIFEST_FILE | bundle::SIGNATURE_FILE => Ok(()),
         "ballots" | "crls" | "intermediates" => {
-            let dir = root.join(top);
-            check_dir(&dir, root)?;
-            each_entry(&dir, |f| {
+            let dir = root.dir(top)?;
+            dir.each_entry(|f| {
                 if listed(header, top, f) {
                     Ok(())
                 } else {

@@ -501,3 +501,96 @@ fn a_bundle_carries_at_most_64_witnessed_checkpoints() {
     assert_eq!(times.last(), Some(&(1_793_000_200 + 199)));
     assert!(times.windows(2).all(|w| w[0] < w[1]), "oldest first");
 }
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        0,
+    )
+    .unwrap();
+}
+
+#[test]
+fn fifos_and_links_swapped_in_during_import_never_hang_it_and_are_never_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let g = Gw::new(dir);
+    g.submit(&["first ballot", "second ballot", "third ballot"]);
+    let b1 = g.export(&dir.join("usb"));
+    let target = ballot(&b1, 1);
+    let real = std::fs::read(&target).unwrap();
+    // The swap-ins are made beside the bundle (same file system) and
+    // renamed over ballot 1, which is then put back. The link points to a
+    // FIFO: following it would block the import.
+    let swap = dir.join("swap");
+    std::fs::create_dir(&swap).unwrap();
+    mkfifo(&swap.join("target-fifo"));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, swap, target, real) = (stop.clone(), swap.clone(), target.clone(), real.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let odd = swap.join(format!("odd-{n}"));
+                if n % 2 == 0 {
+                    mkfifo(&odd);
+                } else {
+                    std::os::unix::fs::symlink(swap.join("target-fifo"), &odd).unwrap();
+                }
+                std::fs::rename(&odd, &target).unwrap();
+                std::thread::yield_now();
+                let back = swap.join(format!("real-{n}"));
+                std::fs::write(&back, &real).unwrap();
+                std::fs::rename(&back, &target).unwrap();
+                std::thread::yield_now();
+                n += 1;
+            }
+            n
+        })
+    };
+    let pins = g.pins("2026-general");
+    let mut outcomes: std::collections::BTreeMap<String, u32> = Default::default();
+    for i in 0..150 {
+        let mut v = verifier_db(dir, &format!("v{i}.db"), &pins);
+        let b = b1.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            let r = run(&mut v, &b);
+            let stored: Option<Vec<u8>> = r.as_ref().ok().map(|_| {
+                v.query_row(
+                    "SELECT ciphertext FROM leaves WHERE leaf_index = 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+            });
+            let _ = tx.send((r.map_err(|e| e.to_string()), stored));
+        });
+        let Ok((r, stored)) = rx.recv_timeout(std::time::Duration::from_secs(60)) else {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            panic!("import {i} hung (opened a FIFO, or followed a link to one)");
+        };
+        worker.join().unwrap();
+        let key = match r {
+            Ok(_) => {
+                assert_eq!(stored.as_deref(), Some(&real[..]), "import {i}");
+                "imported".to_owned()
+            }
+            Err(e) => {
+                assert!(
+                    e.contains("is not a regular file") || e.contains("is missing"),
+                    "import {i}: {e}"
+                );
+                e
+            }
+        };
+        *outcomes.entry(key).or_default() += 1;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let swaps = swapper.join().unwrap();
+    println!("{swaps} swaps during 150 imports: {outcomes:#?}");
+}
