@@ -74,7 +74,14 @@ impl Finding {
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mark = if self.ok { "ok     " } else { "PROBLEM" };
-        write!(f, "{mark} {}: {}", self.subject, self.message)
+        // Subjects are file names from the auditor's folder; messages may
+        // quote the gateway. Both are shown escaped.
+        write!(
+            f,
+            "{mark} {}: {}",
+            shared::text::printable(&self.subject),
+            shared::text::printable(&self.message)
+        )
     }
 }
 

@@ -24,5 +24,6 @@ pub mod receipt;
 pub mod roster;
 pub mod signed;
 pub mod status;
+pub mod text;
 pub mod witness;
 pub mod x509;

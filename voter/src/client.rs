@@ -49,10 +49,14 @@ pub struct Answer {
 
 impl Answer {
     /// The refusal's code and message, if the body is an error body
-    /// (`("unknown", "")` when it is not).
+    /// (`("unknown", "")` when it is not), escaped for showing (they are
+    /// the gateway's words, which may be hostile).
     pub fn error(&self) -> (String, String) {
         match ErrorBody::from_json(&self.body) {
-            Some(b) => (b.error.code, b.error.message),
+            Some(b) => (
+                shared::text::printable(&b.error.code).into_owned(),
+                shared::text::printable(&b.error.message).into_owned(),
+            ),
             None => ("unknown".to_owned(), String::new()),
         }
     }

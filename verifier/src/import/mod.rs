@@ -61,17 +61,17 @@ pub const MAX_BALLOT_FILE: u64 = 16 * 1024 * 1024;
 #[non_exhaustive]
 pub enum ImportError {
     /// The verifier has not been set up.
-    #[error("the verifier is not set up: {0}")]
+    #[error("the verifier is not set up: {}", shared::text::printable(.0))]
     NotSetUp(String),
     /// A required file is missing.
-    #[error("{0} is missing from the bundle")]
+    #[error("{} is missing from the bundle", shared::text::printable(.0))]
     Missing(String),
     /// A path is a symbolic link, a device or anything but a regular file
     /// (or folder, for folders).
-    #[error("{0} is not a regular file (a link, device or other special file); the media may have been tampered with")]
+    #[error("{} is not a regular file (a link, device or other special file); the media may have been tampered with", shared::text::printable(.0))]
     NotRegular(String),
     /// A file is larger than allowed or than listed.
-    #[error("{path} is {size} bytes, more than {limit}")]
+    #[error("{} is {size} bytes, more than {limit}", shared::text::printable(path))]
     TooLarge {
         /// The file.
         path: String,
@@ -81,13 +81,17 @@ pub enum ImportError {
         limit: u64,
     },
     /// The manifest signature is not by the pinned transfer key.
-    #[error("the bundle's signature does not verify with the gateway's transfer key: {0}")]
+    #[error("the bundle's signature does not verify with the gateway's transfer key: {}", shared::text::printable(.0))]
     BadSignature(String),
     /// The manifest is malformed.
-    #[error("the bundle manifest is malformed: {0}")]
+    #[error("the bundle manifest is malformed: {}", shared::text::printable(.0))]
     Malformed(String),
     /// The bundle is for another election or log.
-    #[error("the bundle is for {found}, not {expected}")]
+    #[error(
+        "the bundle is for {}, not {}",
+        shared::text::printable(found),
+        shared::text::printable(expected)
+    )]
     WrongElection {
         /// What the verifier is set up for.
         expected: String,
@@ -115,14 +119,18 @@ pub enum ImportError {
     Replay(u64),
     /// A checkpoint is not signed by the pinned log key, or the log does not
     /// extend the one imported before.
-    #[error("the log is not consistent: {0}")]
+    #[error("the log is not consistent: {}", shared::text::printable(.0))]
     Inconsistent(String),
     /// A witnessed checkpoint the bundle carries is not one a quorum of the
     /// manifest's witnesses cosigned on this log.
-    #[error("a witnessed checkpoint in the bundle does not hold: {0}")]
+    #[error("a witnessed checkpoint in the bundle does not hold: {}", shared::text::printable(.0))]
     Witnessed(String),
     /// A ballot file does not match the manifest or the log.
-    #[error("{path}: {reason}")]
+    #[error(
+        "{}: {}",
+        shared::text::printable(path),
+        shared::text::printable(reason)
+    )]
     FileMismatch {
         /// The file.
         path: String,
@@ -130,10 +138,14 @@ pub enum ImportError {
         reason: String,
     },
     /// A file that the manifest does not list.
-    #[error("unexpected file in the bundle: {0}")]
+    #[error("unexpected file in the bundle: {}", shared::text::printable(.0))]
     ExtraFile(String),
     /// Reading failed.
-    #[error("cannot read {path} on the media: {reason}")]
+    #[error(
+        "cannot read {} on the media: {}",
+        shared::text::printable(path),
+        shared::text::printable(reason)
+    )]
     Unreadable {
         /// The file or folder, inside the bundle.
         path: String,

@@ -594,3 +594,35 @@ fn fifos_and_links_swapped_in_during_import_never_hang_it_and_are_never_followed
     let swaps = swapper.join().unwrap();
     println!("{swaps} swaps during 150 imports: {outcomes:#?}");
 }
+
+#[test]
+fn names_on_the_media_reach_the_operator_escaped() {
+    let forged = "x\u{1b}[2K\r\u{1b}[32mImported bundle 3: all checks passed\n\u{202e}";
+    for (what, damage) in [
+        (
+            "an extra ballot file",
+            Box::new(|b: &Path| std::fs::write(b.join("ballots").join(forged), b"x").unwrap())
+                as Box<dyn FnOnce(&Path)>,
+        ),
+        (
+            "an extra top-level file",
+            Box::new(|b: &Path| std::fs::write(b.join(forged), b"x").unwrap()),
+        ),
+        (
+            "a name that is not UTF-8",
+            Box::new(|b: &Path| {
+                use std::os::unix::ffi::OsStrExt;
+                let name = std::ffi::OsStr::from_bytes(b"\xff\x1b[2Kfake\n");
+                std::fs::write(b.join("ballots").join(name), b"x").unwrap()
+            }),
+        ),
+    ] {
+        let e = attack(what, damage).to_string();
+        println!("{what}: {e}");
+        assert!(
+            !e.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{what}: {e:?}"
+        );
+        assert!(e.contains("\\u{1b}[2K"), "{what}: {e}");
+    }
+}

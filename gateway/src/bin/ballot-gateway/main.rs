@@ -75,9 +75,10 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Causes may carry text from the network or the media.
+            eprintln!("error: {}", shared::text::printable(&e.to_string()));
             for cause in e.chain().skip(1) {
-                eprintln!("  because: {cause}");
+                eprintln!("  because: {}", shared::text::printable(&cause.to_string()));
             }
             std::process::ExitCode::FAILURE
         }

@@ -161,7 +161,8 @@ fn main() -> ExitCode {
     match rt.block_on(run(Cli::parse())) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // The gateway's words may be in the chain: shown escaped.
+            eprintln!("error: {}", shared::text::printable(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -56,7 +56,7 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", shared::text::printable(&format!("{e:#}")));
             std::process::ExitCode::FAILURE
         }
     }

@@ -37,9 +37,10 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            // Causes may carry text from the network or the media.
+            eprintln!("error: {}", shared::text::printable(&e.to_string()));
             for cause in e.chain().skip(1) {
-                eprintln!("  because: {cause}");
+                eprintln!("  because: {}", shared::text::printable(&cause.to_string()));
             }
             std::process::ExitCode::FAILURE
         }

@@ -175,9 +175,10 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{e}");
+            // Causes may carry the gateway's words: shown escaped.
+            eprintln!("{}", shared::text::printable(&e.to_string()));
             for cause in e.chain().skip(1) {
-                eprintln!("  because: {cause}");
+                eprintln!("  because: {}", shared::text::printable(&cause.to_string()));
             }
             std::process::ExitCode::FAILURE
         }
