@@ -117,6 +117,15 @@ pub enum ImportError {
     /// Another bundle with an already used number.
     #[error("bundle {0} was already imported with different content (replay of a forged or altered bundle)")]
     Replay(u64),
+    /// The bundle was imported before (its signed manifest is the same),
+    /// but the files beside it differ now.
+    #[error("bundle {sequence} was imported before, and the media now differ from it: {}. Nothing was changed; keep the media as evidence of tampering", shared::text::printable(reason))]
+    Tampered {
+        /// The bundle's sequence number.
+        sequence: u64,
+        /// What differs.
+        reason: String,
+    },
     /// A checkpoint is not signed by the pinned log key, or the log does not
     /// extend the one imported before.
     #[error("the log is not consistent: {}", shared::text::printable(.0))]
@@ -172,7 +181,8 @@ pub enum Imported {
         /// The log size now.
         log_size: u64,
     },
-    /// The bundle had been imported before; nothing changed.
+    /// The bundle had been imported before, and its files are the same,
+    /// byte for byte; nothing changed.
     AlreadyImported(u64),
 }
 
@@ -206,6 +216,15 @@ pub fn import(
     let mut opened = open_signed_manifest(root, &transfer)?;
     // 3.
     if let Some(done) = check_header(conn, &opened, &pins, &log_key)? {
+        // Seen before: the same signed manifest, so the same entries. The
+        // files beside it are checked again all the same: the same bytes
+        // are a no-op, anything else is reported.
+        if let Imported::AlreadyImported(sequence) = done {
+            check_again(root, &mut opened).map_err(|e| ImportError::Tampered {
+                sequence,
+                reason: e.to_string(),
+            })?;
+        }
         return Ok(done);
     }
     let header = &opened.header;
@@ -581,11 +600,59 @@ fn import_witnessed(
     Ok(())
 }
 
+/// A bundle imported before, checked again: every ballot file, CRL and
+/// intermediate by size and SHA-256 as the manifest lists them, and
+/// nothing else in the folder. Writes nothing.
+fn check_again(root: &Folder, opened: &mut Opened) -> Result<(), ImportError> {
+    while let Some(e) = BundleEntry::read(&mut opened.reader).map_err(malformed)? {
+        let name = bundle::ballot_file_name(e.leaf_index);
+        if e.ballot_size > MAX_BALLOT_FILE {
+            return Err(ImportError::TooLarge {
+                path: name,
+                size: e.ballot_size,
+                limit: MAX_BALLOT_FILE,
+            });
+        }
+        let data = root.read(&name, e.ballot_size)?;
+        let digest: Hash = Sha256::digest(&data).into();
+        if data.len() as u64 != e.ballot_size || digest != e.ballot_sha256 {
+            return Err(ImportError::FileMismatch {
+                path: name,
+                reason: "its size or SHA-256 is not the one listed and imported".into(),
+            });
+        }
+    }
+    let manifest_again: Hash = std::mem::take(&mut opened.reader.hash).finalize().into();
+    if manifest_again != opened.manifest_sha {
+        return Err(ImportError::BadSignature(
+            "the manifest changed while it was being read".into(),
+        ));
+    }
+    pki_files(root, &opened.header, |_, _, _| Ok(()))?;
+    check_nothing_else(root, &opened.header)
+}
+
 /// Check 8: the CRL and intermediate files, by size and hash.
 fn import_pki_files(
     tx: &rusqlite::Transaction<'_>,
     root: &Folder,
     header: &BundleHeader,
+) -> Result<(), ImportError> {
+    pki_files(root, header, |kind, digest, data| {
+        tx.execute(
+            "INSERT OR IGNORE INTO pki_files (sha256, kind, der) VALUES (?1, ?2, ?3)",
+            params![digest.as_slice(), kind, data],
+        )?;
+        Ok(())
+    })
+}
+
+/// Reads and checks each CRL and intermediate file the header lists, by
+/// size and hash, and hands it to `each` with its kind.
+fn pki_files(
+    root: &Folder,
+    header: &BundleHeader,
+    mut each: impl FnMut(&str, &Hash, Vec<u8>) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
     for (refs, name_of, kind) in [
         (
@@ -609,10 +676,7 @@ fn import_pki_files(
                     reason: "its size or SHA-256 is not the one listed".into(),
                 });
             }
-            tx.execute(
-                "INSERT OR IGNORE INTO pki_files (sha256, kind, der) VALUES (?1, ?2, ?3)",
-                params![digest.as_slice(), kind, data],
-            )?;
+            each(kind, &digest, data)?;
         }
     }
     Ok(())

@@ -626,3 +626,63 @@ fn names_on_the_media_reach_the_operator_escaped() {
         assert!(e.contains("\\u{1b}[2K"), "{what}: {e}");
     }
 }
+
+#[test]
+fn a_bundle_imported_before_is_checked_again_and_tampering_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let g = Gw::new(dir);
+    g.submit(&["first ballot", "second ballot"]);
+    let b1 = g.export(&dir.join("usb"));
+    let mut v = verifier_db(dir, "v.db", &g.pins("2026-general"));
+    assert!(matches!(run(&mut v, &b1).unwrap(), Imported::New { .. }));
+    // The same bytes: a no-op.
+    assert_eq!(run(&mut v, &b1).unwrap(), Imported::AlreadyImported(1));
+    let pristine = dir.join("pristine");
+    testkit::copy_dir(&b1, &pristine);
+    let other = std::fs::read(ballot(&b1, 0)).unwrap();
+    type Damage = Box<dyn Fn(&Path)>;
+    let cases: Vec<(&str, Damage)> = vec![
+        (
+            "a ballot replaced",
+            Box::new(move |b| std::fs::write(ballot(b, 1), &other).unwrap()),
+        ),
+        (
+            "an extra file",
+            Box::new(|b| std::fs::write(b.join("ballots/extra.pgp"), b"x").unwrap()),
+        ),
+        (
+            "a FIFO for a ballot",
+            Box::new(|b| {
+                std::fs::remove_file(ballot(b, 1)).unwrap();
+                mkfifo(&ballot(b, 1));
+            }),
+        ),
+        (
+            "ballots/ pointing to /etc",
+            Box::new(|b| {
+                std::fs::remove_dir_all(b.join("ballots")).unwrap();
+                std::os::unix::fs::symlink("/etc", b.join("ballots")).unwrap();
+            }),
+        ),
+        (
+            "a CRL changed",
+            Box::new(|b| std::fs::write(b.join(shared::bundle::crl_file_name(0)), b"lrc").unwrap()),
+        ),
+    ];
+    for (what, damage) in cases {
+        damage(&b1);
+        let e = refused(&mut v, &b1);
+        println!("{what}: {e}");
+        assert!(
+            matches!(e, ImportError::Tampered { sequence: 1, .. }),
+            "{what}: {e}"
+        );
+        // Put back, it is a no-op again.
+        std::fs::remove_dir_all(&b1)
+            .or_else(|_| std::fs::remove_file(&b1))
+            .unwrap();
+        testkit::copy_dir(&pristine, &b1);
+        assert_eq!(run(&mut v, &b1).unwrap(), Imported::AlreadyImported(1));
+    }
+}

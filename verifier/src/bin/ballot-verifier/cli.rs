@@ -120,7 +120,7 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 5 * 1024 * 1024)]
         max_pdf_bytes: u32,
     },
-    /// Import every transfer bundle on the media (in order; already imported ones are skipped).
+    /// Import every transfer bundle on the media (in order; one imported before is checked again: the same bytes are a no-op, anything else is refused as tampering).
     Import {
         /// The media folder holding bundle-NNNNNN folders (or one bundle folder).
         media: PathBuf,

@@ -134,7 +134,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                         }
                     }
                     verifier::import::Imported::AlreadyImported(s) => {
-                        println!("Bundle {s} was imported before; skipped.")
+                        println!("Bundle {s} was imported before; checked again, it is the same, byte for byte: nothing to do.")
                     }
                 }
             }
