@@ -7,6 +7,7 @@ pub mod app;
 pub mod config;
 pub mod export;
 mod h2guard;
+pub mod refusals;
 pub mod sequencer;
 pub mod server;
 pub mod setup;

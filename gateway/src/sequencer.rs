@@ -13,6 +13,7 @@
 //! A retry of the same bytes by the same voter gets the receipt stored the
 //! first time, byte for byte.
 
+use crate::refusals::Refusals;
 use crate::store::{self, SecurityEvent, StoreError};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
@@ -95,14 +96,22 @@ pub enum SubmitError {
 enum Job {
     Submit(NewBallot, oneshot::Sender<Result<Accepted, SubmitError>>),
     Event(SecurityEvent),
+    /// Write the refusal counters (when no ballot group did lately).
+    FlushRefusals,
     Stop,
 }
+
+/// Counted refusals are written within this long when no ballot group
+/// writes them first: at most one small transaction a second, however many
+/// refusals arrive.
+const REFUSAL_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The handle through which the server submits uploads.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     tx: mpsc::Sender<Job>,
     log: SharedLog,
+    refusals: Arc<Refusals>,
 }
 
 impl std::fmt::Debug for Job {
@@ -110,6 +119,7 @@ impl std::fmt::Debug for Job {
         match self {
             Job::Submit(b, _) => write!(f, "Submit({})", b.voter_id),
             Job::Event(e) => write!(f, "Event({})", e.code),
+            Job::FlushRefusals => write!(f, "FlushRefusals"),
             Job::Stop => write!(f, "Stop"),
         }
     }
@@ -223,19 +233,38 @@ impl Sequencer {
         )?;
         let log: SharedLog = Arc::new(RwLock::new(view));
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let refusals = Arc::new(Refusals::default());
         let writer = Writer {
             conn,
             log: log.clone(),
             log_key,
-            clock,
+            clock: clock.clone(),
             config,
             last_at: UnixTime(last_at.max(0) as u64),
+            refusals: refusals.clone(),
+            unwritten: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("sequencer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
-        Ok((Sequencer { tx, log }, handle))
+        // Asks the writer to write the counters once a second while there
+        // are any; ends with the writer (it holds only a weak sender).
+        let (weak, counted) = (tx.downgrade(), refusals.clone());
+        std::thread::Builder::new()
+            .name("refusal-flush".into())
+            .spawn(move || loop {
+                std::thread::sleep(REFUSAL_FLUSH);
+                let Some(tx) = weak.upgrade() else { break };
+                if tx.is_closed() {
+                    break;
+                }
+                if !counted.is_empty() {
+                    let _ = tx.try_send(Job::FlushRefusals);
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the flush thread: {e}")))?;
+        Ok((Sequencer { tx, log, refusals }, handle))
     }
 
     /// The shared log.
@@ -259,13 +288,36 @@ impl Sequencer {
         let _ = self.tx.send(Job::Stop).await;
     }
 
-    /// Records a security event without waiting (dropped, with a log line,
-    /// if the writer is overwhelmed).
+    /// Records a security event without waiting. A refusal (`tls` or
+    /// `rejection`) is only counted ([`crate::refusals`]); an
+    /// administrative event is written as its own row (dropped, with a log
+    /// line, if the writer is overwhelmed).
     pub fn record(&self, event: SecurityEvent) {
+        if matches!(event.kind, "tls" | "rejection") {
+            self.refusals.count(
+                event.kind,
+                &event.code,
+                event.identity.as_deref(),
+                event.at,
+                &event.detail,
+            );
+            return;
+        }
         if let Err(e) = self.tx.try_send(Job::Event(event)) {
             tracing::warn!(error = %e, "security event not recorded: the writer queue is full");
         }
     }
+}
+
+/// Takes the refusal counters and adds them in `tx` (kept in `unwritten`
+/// until the transaction is known to have committed).
+fn write_refusals(
+    refusals: &Refusals,
+    unwritten: &mut Vec<(crate::refusals::Key, crate::refusals::Count)>,
+    tx: &Connection,
+) -> Result<(), StoreError> {
+    unwritten.extend(refusals.take());
+    store::add_refusals(tx, unwritten)
 }
 
 struct Writer {
@@ -277,6 +329,11 @@ struct Writer {
     /// The latest `received_at` stamped: a clock set back never stamps a
     /// later leaf with an earlier time.
     last_at: UnixTime,
+    /// The refusal counters, written with each group.
+    refusals: Arc<Refusals>,
+    /// Counters taken for the transaction being committed (put back if it
+    /// fails).
+    unwritten: Vec<(crate::refusals::Key, crate::refusals::Count)>,
 }
 
 /// A new leaf being committed.
@@ -310,6 +367,7 @@ impl Writer {
                 break;
             }
         }
+        self.flush_refusals();
         rx.close();
         while let Ok(job) = rx.try_recv() {
             if let Job::Submit(_, reply) = job {
@@ -330,6 +388,11 @@ impl Writer {
                     }
                 }
                 Job::Stop => {}
+                Job::FlushRefusals => {
+                    if submits.is_empty() {
+                        self.flush_refusals();
+                    }
+                }
             }
         }
         if submits.is_empty() {
@@ -338,6 +401,7 @@ impl Writer {
         let size_before = self.log.read().map(|l| l.tree.size()).unwrap_or(0);
         match self.commit_group(&submits, size_before) {
             Ok(results) => {
+                self.unwritten.clear();
                 for ((_, reply), result) in submits.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
@@ -351,10 +415,29 @@ impl Writer {
                     StoreError::DiskFull => SubmitError::DiskFull,
                     other => SubmitError::Storage(other.to_string()),
                 };
+                self.refusals.put_back(std::mem::take(&mut self.unwritten));
                 tracing::error!(error = %err, uploads = submits.len(), "a group of uploads could not be committed");
                 for (_, reply) in submits {
                     let _ = reply.send(Err(err.clone()));
                 }
+            }
+        }
+    }
+
+    /// Writes the refusal counters in a transaction of their own.
+    fn flush_refusals(&mut self) {
+        let r = (|| -> Result<(), StoreError> {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            write_refusals(&self.refusals, &mut self.unwritten, &tx)?;
+            tx.commit().map_err(StoreError::classify)
+        })();
+        match r {
+            Ok(()) => self.unwritten.clear(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot write the refusal counters");
+                self.refusals.put_back(std::mem::take(&mut self.unwritten));
             }
         }
     }
@@ -520,6 +603,7 @@ impl Writer {
                 }
             }
             drop(l);
+            write_refusals(&self.refusals, &mut self.unwritten, &tx)?;
             tx.commit().map_err(StoreError::classify)?;
             let mut l = self
                 .log
@@ -528,6 +612,7 @@ impl Writer {
             l.checkpoint = Some(checkpoint);
             l.checkpoint_size = next;
         } else {
+            write_refusals(&self.refusals, &mut self.unwritten, &tx)?;
             tx.commit().map_err(StoreError::classify)?;
         }
 

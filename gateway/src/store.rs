@@ -19,7 +19,7 @@ pub fn db_path(data_dir: &Path) -> std::path::PathBuf {
 }
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Why storage failed.
 #[derive(Debug, Error)]
@@ -114,6 +114,21 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE exports ADD COLUMN witnessed_upto INTEGER NOT NULL DEFAULT 0;
     ",
+    // Version 4: refused requests and handshakes are counters
+    // (`crate::refusals`), not one row each; `security_events` keeps the
+    // administrative actions.
+    "
+    CREATE TABLE refusals (
+        kind     TEXT NOT NULL,
+        code     TEXT NOT NULL,
+        source   TEXT NOT NULL,
+        count    INTEGER NOT NULL,
+        first_at INTEGER NOT NULL,
+        last_at  INTEGER NOT NULL,
+        sample   TEXT NOT NULL,
+        PRIMARY KEY (kind, code, source)
+    );
+    ",
 ];
 
 /// Opens (creating if needed) the database at `path`, applies migrations
@@ -195,10 +210,40 @@ pub fn record_event(conn: &Connection, e: &SecurityEvent) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Counts security events with a code (for tests and the health report).
+/// Adds refusal counters (in the caller's transaction).
+pub fn add_refusals(
+    conn: &Connection,
+    counters: &[(crate::refusals::Key, crate::refusals::Count)],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO refusals (kind, code, source, count, first_at, last_at, sample)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (kind, code, source) DO UPDATE SET
+             count = count + excluded.count,
+             first_at = MIN(first_at, excluded.first_at),
+             last_at = MAX(last_at, excluded.last_at)",
+    )?;
+    for (k, c) in counters {
+        stmt.execute(params![
+            k.kind,
+            k.code,
+            k.source,
+            c.count as i64,
+            c.first_at as i64,
+            c.last_at as i64,
+            c.sample
+        ])
+        .map_err(StoreError::classify)?;
+    }
+    Ok(())
+}
+
+/// How many times `code` was recorded: refusals counted plus
+/// administrative events (for tests and the health report).
 pub fn count_events(conn: &Connection, code: &str) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM security_events WHERE code = ?1",
+        "SELECT (SELECT COUNT(*) FROM security_events WHERE code = ?1)
+              + (SELECT COALESCE(SUM(count), 0) FROM refusals WHERE code = ?1)",
         params![code],
         |r| r.get(0),
     )?;

@@ -509,3 +509,112 @@ async fn a_keep_alive_connection_is_closed_after_its_request_budget() {
         .is_some());
     r.stop().await;
 }
+
+/// Rows in the gateway's own record of refusals: one per refused request
+/// or handshake before, one per (kind, code, source) counter after.
+fn refusal_rows(w: &World) -> (i64, i64) {
+    let db = w.db();
+    let events: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM security_events WHERE kind IN ('tls', 'rejection')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let counters: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'refusals'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let counters = if counters == 0 {
+        0
+    } else {
+        db.query_row("SELECT COUNT(*) FROM refusals", [], |r| r.get(0))
+            .unwrap()
+    };
+    (events, counters)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_refusals_is_counted_not_stored_one_by_one() {
+    let _heavy = crate::fixture::heavy().await;
+    let w = Arc::new(world());
+    let r = w.start().await;
+    let port = r.port;
+    let (stop, voter) = start_voter(&w, &r);
+    let flood = 600usize;
+    let started = Instant::now();
+    // Bad handshakes: a revoked card, from 127.0.0.2.
+    let handshakes = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            let rick = &w.pki.voter("rick-revoked").unwrap().issued;
+            let cfg = Arc::new(w.tls_for(rick, &[b"http/1.1"]));
+            let mut refused = 0;
+            for _ in 0..flood {
+                let tcp = connect_from([127, 0, 0, 2], port).await.unwrap();
+                let c = tokio_rustls::TlsConnector::from(cfg.clone())
+                    .connect("localhost".try_into().unwrap(), tcp)
+                    .await;
+                // TLS 1.3: the refusal may arrive with the first read.
+                if let Ok(mut s) = c {
+                    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+                    let mut b = [0u8; 1];
+                    if !matches!(s.read(&mut b).await, Ok(n) if n > 0) {
+                        refused += 1;
+                    }
+                } else {
+                    refused += 1;
+                }
+            }
+            refused
+        })
+    };
+    // Refused requests from a card that is valid: damaged ballots.
+    let requests = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            let gw = w.client_at(port, &w.extra[1]);
+            let mut refused = 0;
+            for _ in 0..flood {
+                let a = post(&gw, b"not a ballot".to_vec()).await.unwrap();
+                if a.status.is_client_error() {
+                    refused += 1;
+                }
+            }
+            refused
+        })
+    };
+    let (handshakes, requests) = (handshakes.await.unwrap(), requests.await.unwrap());
+    let took = started.elapsed();
+    finish_voter("a flood of refusals", stop, voter).await;
+    println!("{handshakes} refused handshakes and {requests} refused requests in {took:?}");
+    assert_eq!((handshakes, requests), (flood, flood));
+    // One more ballot: its group commit writes the counters.
+    let gw = w.client_at(port, &w.pki.voter("jane-p256").unwrap().issued);
+    assert_eq!(
+        post(&gw, w.ballot("jane-p256", "after the flood"))
+            .await
+            .unwrap()
+            .status,
+        StatusCode::OK
+    );
+    let mut rows = refusal_rows(&w);
+    for _ in 0..100 {
+        if w.events("certificate-revoked") >= flood as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        rows = refusal_rows(&w);
+    }
+    println!(
+        "security_events rows for refusals: {}, counters: {}",
+        rows.0, rows.1
+    );
+    assert_eq!(rows.0, 0, "refusals are not stored one by one");
+    assert!(rows.1 <= 8, "{} counters", rows.1);
+    assert!(w.events("certificate-revoked") >= flood as u64);
+    r.stop().await;
+}

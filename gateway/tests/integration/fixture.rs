@@ -6,10 +6,11 @@
 pub use testkit::server::spawn_server;
 pub use testkit::world::{post, Running, World, ELECTION, ORIGIN};
 
-/// Waits until the sequencer has written a security event (they are
-/// recorded asynchronously).
+/// Waits until the sequencer has written a security event (refusals are
+/// counted in memory and written within a second or so; 10 s allows for a
+/// loaded machine).
 pub async fn wait_for_event(w: &World, code: &str) -> u64 {
-    for _ in 0..100 {
+    for _ in 0..500 {
         let n = w.events(code);
         if n > 0 {
             return n;

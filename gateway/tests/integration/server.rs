@@ -264,7 +264,7 @@ async fn every_refusal_has_its_own_code_and_stores_nothing() {
     // Security events never hold ballot bytes.
     let details: Vec<String> = w
         .db()
-        .prepare("SELECT detail FROM security_events")
+        .prepare("SELECT detail FROM security_events UNION ALL SELECT sample FROM refusals")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
