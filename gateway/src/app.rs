@@ -42,6 +42,7 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         SequencerConfig {
             election_id: election.manifest.election_id.clone(),
             max_ballots_per_voter: config.limits.max_ballots_per_voter,
+            closes_at: Some(election.manifest.closes_at),
         },
     )
     .context("opening and verifying the ballot log")?;

@@ -91,6 +91,9 @@ pub enum SubmitError {
     /// The gateway is shutting down.
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    /// The deadline passed before the upload could be logged.
+    #[error("the deadline passed before the ballot could be logged")]
+    ElectionClosed,
 }
 
 enum Job {
@@ -132,6 +135,11 @@ pub struct SequencerConfig {
     pub election_id: String,
     /// The most ballots one voter may send.
     pub max_ballots_per_voter: u64,
+    /// The deadline: nothing is logged at or after it, whenever it
+    /// arrived (the upload route checks on arrival; this is the check at
+    /// the moment the time is stamped). `None` only for tools that log
+    /// directly.
+    pub closes_at: Option<UnixTime>,
 }
 
 /// Reads the whole log from the database and verifies it: leaves are
@@ -502,9 +510,14 @@ impl Writer {
                 ))));
                 continue;
             }
+            let at = self.last_at.max(self.clock.now());
+            if self.config.closes_at.is_some_and(|c| at >= c) {
+                results.push(Some(Err(SubmitError::ElectionClosed)));
+                continue;
+            }
             let mut salt = [0u8; 32];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut salt);
-            self.last_at = self.last_at.max(self.clock.now());
+            self.last_at = at;
             let entry = LogEntry {
                 election_id: self.config.election_id.clone(),
                 received_at: self.last_at,

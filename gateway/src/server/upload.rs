@@ -160,6 +160,7 @@ async fn accept_upload(
             let code = match &e {
                 SubmitError::TooManyBallots(_) => ErrorCode::TooManyBallots,
                 SubmitError::DiskFull => ErrorCode::StorageFull,
+                SubmitError::ElectionClosed => ErrorCode::ElectionClosed,
                 _ => ErrorCode::StorageUnavailable,
             };
             refuse(code).detail(e.to_string())

@@ -30,6 +30,7 @@ fn start(
         SequencerConfig {
             election_id: "2026-general".into(),
             max_ballots_per_voter: max,
+            closes_at: None,
         },
     )
     .unwrap()
@@ -187,6 +188,7 @@ async fn received_at_never_goes_backwards() {
             SequencerConfig {
                 election_id: "2026-general".into(),
                 max_ballots_per_voter: 5,
+                closes_at: None,
             },
         )
         .unwrap()
@@ -216,6 +218,39 @@ async fn received_at_never_goes_backwards() {
     clock.set(UnixTime(1_793_700_100));
     let fourth = seq.submit(ballot("V-4", b"four")).await.unwrap();
     assert_eq!(at(&fourth), UnixTime(1_793_700_100));
+    seq.stop().await;
+    handle.join().unwrap();
+}
+
+/// An upload checked against the deadline when it arrived, but committed
+/// after it (a long upload, a busy writer): no receipt is given for a
+/// ballot the county would reject as late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_logged_after_the_deadline_even_if_it_arrived_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NoteSigner::generate(ORIGIN, TYPE_ED25519).unwrap();
+    let closes = UnixTime(1_793_700_000);
+    let clock = ManualClock::new(UnixTime(closes.0 - 10));
+    let (seq, handle) = Sequencer::start(
+        &gateway::store::db_path(dir.path()),
+        key,
+        Arc::new(clock.clone()),
+        SequencerConfig {
+            election_id: "2026-general".into(),
+            max_ballots_per_voter: 5,
+            closes_at: Some(closes),
+        },
+    )
+    .unwrap();
+    assert!(seq.submit(ballot("V-1", b"in time")).await.is_ok());
+    // The route let this one in at closes - 1; the writer gets to it at
+    // the deadline.
+    clock.set(closes);
+    let late = seq
+        .submit(ballot("V-2", b"committed at the deadline"))
+        .await;
+    assert!(matches!(late, Err(SubmitError::ElectionClosed)), "{late:?}");
+    assert_eq!(seq.log().read().unwrap().tree.size(), 1);
     seq.stop().await;
     handle.join().unwrap();
 }
