@@ -55,6 +55,11 @@ use thiserror::Error;
 pub const MAX_MANIFEST: u64 = 2 * 1024 * 1024 * 1024;
 /// The largest ballot file read.
 pub const MAX_BALLOT_FILE: u64 = 16 * 1024 * 1024;
+/// The most CRL files one bundle may bring (a county's anchors have a
+/// few issuing CAs each; the DoD PKI has a few dozen).
+pub const MAX_CRLS: usize = 64;
+/// The most CRL bytes one bundle may bring, all files together.
+pub const MAX_CRL_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Why a bundle was refused. The verifier's state is unchanged in every case.
 #[derive(Debug, Error)]
@@ -117,6 +122,18 @@ pub enum ImportError {
     /// Another bundle with an already used number.
     #[error("bundle {0} was already imported with different content (replay of a forged or altered bundle)")]
     Replay(u64),
+    /// The bundle brings more CRLs than the verifier takes.
+    #[error("the bundle brings {count} CRL files of {bytes} bytes in all; the verifier takes at most {max_count} files and {max_bytes} bytes from one bundle")]
+    TooManyCrls {
+        /// Files listed.
+        count: usize,
+        /// Their sizes added up.
+        bytes: u64,
+        /// [`MAX_CRLS`].
+        max_count: usize,
+        /// [`MAX_CRL_BYTES`].
+        max_bytes: u64,
+    },
     /// The bundle was imported before (its signed manifest is the same),
     /// but the files beside it differ now.
     #[error("bundle {sequence} was imported before, and the media now differ from it: {}. Nothing was changed; keep the media as evidence of tampering", shared::text::printable(reason))]
@@ -228,6 +245,18 @@ pub fn import(
         return Ok(done);
     }
     let header = &opened.header;
+    let crl_bytes = header
+        .crls
+        .iter()
+        .fold(0u64, |n, f| n.saturating_add(f.size));
+    if header.crls.len() > MAX_CRLS || crl_bytes > MAX_CRL_BYTES {
+        return Err(ImportError::TooManyCrls {
+            count: header.crls.len(),
+            bytes: crl_bytes,
+            max_count: MAX_CRLS,
+            max_bytes: MAX_CRL_BYTES,
+        });
+    }
     // 4.
     let (mut tree, new_cp) = check_checkpoints(conn, header, &log_key)?;
     let new_size = new_cp.checkpoint.size;

@@ -105,9 +105,11 @@ pub(super) fn write_new(
     data: &[u8],
     mtime: std::time::SystemTime,
 ) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(data)?;

@@ -113,6 +113,37 @@ impl<'a> Inputs<'a> {
 /// received before it was signed, or the voter's clock was wrong.
 pub const SIGNING_SLACK: u64 = 3600;
 
+/// Creates `dir` (which must not exist yet) with mode 0700.
+fn private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the folder {}", dir.display()))
+}
+
+/// Removes the partial output folders `.{base}.*.partial` in `parent`
+/// that earlier runs left (folders only; a link is not followed).
+fn remove_partials(parent: &Path, base: &str) -> Result<()> {
+    let prefix = format!(".{base}.");
+    let entries = std::fs::read_dir(parent)
+        .with_context(|| format!("cannot list the folder {}", parent.display()))?;
+    for e in entries {
+        let e = e?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(&prefix) && name.ends_with(".partial") && e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(e.path()).with_context(|| {
+                format!(
+                    "cannot remove the unfinished outputs {}",
+                    e.path().display()
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// The error that stops a run when ballots keep running past the limit.
 fn too_many_late(b: &bounded::Bounded) -> anyhow::Error {
     anyhow::anyhow!(
@@ -421,21 +452,25 @@ pub fn process(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(
-        ".{}.partial",
-        out_dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("outputs")
-    ));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    std::fs::create_dir_all(&tmp)?;
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+    let base = out_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("outputs");
+    // An earlier run that stopped half way left its partial folder (which
+    // may hold ballot contents): removed first. A link by that name is
+    // someone else's and is left alone.
+    remove_partials(parent, base)?;
+    // A fresh, unpredictable name, created here (never an existing folder
+    // or a link someone prepared), readable by the county's account only.
+    let mut id = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+    let tmp = parent.join(format!(".{base}.{}.partial", hex::encode(id)));
+    private_dir(&tmp)?;
     let ballots_dir = tmp.join("ballots");
     if write_contents {
-        std::fs::create_dir_all(&ballots_dir)?;
+        private_dir(&ballots_dir)?;
     }
     let fixed_time = inputs.manifest.closes_at.to_system_time();
     let flusher = Flusher::start();

@@ -686,3 +686,22 @@ fn a_bundle_imported_before_is_checked_again_and_tampering_is_reported() {
         assert_eq!(run(&mut v, &b1).unwrap(), Imported::AlreadyImported(1));
     }
 }
+
+#[test]
+fn a_bundle_may_bring_only_so_many_crls() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let g = Gw::new(dir);
+    g.submit(&["a ballot"]);
+    let crls: Vec<Vec<u8>> = (0..=verifier::import::MAX_CRLS)
+        .map(|i| format!("crl {i}").into_bytes())
+        .collect();
+    let b1 = g.export_with(&dir.join("usb"), &crls, &[]);
+    let mut v = verifier_db(dir, "v.db", &g.pins("2026-general"));
+    let e = refused(&mut v, &b1);
+    println!("{e}");
+    assert!(
+        matches!(e, ImportError::TooManyCrls { count: 65, .. }),
+        "{e}"
+    );
+}

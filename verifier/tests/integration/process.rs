@@ -1158,3 +1158,59 @@ fn a_ballot_that_takes_too_long_to_open_is_rejected_and_named_and_the_run_goes_o
     let (_, status) = el.process_at(&v, "again", el.t);
     assert_eq!(status.statuses, vec![Decided::Accepted]);
 }
+
+#[test]
+fn canvass_outputs_are_private_and_built_in_a_folder_no_one_can_predict() {
+    use std::os::unix::fs::PermissionsExt;
+    let el = Election::new("voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n", |t| {
+        (t - 86_400, t + 60)
+    });
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    g.submit_raw(&[(
+        "V-JANE".into(),
+        "edipi:1234567890".into(),
+        shared::pgp::encrypt(
+            &g.election_key,
+            &cms_of(pki, jane, &package("2026-general", "s1", "private")),
+        )
+        .unwrap(),
+        Some(t - 60),
+    )]);
+    let v = el.import();
+    // Another local user prepared the old, predictable temporary name as a
+    // link to a folder of theirs.
+    let theirs = el.dir.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::symlink(&theirs, el.dir.join(".canvass.partial")).unwrap();
+    let (_, status) = el.canvass(&v);
+    assert_eq!(status.statuses, vec![Decided::Accepted]);
+    assert_eq!(
+        std::fs::read_dir(&theirs).unwrap().count(),
+        0,
+        "the outputs were written through the prepared link"
+    );
+    let out = el.dir.join("canvass");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), 0o700);
+    assert_eq!(mode(&out.join("ballots")), 0o700);
+    for f in [
+        "voters.csv",
+        "report.txt",
+        "report.json",
+        "status.signed",
+        "ballots/INDEX.csv",
+    ] {
+        assert_eq!(mode(&out.join(f)), 0o600, "{f}");
+    }
+    for f in std::fs::read_dir(out.join("ballots")).unwrap() {
+        assert_eq!(mode(&f.unwrap().path()), 0o600);
+    }
+    // No partial folder is left behind.
+    let partial: Vec<String> = std::fs::read_dir(&el.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial") && n != ".canvass.partial")
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}
