@@ -4,9 +4,12 @@
 //! verifier's signed status file back.
 //!
 //! A bundle is written into a temporary folder beside its destination,
-//! every file fsynced, and renamed into place only when complete; the
-//! export is recorded in the database after the rename, so the next export
-//! continues where this one stopped.
+//! every file fsynced, and renamed into place only when complete. The
+//! export is recorded in the database before the rename (as `moving`) and
+//! marked done after it: a crash in between leaves a record, and the next
+//! export finishes the move instead of writing a second, different bundle
+//! with the same number (which the verifier would refuse, and every bundle
+//! after it). The next export continues where this one stopped.
 
 use crate::setup::{self, GatewayKeys};
 use crate::store::{self, SecurityEvent};
@@ -105,6 +108,84 @@ fn witnessed_since(
     Ok((notes, upto))
 }
 
+fn path_text(p: &Path) -> Result<String> {
+    p.to_str()
+        .map(str::to_owned)
+        .with_context(|| format!("the path {} is not UTF-8", p.display()))
+}
+
+/// An export that stopped after it was recorded and before it was marked
+/// done: if its bundle is in place, it is marked done; if the finished
+/// folder is still beside it, the move is finished now and that bundle is
+/// the result of this export. Otherwise nothing can be done safely.
+fn finish_interrupted(
+    conn: &rusqlite::Connection,
+    clock: &dyn Clock,
+) -> Result<Option<ExportSummary>> {
+    use rusqlite::OptionalExtension;
+    /// Sequence, first index, entries, the finished folder, its place.
+    type Moving = (i64, i64, i64, Option<String>, Option<String>);
+    let row: Option<Moving> = conn
+        .query_row(
+            "SELECT sequence, first_index, entry_count, partial_dir, final_dir FROM exports
+             WHERE state = 'moving' ORDER BY sequence DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let Some((sequence, first_index, entries, Some(partial), Some(final_dir))) = row else {
+        return Ok(None);
+    };
+    let (partial, final_dir) = (PathBuf::from(partial), PathBuf::from(final_dir));
+    let done = |conn: &rusqlite::Connection| {
+        conn.execute(
+            "UPDATE exports SET state = 'done' WHERE sequence = ?1",
+            params![sequence],
+        )
+    };
+    let is_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    if is_dir(&final_dir) {
+        // Moved; the gateway stopped before it noted so.
+        done(conn)?;
+        return Ok(None);
+    }
+    if !is_dir(&partial) {
+        bail!(
+            "bundle {sequence} was finished in {} but the gateway stopped before moving it to {}, and neither is there now. \
+             Put that media back and run export again: it finishes the move. Do not export to other media first: \
+             the verifier needs bundle {sequence} before any later one",
+            partial.display(),
+            final_dir.display()
+        );
+    }
+    std::fs::rename(&partial, &final_dir).context("cannot move the finished bundle into place")?;
+    if let Some(parent) = final_dir.parent() {
+        fsync_dir(parent)?;
+    }
+    done(conn)?;
+    let header = BundleHeader::read(&mut std::io::BufReader::new(std::fs::File::open(
+        final_dir.join(bundle::MANIFEST_FILE),
+    )?))?;
+    store::record_event(
+        conn,
+        &SecurityEvent {
+            at: clock.now().0,
+            kind: "admin",
+            code: "export".into(),
+            identity: None,
+            peer: None,
+            detail: format!("bundle {sequence}: finished moving into place after an interruption"),
+        },
+    )?;
+    Ok(Some(ExportSummary {
+        dir: final_dir,
+        sequence: sequence as u64,
+        first_index: first_index as u64,
+        entries: entries as u64,
+        witnessed: header.witnessed.len(),
+    }))
+}
+
 /// Writes the next bundle into `out_dir`. With `all`, the bundle holds every
 /// entry from leaf 0. A bundle is written when there are new entries, or
 /// only new witnessed checkpoints (such as the closing checkpoint cosigned
@@ -120,6 +201,9 @@ pub fn export(
     let GatewayKeys { transfer, log } = setup::load_keys(data_dir)?;
     let conn = store::open(&store::db_path(data_dir))?;
     let election = setup::load_election(&conn)?;
+    if let Some(finished) = finish_interrupted(&conn, clock)? {
+        return Ok(Some(finished));
+    }
     // A consistent snapshot of the log while the server keeps writing.
     let tx = conn.unchecked_transaction()?;
     let tree = load_tree(&tx)?;
@@ -280,11 +364,28 @@ pub fn export(
         fsync_dir(&tmp.join(sub))?;
     }
     drop(tx);
+    // Recorded before the move: a crash after the move can then never
+    // lead to a second, different bundle with this number (which the
+    // verifier would refuse, and every bundle after it).
+    conn.execute(
+        "INSERT INTO exports (sequence, first_index, entry_count, checkpoint_size, created_at, witnessed_upto, state, partial_dir, final_dir)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'moving', ?7, ?8)",
+        params![
+            sequence as i64,
+            first_index as i64,
+            (size - first_index) as i64,
+            size as i64,
+            clock.now().0 as i64,
+            witnessed_upto,
+            path_text(&tmp)?,
+            path_text(&final_dir)?
+        ],
+    )?;
     std::fs::rename(&tmp, &final_dir).context("cannot move the finished bundle into place")?;
     fsync_dir(out_dir)?;
     conn.execute(
-        "INSERT INTO exports (sequence, first_index, entry_count, checkpoint_size, created_at, witnessed_upto) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![sequence as i64, first_index as i64, (size - first_index) as i64, size as i64, clock.now().0 as i64, witnessed_upto],
+        "UPDATE exports SET state = 'done' WHERE sequence = ?1",
+        params![sequence as i64],
     )?;
     store::record_event(
         &conn,

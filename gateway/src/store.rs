@@ -19,7 +19,7 @@ pub fn db_path(data_dir: &Path) -> std::path::PathBuf {
 }
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Why storage failed.
 #[derive(Debug, Error)]
@@ -128,6 +128,14 @@ const MIGRATIONS: &[&str] = &[
         sample   TEXT NOT NULL,
         PRIMARY KEY (kind, code, source)
     );
+    ",
+    // Version 5: an export is recorded (state `moving`, with where its
+    // finished folder is and where it goes) before it is moved into place,
+    // and marked `done` after; the next export finishes an interrupted move.
+    "
+    ALTER TABLE exports ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
+    ALTER TABLE exports ADD COLUMN partial_dir TEXT;
+    ALTER TABLE exports ADD COLUMN final_dir TEXT;
     ",
 ];
 

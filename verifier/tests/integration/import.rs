@@ -705,3 +705,69 @@ fn a_bundle_may_bring_only_so_many_crls() {
         "{e}"
     );
 }
+
+#[test]
+fn an_export_interrupted_before_its_move_is_finished_by_the_next_and_the_verifier_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let g = Gw::new(dir);
+    let usb = dir.join("usb");
+    let mut v = verifier_db(dir, "v.db", &g.pins("2026-general"));
+    g.submit(&["a", "b"]);
+    let b1 = g.export(&usb);
+    assert!(matches!(
+        run(&mut v, &b1).unwrap(),
+        Imported::New { sequence: 1, .. }
+    ));
+    let db = || rusqlite::Connection::open(gateway::store::db_path(&g.data)).unwrap();
+
+    // The gateway stopped after recording bundle 2 and before moving its
+    // finished folder into place: put it back where it was finished.
+    g.submit(&["c"]);
+    let b2 = g.export(&usb);
+    let partial: String = db()
+        .query_row(
+            "SELECT partial_dir FROM exports WHERE sequence = 2",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    std::fs::rename(&b2, &partial).unwrap();
+    db().execute("UPDATE exports SET state = 'moving' WHERE sequence = 2", [])
+        .unwrap();
+    g.submit(&["d"]);
+    // The next export finishes the move of bundle 2 (and writes nothing
+    // new); the one after writes bundle 3.
+    let again = g.export(&usb);
+    assert_eq!(again, b2);
+    assert!(!Path::new(&partial).exists());
+    assert!(matches!(
+        run(&mut v, &b2).unwrap(),
+        Imported::New { sequence: 2, .. }
+    ));
+    let b3 = g.export(&usb);
+    assert!(matches!(
+        run(&mut v, &b3).unwrap(),
+        Imported::New {
+            sequence: 3,
+            log_size: 4,
+            ..
+        }
+    ));
+
+    // Stopped after the move, before noting it done: the next export
+    // notes it and goes on with bundle 4.
+    g.submit(&["e"]);
+    db().execute("UPDATE exports SET state = 'moving' WHERE sequence = 3", [])
+        .unwrap();
+    let b4 = g.export(&usb);
+    assert!(
+        b4.ends_with(shared::media::bundle_dir(4)),
+        "{}",
+        b4.display()
+    );
+    assert!(matches!(
+        run(&mut v, &b4).unwrap(),
+        Imported::New { sequence: 4, .. }
+    ));
+}
