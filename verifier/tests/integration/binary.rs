@@ -16,6 +16,16 @@ fn with_passphrase(passphrase: &str) -> Command {
     c
 }
 
+/// Runs a command that must fail with exit status 1; returns its standard
+/// error. No line may say only what the system said ("(os error N)").
+fn refused_with(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{c:?}: {err}");
+    assert!(!err.contains("(os error"), "a bare system error: {err}");
+    err
+}
+
 fn bin() -> Command {
     with_passphrase("a long test passphrase")
 }
@@ -167,6 +177,67 @@ fn county_staff_run_init_import_process_and_audit() {
         .current_dir(d)
         .args(["--home", "home", "import", "usb"]));
     assert!(out.contains("imported before"), "{out}");
+    // A second bundle whose last ballot was damaged on the media: the
+    // refusal starts on a line of its own, after the progress line.
+    testkit::voters::log_directly(
+        &d.join("gw"),
+        &clock,
+        "2026-general",
+        5,
+        &[],
+        [
+            logged("V-1", "1234567890", "jane-p256"),
+            logged("V-3", "3456789012", "john-p384"),
+        ],
+    );
+    let b2 = gateway::export::export(
+        &d.join("gw"),
+        &[pki.root_crl.clone(), pki.id_ca_crl.clone()],
+        std::slice::from_ref(&pki.id_ca.issued.cert_der),
+        &d.join("usb2"),
+        false,
+        &clock,
+    )
+    .unwrap()
+    .unwrap();
+    std::fs::write(b2.dir.join(shared::bundle::ballot_file_name(3)), b"damaged").unwrap();
+    let err = refused_with(
+        bin()
+            .arg("--home")
+            .arg(&home)
+            .arg("import")
+            .arg(d.join("usb2")),
+    );
+    assert!(err.contains("checking ballots: 1 of 2"), "{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("error: bundle")),
+        "the error is not at the start of a line: {err:?}"
+    );
+    // Wrong folders: named, with what was expected, and no bare system
+    // error.
+    let err = refused_with(
+        bin()
+            .arg("--home")
+            .arg(&home)
+            .arg("import")
+            .arg(d.join("no-such-media")),
+    );
+    assert!(
+        err.contains("no-such-media") && err.contains("does not exist"),
+        "{err}"
+    );
+    let err = refused_with(
+        bin()
+            .arg("--home")
+            .arg(d.join("no-such-home"))
+            .arg("import")
+            .arg(d.join("usb")),
+    );
+    assert!(
+        err.contains("no-such-home") && err.contains("ballot-verifier init"),
+        "{err}"
+    );
+    assert_eq!(err.matches("unable to open").count(), 0, "{err}");
     let (out, code) = ok(bin()
         .arg("--home")
         .arg(&home)

@@ -10,18 +10,45 @@ use shared::clock::SystemClock;
 use shared::manifest::MediaRule;
 use verifier::ceremony::{self, ElectionParams};
 
+/// Whether a progress line was started and not ended: an error printed
+/// then starts on a new line.
+static PROGRESS_OPEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn progress(label: &'static str) -> impl FnMut(u64, u64) {
+    use std::sync::atomic::Ordering;
     let mut last = u64::MAX;
     move |done, total| {
         let pct = (done * 100).checked_div(total).unwrap_or(100);
         if pct / 5 != last / 5 || done == total {
             eprint!("\r{label}: {done} of {total} ({pct}%)   ");
+            PROGRESS_OPEN.store(true, Ordering::SeqCst);
             if done == total {
                 eprintln!();
+                PROGRESS_OPEN.store(false, Ordering::SeqCst);
             }
             last = pct;
         }
     }
+}
+
+/// The verifier's state in `home`, which `init` created.
+fn open_state(home: &std::path::Path) -> Result<rusqlite::Connection> {
+    if !home.is_dir() {
+        anyhow::bail!(
+            "the verifier's folder {} does not exist: run `ballot-verifier init` first, or give the right --home",
+            home.display()
+        );
+    }
+    let path = verifier::state::db_path(home);
+    if !path.is_file() {
+        anyhow::bail!(
+            "{} holds no verifier state ({} is missing): run `ballot-verifier init` first, or give the right --home",
+            home.display(),
+            path.display()
+        );
+    }
+    verifier::state::open(&path)
+        .with_context(|| format!("cannot open the verifier's state {}", path.display()))
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +64,9 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
+            if PROGRESS_OPEN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                eprintln!();
+            }
             // Causes may carry text from the network or the media.
             eprintln!("error: {}", shared::text::printable(&e.to_string()));
             for cause in e.chain().skip(1) {
@@ -112,8 +142,21 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             Ok(ok)
         }
         Command::Import { media } => {
-            let mut conn = verifier::state::open(&verifier::state::db_path(&cli.home))?;
-            let mut dirs = verifier::import::bundles_on(&media)?;
+            let mut conn = open_state(&cli.home)?;
+            let mut dirs = verifier::import::bundles_on(&media).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    anyhow::anyhow!(
+                        "the media folder {} does not exist: is the drive mounted, and is the path right?",
+                        media.display()
+                    )
+                } else {
+                    anyhow::anyhow!(
+                        "cannot list the media folder {}: {}",
+                        media.display(),
+                        e.kind()
+                    )
+                }
+            })?;
             if dirs.is_empty() {
                 dirs.push(media.clone());
             }
@@ -149,7 +192,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             let pw =
                 ceremony::read_passphrase(cli.passphrase_fd, "Election key passphrase: ", false)?;
-            let conn = verifier::state::open(&verifier::state::db_path(&cli.home))?;
+            let conn = open_state(&cli.home)?;
             let mut inputs = verifier::process::Inputs::new(&loaded, Some(&pw), anchors);
             inputs.again = again.as_deref();
             let mut p1 = progress("checking ballots");
