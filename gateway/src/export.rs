@@ -108,6 +108,22 @@ fn witnessed_since(
     Ok((notes, upto))
 }
 
+/// The administrative event of an export.
+fn record_export(conn: &rusqlite::Connection, clock: &dyn Clock, detail: String) -> Result<()> {
+    store::record_event(
+        conn,
+        &SecurityEvent {
+            at: clock.now().0,
+            kind: "admin",
+            code: "export".into(),
+            identity: None,
+            peer: None,
+            detail,
+        },
+    )?;
+    Ok(())
+}
+
 fn path_text(p: &Path) -> Result<String> {
     p.to_str()
         .map(str::to_owned)
@@ -166,16 +182,10 @@ fn finish_interrupted(
     let header = BundleHeader::read(&mut std::io::BufReader::new(std::fs::File::open(
         final_dir.join(bundle::MANIFEST_FILE),
     )?))?;
-    store::record_event(
+    record_export(
         conn,
-        &SecurityEvent {
-            at: clock.now().0,
-            kind: "admin",
-            code: "export".into(),
-            identity: None,
-            peer: None,
-            detail: format!("bundle {sequence}: finished moving into place after an interruption"),
-        },
+        clock,
+        format!("bundle {sequence}: finished moving into place after an interruption"),
     )?;
     Ok(Some(ExportSummary {
         dir: final_dir,
@@ -387,16 +397,10 @@ pub fn export(
         "UPDATE exports SET state = 'done' WHERE sequence = ?1",
         params![sequence as i64],
     )?;
-    store::record_event(
+    record_export(
         &conn,
-        &SecurityEvent {
-            at: clock.now().0,
-            kind: "admin",
-            code: "export".into(),
-            identity: None,
-            peer: None,
-            detail: format!("bundle {sequence}: leaves {first_index}..{size}"),
-        },
+        clock,
+        format!("bundle {sequence}: leaves {first_index}..{size}"),
     )?;
     Ok(Some(ExportSummary {
         dir: final_dir,
