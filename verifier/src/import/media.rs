@@ -54,7 +54,7 @@ impl Folder {
     fn expect(&self, want: FileType) -> Result<u64, ImportError> {
         let st = fstat(&self.fd).map_err(|e| unreadable(&self.name, e))?;
         if FileType::from_raw_mode(st.st_mode) != want {
-            return Err(ImportError::NotRegular(self.name.clone()));
+            return Err(wrong_type(&self.name, want));
         }
         Ok(u64::try_from(st.st_size).unwrap_or(0))
     }
@@ -162,9 +162,25 @@ fn open_at(
     openat(at, path, flags, Mode::empty()).map_err(|e| match e {
         Errno::NOENT => ImportError::Missing(name.to_owned()),
         // O_NOFOLLOW on a link, O_DIRECTORY on something else.
-        Errno::LOOP | Errno::NOTDIR | Errno::MLINK => ImportError::NotRegular(name.to_owned()),
+        Errno::LOOP | Errno::NOTDIR | Errno::MLINK => {
+            let want = if flags.contains(OFlags::DIRECTORY) {
+                FileType::Directory
+            } else {
+                FileType::RegularFile
+            };
+            wrong_type(name, want)
+        }
         e => unreadable(name, e),
     })
+}
+
+/// `name` is not of the type `want`.
+fn wrong_type(name: &str, want: FileType) -> ImportError {
+    if want == FileType::Directory {
+        ImportError::NotFolder(name.to_owned())
+    } else {
+        ImportError::NotRegular(name.to_owned())
+    }
 }
 
 fn unreadable(name: &str, e: Errno) -> ImportError {

@@ -75,6 +75,9 @@ pub enum ImportError {
     /// (or folder, for folders).
     #[error("{} is not a regular file (a link, device or other special file); the media may have been tampered with", shared::text::printable(.0))]
     NotRegular(String),
+    /// A path that must be a folder is a link, a file or anything else.
+    #[error("{} is not a folder (a link, a file or a special file); the media may have been tampered with", shared::text::printable(.0))]
+    NotFolder(String),
     /// A file is larger than allowed or than listed.
     #[error("{} is {size} bytes, more than {limit}", shared::text::printable(path))]
     TooLarge {

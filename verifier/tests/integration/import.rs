@@ -370,7 +370,7 @@ fn missing_extra_swapped_linked_and_oversized_files_are_refused() {
         std::fs::rename(&d, &moved).unwrap();
         std::os::unix::fs::symlink(&moved, &d).unwrap();
     });
-    assert!(matches!(e, ImportError::NotRegular(_)), "{e}");
+    assert!(matches!(e, ImportError::NotFolder(_)), "{e}");
     let e = attack("oversized ballot", |b| {
         let p = ballot(b, 1);
         let mut data = std::fs::read(&p).unwrap();
