@@ -431,17 +431,22 @@ pub fn verify(der_bytes: &[u8], max_len: usize) -> Result<SignedContent, Signatu
             ))
         }
     };
+    // X.509 certificates only: anything else in the set is refused, not
+    // skipped (nothing unsigned may ride along unexamined).
     let certs: Vec<&Certificate> = sd
         .certificates
         .as_ref()
         .map(|c| {
             c.0.iter()
-                .filter_map(|c| match c {
-                    CertificateChoices::Certificate(c) => Some(c),
-                    CertificateChoices::Other(_) => None,
+                .map(|c| match c {
+                    CertificateChoices::Certificate(c) => Ok(c),
+                    CertificateChoices::Other(_) => Err(SignatureError::Unacceptable(
+                        "only X.509 certificates are accepted in a voter signature",
+                    )),
                 })
-                .collect()
+                .collect::<Result<Vec<_>, _>>()
         })
+        .transpose()?
         .unwrap_or_default();
     if certs.len() > MAX_CERTS {
         return Err(SignatureError::Unacceptable("too many certificates"));

@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// The most elements in all.
     pub max_nodes: usize,
+    /// The largest element of a SET, in bytes (the sort compares whole
+    /// encodings, so its cost is the square of the count times this).
+    pub max_set_element: usize,
 }
 
 impl Limits {
@@ -39,6 +42,8 @@ impl Limits {
         max_sequence: 256,
         max_depth: 32,
         max_nodes: 20_000,
+        // A certificate is a few kilobytes; nothing else in a SET is large.
+        max_set_element: 64 * 1024,
     };
 }
 
@@ -64,6 +69,14 @@ pub enum ShapeError {
     /// Too many elements in all.
     #[error("more than {0} elements in all")]
     TooManyNodes(usize),
+    /// An element of a SET is too large.
+    #[error("an element of a SET is more than {max} bytes (at byte {at})")]
+    SetElementTooLarge {
+        /// The limit.
+        max: usize,
+        /// Where it starts.
+        at: usize,
+    },
 }
 
 /// Checks that `bytes` is one DER element within `limits`, in one pass.
@@ -110,12 +123,28 @@ fn walk_one(
     };
     let mut inner = SliceReader::new(value).map_err(malformed)?;
     let mut count = 0usize;
+    // The largest element so far and where it starts: a SET of one
+    // element (an EXPLICIT tag around a large value, such as the signed
+    // content) needs no comparison, so the size limit applies from the
+    // second element on.
+    let mut largest = (0usize, 0usize);
     while !inner.is_finished() {
         count += 1;
         if count > max {
             return Err(ShapeError::TooManyElements { kind, max, at });
         }
+        let start = usize::try_from(inner.position()).map_err(malformed)?;
         walk_one(&mut inner, value_at, depth + 1, limits, nodes)?;
+        let end = usize::try_from(inner.position()).map_err(malformed)?;
+        if end - start > largest.0 {
+            largest = (end - start, start);
+        }
+        if kind == "SET" && count >= 2 && largest.0 > limits.max_set_element {
+            return Err(ShapeError::SetElementTooLarge {
+                max: limits.max_set_element,
+                at: value_at + largest.1,
+            });
+        }
     }
     Ok(())
 }
@@ -150,6 +179,14 @@ mod tests {
         assert!(matches!(
             check(&implicit, &l),
             Err(ShapeError::TooManyElements { kind: "SET", .. })
+        ));
+        // One large element is fine (an EXPLICIT tag around the content);
+        // two, one of them large, are not.
+        let big = tlv(0x04, &vec![0u8; 70_000]);
+        assert_eq!(check(&tlv(0xa0, &big), &l), Ok(()));
+        assert!(matches!(
+            check(&tlv(0x31, &[tlv(0x05, &[]), big].concat()), &l),
+            Err(ShapeError::SetElementTooLarge { max: 65536, .. })
         ));
         let long_seq = tlv(0x30, &[0x05, 0x00].repeat(257));
         assert!(matches!(

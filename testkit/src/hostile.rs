@@ -75,3 +75,28 @@ pub fn with_digest_algorithms(cms: &[u8], n: usize) -> Vec<u8> {
     let explicit = tlv(explicit_tag, &sd);
     tlv(ci_tag, &[ci[0].clone(), explicit].concat())
 }
+
+/// `cms` with `n` extra "other format" certificates of `size` bytes each
+/// in its `certificates` SET ([3] OtherCertificateFormat, as the cms crate reads it: an OID
+/// and an OCTET STRING), in descending order: the largest SET a shape
+/// check lets through costs n²/2 comparisons, each of two elements of
+/// `size` bytes. The certificates are not signed, so the signature still
+/// verifies.
+pub fn with_other_certificates(cms: &[u8], n: usize, size: usize) -> Vec<u8> {
+    let (ci_tag, ci) = children(cms);
+    let (explicit_tag, explicit) = children(&ci[1]);
+    let (sd_tag, mut sd) = children(&explicit[0]);
+    // SignedData: version, digestAlgorithms, encapContentInfo, [0]
+    // certificates, signerInfos.
+    let (certs_tag, mut certs) = children(&sd[3]);
+    for k in (0..n).rev() {
+        let mut body = vec![0u8; size];
+        body[0] = k as u8;
+        let other = [tlv(0x06, &[0x2a, 0x03, (k % 128) as u8]), tlv(0x04, &body)].concat();
+        certs.push(tlv(0xa3, &tlv(0x30, &other)));
+    }
+    sd[3] = tlv(certs_tag, &certs.concat());
+    let sd = tlv(sd_tag, &sd.concat());
+    let explicit = tlv(explicit_tag, &sd);
+    tlv(ci_tag, &[ci[0].clone(), explicit].concat())
+}

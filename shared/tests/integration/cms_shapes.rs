@@ -44,3 +44,45 @@ fn a_signature_with_thousands_of_digest_algorithms_is_refused_by_its_shape() {
         assert!(took < QUICK, "{n}: {took:?}");
     }
 }
+
+#[test]
+fn the_costliest_set_the_shape_check_lets_through_is_decoded_quickly() {
+    let good = jane_signed(b"a ballot package");
+    // The certificates SET with 14 extra elements of 1 MiB in descending
+    // order (about 15 MB, within a voter signature's size limit): before
+    // the element-size limit this decoded in about a second and verified
+    // (the extra "other format" certificates were skipped).
+    let big = testkit::hostile::with_other_certificates(&good, 14, 1 << 20);
+    let t = Instant::now();
+    let r = verify(&big, shared::cms::MAX_VOTER_SIGNATURE);
+    let took = t.elapsed();
+    println!(
+        "16 certificates, 14 of 1 MiB ({} bytes): {:?} in {took:?}",
+        big.len(),
+        r.as_ref().map(|_| "verified")
+    );
+    assert!(
+        matches!(&r, Err(SignatureError::Malformed(m)) if m.contains("an element of a SET is more than 65536 bytes")),
+        "{r:?}"
+    );
+    assert!(took < QUICK, "{took:?}");
+    // The costliest SET the shape check lets through: 16 elements just
+    // under 64 KiB each, in descending order. Decoded, then refused for
+    // its non-X.509 certificates.
+    let worst = testkit::hostile::with_other_certificates(&good, 14, 65_000);
+    let t = Instant::now();
+    let r = verify(&worst, shared::cms::MAX_VOTER_SIGNATURE);
+    let took = t.elapsed();
+    println!(
+        "16 certificates, 14 of 65,000 bytes ({} bytes): {:?} in {took:?}",
+        worst.len(),
+        r.as_ref().map(|_| "verified")
+    );
+    assert_eq!(
+        r.map(|_| ()),
+        Err(SignatureError::Unacceptable(
+            "only X.509 certificates are accepted in a voter signature"
+        ))
+    );
+    assert!(took < QUICK, "{took:?}");
+}
