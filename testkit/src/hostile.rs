@@ -77,7 +77,7 @@ pub fn with_digest_algorithms(cms: &[u8], n: usize) -> Vec<u8> {
 }
 
 /// `cms` with `n` extra "other format" certificates of `size` bytes each
-/// in its `certificates` SET ([3] OtherCertificateFormat, as the cms crate reads it: an OID
+/// in its `certificates` SET (`[3]` OtherCertificateFormat, as the cms crate reads it: an OID
 /// and an OCTET STRING), in descending order: the largest SET a shape
 /// check lets through costs n²/2 comparisons, each of two elements of
 /// `size` bytes. The certificates are not signed, so the signature still
