@@ -186,6 +186,20 @@ fn main() {
         ("hex", hex::encode(&short)),
         None,
     );
+    // The same package padded to 8 KiB: a bucket size, all zeros, but not
+    // the smallest bucket that holds it (a writer never makes it; found by
+    // fuzzing the round trip).
+    let mut over = good[..unpadded].to_vec();
+    over.extend_from_slice(&((8192 - unpadded - 4) as u32).to_be_bytes());
+    over.resize(8192, 0);
+    write(
+        "ballot-package",
+        "padded-past-its-bucket",
+        "8192 bytes of a package that fits in 4096: padded past the smallest bucket",
+        "refuse:InvalidValue",
+        ("hex", hex::encode(&over)),
+        None,
+    );
 
     // Roster.
     let mut roster = Roster::new("2026-general").expect("roster");

@@ -182,6 +182,14 @@ impl BallotPackage {
                 reason: "not padded to a bucket size (4 KiB times a power of two)",
             });
         }
+        // The smallest bucket that holds the package unpadded, as every
+        // writer pads: one encoding per package.
+        if bucket(bytes.len() - padding.len()) != Some(bytes.len()) {
+            return Err(DecodeError::InvalidValue {
+                what: "ballot package",
+                reason: "padded past the smallest bucket that holds it",
+            });
+        }
         // Constant time is not needed (the padding is no secret), but every
         // byte is looked at.
         if padding.iter().fold(0u8, |a, b| a | b) != 0 {
@@ -222,6 +230,34 @@ mod tests {
             BallotPackage::from_bytes(&p.to_bytes().unwrap()).unwrap(),
             p
         );
+    }
+
+    #[test]
+    fn a_package_padded_past_its_smallest_bucket_is_refused() {
+        // Found by fuzzing (the round trip failed): 8 KiB of padding for a
+        // package that fits 4 KiB decoded, but is not what a writer makes.
+        let good = sample().to_bytes().unwrap();
+        assert_eq!(good.len(), 4096);
+        let unpadded = {
+            let p = sample();
+            14 + 1
+                + 1
+                + p.election_id.len()
+                + 1
+                + p.ballot_style.len()
+                + 1
+                + p.media_type.len()
+                + 4
+                + p.content.len()
+                + 2
+                + p.declaration.len()
+                + 32
+        };
+        let mut over = good[..unpadded].to_vec();
+        over.extend_from_slice(&((8192 - unpadded - 4) as u32).to_be_bytes());
+        over.resize(8192, 0);
+        let e = BallotPackage::from_bytes(&over).unwrap_err();
+        assert!(e.to_string().contains("smallest bucket"), "{e}");
     }
 
     #[test]
