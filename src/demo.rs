@@ -201,7 +201,9 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
             &Credentials {
                 cert: issued.cert_der.clone(),
                 chain: vec![pki.id_ca.issued.cert_der.clone()],
-                key: shared::cms::VoterKey::from_pem(issued.key.pkcs8_pem().as_bytes())?,
+                key: Box::new(shared::cms::VoterKey::from_pem(
+                    issued.key.pkcs8_pem().as_bytes(),
+                )?),
             },
         )
     };

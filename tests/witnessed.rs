@@ -243,11 +243,14 @@ async fn a_backdated_ballot_is_late_and_a_revoked_cards_ballot_is_revoked() {
     obs.start(&w.county.manifest.log_key, Arc::new(witness_clock.clone()));
     let log_directly = |label: &str, voter_id: &str, at: u64| {
         let v = &w.pki.voter(label).unwrap().issued;
-        let identity =
-            shared::x509::voter_facts(&v.cert_der, &shared::x509::IdentityPolicy::dod_default())
-                .unwrap()
-                .identity
-                .to_canonical();
+        let identity = shared::x509::voter_facts(
+            &v.cert_der,
+            &shared::x509::IdentityPolicy::dod_default(),
+            shared::x509::Purpose::Authentication,
+        )
+        .unwrap()
+        .identity
+        .to_canonical();
         // The sequencer runs its own runtime: on a thread of its own.
         std::thread::scope(|s| {
             s.spawn(|| {

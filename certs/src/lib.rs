@@ -286,6 +286,11 @@ pub struct CertSpec {
     pub uri: Option<String>,
     /// DNS names in subjectAltName.
     pub dns: Vec<String>,
+    /// An e-mail address (rfc822Name) in subjectAltName.
+    pub email: Option<String>,
+    /// Key usage digitalSignature and nonRepudiation (a signature
+    /// certificate) rather than digitalSignature alone.
+    pub non_repudiation: bool,
 }
 
 impl CertSpec {
@@ -302,6 +307,8 @@ impl CertSpec {
             upn: None,
             uri: None,
             dns: Vec::new(),
+            email: None,
+            non_repudiation: false,
         }
     }
 }
@@ -347,13 +354,27 @@ fn build_cert(
     key: &PrivateKey,
     issuer: Option<(&Name, &[u8], &PrivateKey)>,
 ) -> Result<Built> {
+    let spki_der = key.spki_der()?;
+    match issuer {
+        Some((n, aki, k)) => build_cert_for(spec, &spki_der, Some((n, aki)), k),
+        None => build_cert_for(spec, &spki_der, None, key),
+    }
+}
+
+/// [`build_cert`] for a public key whose private half is elsewhere (a
+/// card): `signer` is the issuer's key, or the subject's own for a root.
+fn build_cert_for(
+    spec: &CertSpec,
+    spki_der: &[u8],
+    issuer: Option<(&Name, &[u8])>,
+    signer: &PrivateKey,
+) -> Result<Built> {
     let subject =
         Name::from_str(&spec.subject).with_context(|| format!("bad subject {}", spec.subject))?;
-    let spki_der = key.spki_der()?;
-    let ski = key_id(&spki_der)?;
-    let (issuer_name, aki, signer) = match issuer {
-        Some((n, aki, k)) => (n.clone(), aki.to_vec(), k),
-        None => (subject.clone(), ski.clone(), key),
+    let ski = key_id(spki_der)?;
+    let (issuer_name, aki) = match issuer {
+        Some((n, aki)) => (n.clone(), aki.to_vec()),
+        None => (subject.clone(), ski.clone()),
     };
     let serial = random_serial()?;
     let mut exts = Vec::new();
@@ -379,7 +400,11 @@ fn build_cert(
             exts.push(ext(
                 const_oid::db::rfc5280::ID_CE_KEY_USAGE,
                 true,
-                &KeyUsage(KeyUsages::DigitalSignature.into()),
+                &KeyUsage(if spec.non_repudiation {
+                    KeyUsages::DigitalSignature | KeyUsages::NonRepudiation
+                } else {
+                    KeyUsages::DigitalSignature.into()
+                }),
             )?);
         }
     }
@@ -432,6 +457,9 @@ fn build_cert(
     for d in &spec.dns {
         sans.push(GeneralName::DnsName(Ia5String::new(d)?));
     }
+    if let Some(email) = &spec.email {
+        sans.push(GeneralName::Rfc822Name(Ia5String::new(email)?));
+    }
     if !sans.is_empty() {
         exts.push(ext(
             const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME,
@@ -451,7 +479,7 @@ fn build_cert(
             not_after: der_time(spec.not_after)?,
         },
         subject: subject.clone(),
-        subject_public_key_info: SubjectPublicKeyInfoOwned::from_der(&spki_der)?,
+        subject_public_key_info: SubjectPublicKeyInfoOwned::from_der(spki_der)?,
         issuer_unique_id: None,
         subject_unique_id: None,
         extensions: Some(exts),
@@ -504,6 +532,19 @@ impl Ca {
             key,
             serial,
         })
+    }
+
+    /// Issues a certificate for a public key whose private key is held
+    /// elsewhere (generated on a card, say): `spki_der` is its
+    /// SubjectPublicKeyInfo. Returns the certificate DER and its serial.
+    pub fn issue_for(&self, spec: &CertSpec, spki_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+        let Built { der, serial, .. } = build_cert_for(
+            spec,
+            spki_der,
+            Some((&self.name, &self.ski)),
+            &self.issued.key,
+        )?;
+        Ok((der, serial))
     }
 
     /// Issues a subordinate CA.
@@ -603,6 +644,37 @@ pub fn cac_spec(
         ekus: vec![oid::CLIENT_AUTH, oid::SMARTCARD_LOGON],
         policies: vec![oid::DOD_MEDIUM_HARDWARE_112],
         upn: Some(format!("{edipi}@mil")),
+        ..CertSpec::leaf(
+            &cac_subject(last, first, middle, edipi, "USN"),
+            alg,
+            now,
+            3 * 365,
+        )
+    }
+}
+
+/// The CAC's other certificate for its holder, Digital Signature: the
+/// same subject, SAN e-mail address instead of the UPN, emailProtection,
+/// key usage digitalSignature and nonRepudiation, mediumHardware-112. It
+/// signs ballots; it cannot authenticate a connection (no clientAuth).
+pub fn cac_signature_spec(
+    last: &str,
+    first: &str,
+    middle: &str,
+    edipi: &str,
+    alg: KeyAlg,
+    now: time::OffsetDateTime,
+) -> CertSpec {
+    CertSpec {
+        ekus: vec![oid::EMAIL_PROTECTION],
+        policies: vec![oid::DOD_MEDIUM_HARDWARE_112],
+        email: Some(format!(
+            "{}.{}.{}.mil@mail.mil",
+            first.to_ascii_lowercase(),
+            middle.to_ascii_lowercase(),
+            last.to_ascii_lowercase()
+        )),
+        non_repudiation: true,
         ..CertSpec::leaf(
             &cac_subject(last, first, middle, edipi, "USN"),
             alg,
@@ -732,6 +804,19 @@ pub fn generate(now: time::OffsetDateTime) -> Result<DevPki> {
             "L",
             "3456789012",
             KeyAlg::Rsa2048,
+            now,
+        ))?,
+    );
+    add(
+        "jane-signature",
+        "1234567890",
+        "jane-p256's Digital Signature certificate: signs ballots, cannot log in",
+        id_ca.issue(&cac_signature_spec(
+            "DOE",
+            "JANE",
+            "Q",
+            "1234567890",
+            KeyAlg::P256,
             now,
         ))?,
     );

@@ -84,6 +84,9 @@ pub enum SignatureError {
     /// The signature does not verify with the signer's key.
     #[error("the voter's signature does not verify")]
     BadSignature,
+    /// The signing key (a card, say) could not sign; the reason says why.
+    #[error("{0}")]
+    Signer(String),
 }
 
 fn malformed(e: impl std::fmt::Display) -> SignatureError {
@@ -161,24 +164,58 @@ impl VoterKey {
             ))),
         }
     }
+}
 
+/// The kind of a voter's key, which fixes the signature's algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// ECDSA on P-256, with SHA-256.
+    P256,
+    /// ECDSA on P-384, with SHA-384 (RFC 5753 pairs them; aws-lc-rs
+    /// signs P-384 with SHA-384 only).
+    P384,
+    /// RSA PKCS #1 v1.5 with SHA-256.
+    Rsa,
+}
+
+impl KeyKind {
     fn algorithms(
-        &self,
+        self,
     ) -> (
         ObjectIdentifier,
         ObjectIdentifier,
         &'static digest::Algorithm,
     ) {
+        match self {
+            KeyKind::P256 => (SHA256, ECDSA_SHA256, &digest::SHA256),
+            KeyKind::P384 => (SHA384, ECDSA_SHA384, &digest::SHA384),
+            KeyKind::Rsa => (SHA256, RSA_SHA256, &digest::SHA256),
+        }
+    }
+}
+
+/// Something that makes a voter's signature: a key in memory
+/// ([`VoterKey`]) or a key on a card that never leaves it (the voter
+/// program's PKCS #11 key).
+pub trait CmsSigner: std::fmt::Debug + Send + Sync {
+    /// The key's kind.
+    fn kind(&self) -> KeyKind;
+    /// Signs `message` (the DER of the signed attributes): for ECDSA a DER
+    /// `ECDSA-Sig-Value` over its SHA-256 (P-256) or SHA-384 (P-384), for
+    /// RSA PKCS #1 v1.5 over its SHA-256.
+    fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, SignatureError>;
+}
+
+impl CmsSigner for VoterKey {
+    fn kind(&self) -> KeyKind {
         match self.inner {
-            KeyInner::P256(_) => (SHA256, ECDSA_SHA256, &digest::SHA256),
-            // aws-lc-rs pairs a P-384 signing key with SHA-384 only; RFC 5753
-            // recommends that pairing anyway.
-            KeyInner::P384(_) => (SHA384, ECDSA_SHA384, &digest::SHA384),
-            KeyInner::Rsa(_) => (SHA256, RSA_SHA256, &digest::SHA256),
+            KeyInner::P256(_) => KeyKind::P256,
+            KeyInner::P384(_) => KeyKind::P384,
+            KeyInner::Rsa(_) => KeyKind::Rsa,
         }
     }
 
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, SignatureError> {
+    fn sign_message(&self, msg: &[u8]) -> Result<Vec<u8>, SignatureError> {
         let rng = SystemRandom::new();
         let fail = |_| SignatureError::Unacceptable("the signing operation failed");
         match &self.inner {
@@ -193,18 +230,32 @@ impl VoterKey {
             }
         }
     }
+}
 
-    /// The public key as SubjectPublicKeyInfo DER (to match the certificate).
-    fn spki_der(&self) -> Result<Vec<u8>, SignatureError> {
-        use aws_lc_rs::encoding::{AsDer, PublicKeyX509Der};
-        use aws_lc_rs::signature::KeyPair;
-        let der: Result<PublicKeyX509Der<'static>, _> = match &self.inner {
-            KeyInner::P256(k) | KeyInner::P384(k) => k.public_key().as_der(),
-            KeyInner::Rsa(k) => k.public_key().as_der(),
-        };
-        der.map(|d| d.as_ref().to_vec())
-            .map_err(|_| SignatureError::Unacceptable("cannot export the public key"))
+/// Converts an ECDSA signature from the fixed-width `r || s` form that
+/// PKCS #11 tokens return (`CKM_ECDSA`) to the DER `ECDSA-Sig-Value` that
+/// CMS (RFC 5753) and TLS carry.
+pub fn ecdsa_fixed_to_der(fixed: &[u8]) -> Result<Vec<u8>, SignatureError> {
+    if fixed.is_empty() || fixed.len() % 2 != 0 || fixed.len() > 2 * 66 {
+        return Err(SignatureError::Malformed(format!(
+            "an ECDSA signature of {} bytes is not r || s",
+            fixed.len()
+        )));
     }
+    let (r, s) = fixed.split_at(fixed.len() / 2);
+    let mut body = der::asn1::UintRef::new(r)
+        .and_then(|r| r.to_der())
+        .map_err(malformed)?;
+    body.extend(
+        der::asn1::UintRef::new(s)
+            .and_then(|s| s.to_der())
+            .map_err(malformed)?,
+    );
+    let mut out = der::Header::new(der::Tag::Sequence, body.len())
+        .and_then(|h| h.to_der())
+        .map_err(malformed)?;
+    out.extend(body);
+    Ok(out)
 }
 
 /// The `signingTime` attribute a signature carries.
@@ -225,7 +276,7 @@ pub fn sign(
     content: &[u8],
     cert_der: &[u8],
     chain: &[Vec<u8>],
-    key: &VoterKey,
+    key: &dyn CmsSigner,
 ) -> Result<Vec<u8>, SignatureError> {
     sign_with(content, cert_der, chain, key, SigningTime::Now)
 }
@@ -235,21 +286,11 @@ pub fn sign_with(
     content: &[u8],
     cert_der: &[u8],
     chain: &[Vec<u8>],
-    key: &VoterKey,
+    key: &dyn CmsSigner,
     time: SigningTime,
 ) -> Result<Vec<u8>, SignatureError> {
     let cert = Certificate::from_der(cert_der).map_err(malformed)?;
-    let cert_spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .map_err(malformed)?;
-    if cert_spki != key.spki_der()? {
-        return Err(SignatureError::Unacceptable(
-            "the key does not belong to the certificate",
-        ));
-    }
-    let (digest_oid, sig_oid, alg) = key.algorithms();
+    let (digest_oid, sig_oid, alg) = key.kind().algorithms();
     let content_digest = digest::digest(alg, content);
 
     let mut attrs = SetOfVec::new();
@@ -291,7 +332,7 @@ pub fn sign_with(
             )?)
             .map_err(malformed)?;
     }
-    let signature = key.sign(&attrs.to_der().map_err(malformed)?)?;
+    let signature = key.sign_message(&attrs.to_der().map_err(malformed)?)?;
 
     let digest_alg = spki::AlgorithmIdentifierOwned {
         oid: digest_oid,
@@ -345,12 +386,22 @@ pub fn sign_with(
         crls: None,
         signer_infos: SignerInfos(signer_infos),
     };
-    ContentInfo {
+    let out = ContentInfo {
         content_type: ID_SIGNED_DATA,
         content: Any::encode_from(&sd).map_err(malformed)?,
     }
     .to_der()
-    .map_err(malformed)
+    .map_err(malformed)?;
+    // What was made must pass the verifier: this catches a key that is not
+    // the certificate's (a card holds several) and a faulty signature
+    // (a fault in an RSA signature can leak the key), before it is sent.
+    match verify(&out, usize::MAX) {
+        Ok(_) => Ok(out),
+        Err(SignatureError::BadSignature) => Err(SignatureError::Unacceptable(
+            "the key does not belong to the certificate",
+        )),
+        Err(e) => Err(e),
+    }
 }
 
 /// A voter signature whose cryptography checked out. The signer's
@@ -674,7 +725,13 @@ mod tests {
         .unwrap();
         let now = crate::clock::Clock::now(&crate::clock::SystemClock);
         store
-            .verify_voter(&v.signer_cert, &v.other_certs, now, now)
+            .verify_voter(
+                &v.signer_cert,
+                &v.other_certs,
+                crate::x509::Purpose::Signing,
+                now,
+                now,
+            )
             .map_err(|e| e.to_string())?;
         Ok(v.content)
     }
@@ -735,5 +792,44 @@ mod tests {
         let encrypted = format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
         assert!(VoterKey::from_pem(encrypted.as_bytes()).is_err());
         assert!(VoterKey::from_pem(b"not pem").is_err());
+    }
+
+    #[test]
+    fn a_fixed_width_ecdsa_signature_becomes_der_that_verifies() {
+        let rng = SystemRandom::new();
+        for (signing, verifying) in [
+            (
+                &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &sig::ECDSA_P256_SHA256_ASN1,
+            ),
+            (
+                &sig::ECDSA_P384_SHA384_FIXED_SIGNING,
+                &sig::ECDSA_P384_SHA384_ASN1,
+            ),
+        ] {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(signing, &rng).unwrap();
+            let key = EcdsaKeyPair::from_pkcs8(signing, pkcs8.as_ref()).unwrap();
+            use aws_lc_rs::signature::KeyPair;
+            // Many signatures, so that r or s with a high bit or leading
+            // zero bytes (both need care in DER) are among them.
+            for i in 0..64u8 {
+                let msg = [i; 20];
+                let fixed = key.sign(&rng, &msg).unwrap();
+                let der = ecdsa_fixed_to_der(fixed.as_ref()).unwrap();
+                UnparsedPublicKey::new(verifying, key.public_key().as_ref())
+                    .verify(&msg, &der)
+                    .unwrap();
+            }
+        }
+        // Leading zeros are dropped and a high bit gets a zero byte.
+        let mut fixed = vec![0u8; 64];
+        fixed[31] = 0x01;
+        fixed[32] = 0x80;
+        let der = ecdsa_fixed_to_der(&fixed).unwrap();
+        assert_eq!(&der[..5], &[0x30, 0x26, 0x02, 0x01, 0x01]);
+        assert_eq!(&der[5..8], &[0x02, 0x21, 0x00]);
+        for bad in [&[][..], &[1u8; 3][..], &[1u8; 200][..]] {
+            assert!(ecdsa_fixed_to_der(bad).is_err());
+        }
     }
 }

@@ -22,7 +22,7 @@
 //! first file to split next (the profile checks and the CRL index into their own files).
 
 use crate::clock::UnixTime;
-use crate::x509::{voter_facts, CertFacts, IdentityError, IdentityPolicy, IdentityRule};
+use crate::x509::{voter_facts, CertFacts, IdentityError, IdentityPolicy, IdentityRule, Purpose};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use thiserror::Error;
 use x509_parser::prelude::FromDer;
@@ -39,6 +39,40 @@ pub enum Usage {
     ClientAuth,
     /// id-kp-serverAuth: TLS servers (used by the x509-limbo harness).
     ServerAuth,
+    /// A voter's signature on a ballot: id-kp-emailProtection (the CAC's
+    /// Digital Signature certificate) or id-kp-clientAuth, in every
+    /// certificate of the path that names extended key usages.
+    BallotSigning,
+}
+
+/// The extended key usage check of [`Usage::BallotSigning`]: webpki's own
+/// checks take one purpose, a ballot signature accepts either of two.
+struct BallotSigningEku;
+
+impl webpki::ExtendedKeyUsageValidator for BallotSigningEku {
+    fn validate(&self, iter: webpki::KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        // DER of 1.3.6.1.5.5.7.3.4 and 1.3.6.1.5.5.7.3.2, without tag and length.
+        const EMAIL_PROTECTION: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
+        const CLIENT_AUTH: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02];
+        let accepted = [
+            webpki::KeyPurposeId::new(EMAIL_PROTECTION),
+            webpki::KeyPurposeId::new(CLIENT_AUTH),
+        ];
+        let mut empty = true;
+        for id in iter {
+            empty = false;
+            if accepted.contains(&id?) {
+                return Ok(());
+            }
+        }
+        if empty {
+            // No extension: the certificate does not restrict its key (the
+            // end entity's extension is required by `voter_facts`).
+            return Ok(());
+        }
+        #[allow(deprecated)] // the context variant cannot be built outside webpki
+        Err(webpki::Error::RequiredEkuNotFound)
+    }
 }
 
 /// Whether [`TrustStore::check_path_with`] checks revocation.
@@ -488,26 +522,26 @@ impl TrustStore {
             .map(|c| CertificateDer::from(c.as_slice()))
             .collect();
         pool.extend(self.intermediates.iter().cloned());
-        let eku = match usage {
-            Usage::ClientAuth => webpki::KeyUsage::client_auth(),
-            Usage::ServerAuth => webpki::KeyUsage::server_auth(),
-        };
         let algs: Vec<&dyn rustls_pki_types::SignatureVerificationAlgorithm> = self
             .algs
             .iter()
             .map(|a| a as &dyn rustls_pki_types::SignatureVerificationAlgorithm)
             .collect();
-        let path = ee
-            .verify_for_usage(
-                &algs,
-                &self.webpki_anchors,
-                &pool,
-                at.to_pki(),
-                eku,
-                None,
-                None,
-            )
-            .map_err(|e| ChainError::from_webpki(e, at))?;
+        let (time, anchors) = (at.to_pki(), &self.webpki_anchors);
+        let path = match usage {
+            Usage::ClientAuth => {
+                let eku = webpki::KeyUsage::client_auth();
+                ee.verify_for_usage(&algs, anchors, &pool, time, eku, None, None)
+            }
+            Usage::ServerAuth => {
+                let eku = webpki::KeyUsage::server_auth();
+                ee.verify_for_usage(&algs, anchors, &pool, time, eku, None, None)
+            }
+            Usage::BallotSigning => {
+                ee.verify_for_usage(&algs, anchors, &pool, time, BallotSigningEku, None, None)
+            }
+        }
+        .map_err(|e| ChainError::from_webpki(e, at))?;
 
         // The path, end entity first, then intermediates; the anchor's SPKI last.
         let intermediates: Vec<CertificateDer<'_>> =
@@ -595,20 +629,25 @@ impl TrustStore {
         Ok(later)
     }
 
-    /// Validates a voter's certificate completely: the path and revocation
-    /// ([`Self::check_path`] for client authentication), then the content
-    /// rules of the anchor it chains to ([`voter_facts`]).
+    /// Validates a voter's certificate completely, for `purpose`: the path
+    /// and revocation ([`Self::check_path`], for client authentication or
+    /// for signing a ballot), then the content rules of the anchor it chains
+    /// to ([`voter_facts`]).
     pub fn verify_voter(
         &self,
         end_entity: &[u8],
         presented: &[Vec<u8>],
+        purpose: Purpose,
         at: UnixTime,
         now: UnixTime,
     ) -> Result<VerifiedVoter, ChainError> {
-        let (anchor, revoked_later) =
-            self.check_path(end_entity, presented, Usage::ClientAuth, at, now)?;
+        let usage = match purpose {
+            Purpose::Authentication => Usage::ClientAuth,
+            Purpose::Signing => Usage::BallotSigning,
+        };
+        let (anchor, revoked_later) = self.check_path(end_entity, presented, usage, at, now)?;
         let anchor = self.anchors.get(anchor).ok_or(ChainError::UnknownIssuer)?;
-        let facts = voter_facts(end_entity, &anchor.policy)?;
+        let facts = voter_facts(end_entity, &anchor.policy, purpose)?;
         Ok(VerifiedVoter {
             facts,
             anchor: anchor.name.clone(),
@@ -713,7 +752,9 @@ fn profile(chain: &[&[u8]], anchor: &[u8], at: UnixTime) -> Result<(), ChainErro
                     return Err(bad("a CA's key usage lacks keyCertSign"));
                 }
                 P::ExtendedKeyUsage(e) => {
-                    eku = Some(e.client_auth || e.server_auth || !e.other.is_empty())
+                    eku = Some(
+                        e.client_auth || e.server_auth || e.email_protection || !e.other.is_empty(),
+                    )
                 }
                 P::SubjectAlternativeName(_) => san_critical = Some(ext.critical),
                 _ => {}
@@ -912,19 +953,57 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_certificate_chains_for_signing_and_not_for_logging_in() {
+        let store = store();
+        let now = t(fixture().now);
+        let sig = &fixture()
+            .pki
+            .voter("jane-signature")
+            .unwrap()
+            .issued
+            .cert_der;
+        let v = store
+            .verify_voter(sig, &[], Purpose::Signing, now, now)
+            .unwrap();
+        assert_eq!(v.facts.identity.to_canonical(), "edipi:1234567890");
+        // The path check itself refuses it for client authentication
+        // (emailProtection only), before the content rules are read.
+        assert_eq!(
+            store
+                .verify_voter(sig, &[], Purpose::Authentication, now, now)
+                .unwrap_err(),
+            ChainError::WrongUsage
+        );
+        let card = &fixture()
+            .pki
+            .voter("jane-cardauth")
+            .unwrap()
+            .issued
+            .cert_der;
+        assert!(matches!(
+            store.verify_voter(card, &[], Purpose::Signing, now, now),
+            Err(ChainError::Identity(IdentityError::CardAuthentication))
+        ));
+    }
+
+    #[test]
     fn remembered_signatures_do_not_let_an_altered_one_through() {
         let store = store();
         let now = t(fixture().now);
         let jane = &fixture().pki.voter("jane-p256").unwrap().issued.cert_der;
         // Twice: the second time the ID CA's signature comes from memory.
         for _ in 0..2 {
-            store.verify_voter(jane, &[], now, now).unwrap();
+            store
+                .verify_voter(jane, &[], Purpose::Authentication, now, now)
+                .unwrap();
         }
         // The same certificate with its signature's last byte changed.
         let mut bad = jane.clone();
         *bad.last_mut().unwrap() ^= 1;
         assert_eq!(
-            store.verify_voter(&bad, &[], now, now).unwrap_err(),
+            store
+                .verify_voter(&bad, &[], Purpose::Authentication, now, now)
+                .unwrap_err(),
             ChainError::BadSignature
         );
         // And an intermediate presented with an altered signature, while
@@ -935,11 +1014,12 @@ mod tests {
             fixture().pki.root_crl.clone(),
             fixture().pki.id_ca_crl.clone(),
         ]);
-        lone.verify_voter(jane, &[], now, now).unwrap();
+        lone.verify_voter(jane, &[], Purpose::Authentication, now, now)
+            .unwrap();
         let mut no_intermediates = lone;
         no_intermediates.intermediates.clear();
         assert!(no_intermediates
-            .verify_voter(jane, &[ca], now, now)
+            .verify_voter(jane, &[ca], Purpose::Authentication, now, now)
             .is_err());
     }
 
@@ -948,6 +1028,7 @@ mod tests {
         store().verify_voter(
             &fixture().pki.voter(label).unwrap().issued.cert_der,
             &[],
+            Purpose::Authentication,
             now,
             now,
         )
@@ -1001,12 +1082,24 @@ mod tests {
         // The CRL revokes rick two days before `now`.
         let before = t(f.now - Duration::days(3));
         let v = store()
-            .verify_voter(&rick.issued.cert_der, &[], before, t(f.now))
+            .verify_voter(
+                &rick.issued.cert_der,
+                &[],
+                Purpose::Authentication,
+                before,
+                t(f.now),
+            )
             .unwrap();
         assert_eq!(v.revoked_later, Some(t(f.now - Duration::days(2))));
         let after = t(f.now - Duration::days(1));
         assert!(matches!(
-            store().verify_voter(&rick.issued.cert_der, &[], after, t(f.now)),
+            store().verify_voter(
+                &rick.issued.cert_der,
+                &[],
+                Purpose::Authentication,
+                after,
+                t(f.now)
+            ),
             Err(ChainError::Revoked { .. })
         ));
     }
@@ -1020,7 +1113,7 @@ mod tests {
         // No CRL for the ID CA at all.
         let s = store_with(vec![p.root_crl.clone()]);
         assert!(matches!(
-            s.verify_voter(jane, &[], now, now),
+            s.verify_voter(jane, &[], Purpose::Authentication, now, now),
             Err(ChainError::RevocationUnknown { .. })
         ));
         // An expired CRL.
@@ -1035,7 +1128,7 @@ mod tests {
             .unwrap();
         let s = store_with(vec![p.root_crl.clone(), stale]);
         assert!(matches!(
-            s.verify_voter(jane, &[], now, now),
+            s.verify_voter(jane, &[], Purpose::Authentication, now, now),
             Err(ChainError::RevocationUnknown { .. })
         ));
         // A CRL that is not valid yet.
@@ -1045,7 +1138,7 @@ mod tests {
             .unwrap();
         let s = store_with(vec![p.root_crl.clone(), future]);
         assert!(matches!(
-            s.verify_voter(jane, &[], now, now),
+            s.verify_voter(jane, &[], Purpose::Authentication, now, now),
             Err(ChainError::RevocationUnknown { .. })
         ));
         // A CRL with the ID CA's name signed by another key is ignored.
@@ -1069,7 +1162,7 @@ mod tests {
             .unwrap();
         let s = store_with(vec![p.root_crl.clone(), forged]);
         assert!(matches!(
-            s.verify_voter(jane, &[], now, now),
+            s.verify_voter(jane, &[], Purpose::Authentication, now, now),
             Err(ChainError::RevocationUnknown { .. })
         ));
     }
@@ -1082,7 +1175,8 @@ mod tests {
         let then = t(f.now - Duration::days(365));
         let s = store_with(vec![f.pki.root_crl.clone(), f.pki.id_ca_crl.clone()]);
         // The CRLs are current now, and were issued after `then`.
-        s.verify_voter(ed, &[], then, t(f.now)).unwrap();
+        s.verify_voter(ed, &[], Purpose::Authentication, then, t(f.now))
+            .unwrap();
     }
 
     #[test]
@@ -1102,12 +1196,14 @@ mod tests {
         let jane = &p.voter("jane-p256").unwrap().issued.cert_der;
         let now = t(f.now);
         assert_eq!(
-            s.verify_voter(jane, &[], now, now).unwrap_err(),
+            s.verify_voter(jane, &[], Purpose::Authentication, now, now)
+                .unwrap_err(),
             ChainError::UnknownIssuer
         );
         s.verify_voter(
             jane,
             std::slice::from_ref(&p.id_ca.issued.cert_der),
+            Purpose::Authentication,
             now,
             now,
         )

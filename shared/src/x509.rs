@@ -9,6 +9,12 @@
 //!   a prefix configured for that trust anchor.
 //! - Card-authentication certificates (EKU id-PIV-cardAuth) prove that a
 //!   card is present, not who holds it: they are never accepted.
+//! - A CAC carries two certificates for its holder: PIV Authentication
+//!   (clientAuth), which the gateway requires of the connection, and Digital
+//!   Signature (emailProtection, digitalSignature and nonRepudiation), which
+//!   signs documents. A ballot's signature may be made with either
+//!   ([`Purpose::Signing`]); the connection only with the first
+//!   ([`Purpose::Authentication`]).
 
 use thiserror::Error;
 use x509_parser::certificate::X509Certificate;
@@ -23,6 +29,8 @@ pub mod oids {
     pub const PIV_CARD_AUTH: &str = "2.16.840.1.101.3.6.8";
     /// id-kp-clientAuth.
     pub const CLIENT_AUTH: &str = "1.3.6.1.5.5.7.3.2";
+    /// id-kp-emailProtection (the CAC's Digital Signature certificate).
+    pub const EMAIL_PROTECTION: &str = "1.3.6.1.5.5.7.3.4";
     /// id-US-dod-mediumHardware (legacy).
     pub const DOD_MEDIUM_HARDWARE: &str = "2.16.840.1.101.2.1.11.9";
     /// id-US-dod-mediumHardware-112.
@@ -139,6 +147,18 @@ impl std::fmt::Display for VoterIdentity {
     }
 }
 
+/// What a voter's certificate is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Authenticating the voter's connection to the gateway: extended key
+    /// usage clientAuth (the CAC's PIV Authentication certificate).
+    Authentication,
+    /// Signing the ballot: extended key usage emailProtection (the CAC's
+    /// Digital Signature certificate) or clientAuth, and a key usage, if
+    /// present, with digitalSignature or nonRepudiation.
+    Signing,
+}
+
 /// Why a certificate cannot stand for a voter.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -152,6 +172,11 @@ pub enum IdentityError {
     /// No extendedKeyUsage extension with clientAuth.
     #[error("the certificate is not for client authentication (no clientAuth extended key usage)")]
     NoClientAuth,
+    /// No extendedKeyUsage extension with emailProtection or clientAuth.
+    #[error(
+        "the certificate is not for signing (no emailProtection or clientAuth extended key usage)"
+    )]
+    NotForSigning,
     /// The key usage extension does not allow digital signatures.
     #[error("the certificate's key usage does not allow digital signatures")]
     KeyUsage,
@@ -230,7 +255,11 @@ fn other_name_utf8(raw: &[u8]) -> Option<String> {
 /// Checks a voter certificate against an identity policy and extracts the
 /// identity. Chain, validity and revocation are checked elsewhere
 /// ([`crate::pki`]); this is everything about the certificate's content.
-pub fn voter_facts(der: &[u8], policy: &IdentityPolicy) -> Result<CertFacts, IdentityError> {
+pub fn voter_facts(
+    der: &[u8],
+    policy: &IdentityPolicy,
+    purpose: Purpose,
+) -> Result<CertFacts, IdentityError> {
     let cert = parse_cert(der)?;
 
     // Refuse card-authentication certificates first: they may otherwise
@@ -238,8 +267,12 @@ pub fn voter_facts(der: &[u8], policy: &IdentityPolicy) -> Result<CertFacts, Ide
     let eku = cert
         .extended_key_usage()
         .map_err(|e| IdentityError::Malformed(e.to_string()))?;
+    let missing = match purpose {
+        Purpose::Authentication => IdentityError::NoClientAuth,
+        Purpose::Signing => IdentityError::NotForSigning,
+    };
     let Some(eku) = eku else {
-        return Err(IdentityError::NoClientAuth);
+        return Err(missing);
     };
     if eku
         .value
@@ -249,14 +282,22 @@ pub fn voter_facts(der: &[u8], policy: &IdentityPolicy) -> Result<CertFacts, Ide
     {
         return Err(IdentityError::CardAuthentication);
     }
-    if !eku.value.client_auth {
-        return Err(IdentityError::NoClientAuth);
+    let usable = match purpose {
+        Purpose::Authentication => eku.value.client_auth,
+        Purpose::Signing => eku.value.client_auth || eku.value.email_protection,
+    };
+    if !usable {
+        return Err(missing);
     }
     if let Some(ku) = cert
         .key_usage()
         .map_err(|e| IdentityError::Malformed(e.to_string()))?
     {
-        if !ku.value.digital_signature() {
+        let signs = match purpose {
+            Purpose::Authentication => ku.value.digital_signature(),
+            Purpose::Signing => ku.value.digital_signature() || ku.value.non_repudiation(),
+        };
+        if !signs {
             return Err(IdentityError::KeyUsage);
         }
     }
@@ -348,6 +389,137 @@ pub fn voter_facts(der: &[u8], policy: &IdentityPolicy) -> Result<CertFacts, Ide
     })
 }
 
+/// What a certificate on a voter's card is for, read from its content
+/// (a card's object labels are the middleware's words, not the
+/// certificate's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardRole {
+    /// PIV Authentication (clientAuth): authenticates the connection.
+    Authentication,
+    /// Digital Signature (emailProtection, with digitalSignature or
+    /// nonRepudiation): signs documents, and so the ballot.
+    Signature,
+    /// Card Authentication (id-PIV-cardAuth): proves a card is present,
+    /// not who holds it; never used.
+    CardAuthentication,
+    /// Anything else (the key management certificate, for encryption).
+    Other,
+}
+
+impl CardRole {
+    /// Plain words for a support desk.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CardRole::Authentication => "PIV Authentication (logs in; used for the connection)",
+            CardRole::Signature => "Digital Signature (signs documents; used to sign the ballot)",
+            CardRole::CardAuthentication => {
+                "Card Authentication (proves a card is present; not usable for voting)"
+            }
+            CardRole::Other => "other (not used by ballot-return)",
+        }
+    }
+}
+
+/// A certificate found on a voter's card, summarised for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardCertificate {
+    /// What it is for.
+    pub role: CardRole,
+    /// The subject (`CN=…, OU=…`).
+    pub subject: String,
+    /// The issuer.
+    pub issuer: String,
+    /// The EDIPI it names (UPN `<EDIPI>@mil`, else the common name's last
+    /// field), if any.
+    pub edipi: Option<String>,
+    /// The start of validity (seconds since 1970).
+    pub not_before: i64,
+    /// The end of validity (seconds since 1970).
+    pub not_after: i64,
+    /// The key: `ECDSA P-256`, `ECDSA P-384`, `RSA 2048`, ….
+    pub key: String,
+    /// The key as a voter signature can use it, if it can.
+    pub kind: Option<crate::cms::KeyKind>,
+}
+
+/// Reads a certificate from a card for [`CardCertificate`].
+pub fn card_certificate(der: &[u8]) -> Result<CardCertificate, IdentityError> {
+    let cert = parse_cert(der)?;
+    let bad = |e: x509_parser::error::X509Error| IdentityError::Malformed(e.to_string());
+    let eku = cert.extended_key_usage().map_err(bad)?.map(|e| e.value);
+    let ku = cert.key_usage().map_err(bad)?.map(|k| k.value);
+    let signs = ku.is_none_or(|k| k.digital_signature() || k.non_repudiation());
+    let role = match eku {
+        Some(e)
+            if e.other
+                .iter()
+                .any(|o| o.to_id_string() == oids::PIV_CARD_AUTH) =>
+        {
+            CardRole::CardAuthentication
+        }
+        Some(e) if e.client_auth => CardRole::Authentication,
+        Some(e) if e.email_protection && signs => CardRole::Signature,
+        _ => CardRole::Other,
+    };
+    let sans: Vec<GeneralName<'_>> = cert
+        .subject_alternative_name()
+        .map_err(bad)?
+        .map(|s| s.value.general_names.clone())
+        .unwrap_or_default();
+    let from_upn = sans.iter().find_map(|gn| match gn {
+        GeneralName::OtherName(oid, raw) if oid.to_id_string() == oids::UPN => {
+            other_name_utf8(raw)?
+                .strip_suffix("@mil")
+                .filter(|e| is_edipi(e))
+                .map(str::to_owned)
+        }
+        _ => None,
+    });
+    let from_cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .and_then(|cn| cn.rsplit('.').next().filter(|_| cn.contains('.')))
+        .filter(|e| is_edipi(e))
+        .map(str::to_owned);
+    let spki = cert.public_key();
+    use crate::cms::KeyKind;
+    let (key, kind) = match spki.algorithm.algorithm.to_id_string().as_str() {
+        "1.2.840.113549.1.1.1" => match spki.parsed() {
+            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => {
+                (format!("RSA {}", rsa.key_size()), Some(KeyKind::Rsa))
+            }
+            _ => ("RSA (unreadable)".to_owned(), None),
+        },
+        "1.2.840.10045.2.1" => {
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            match curve.as_deref() {
+                Some("1.2.840.10045.3.1.7") => ("ECDSA P-256".to_owned(), Some(KeyKind::P256)),
+                Some("1.3.132.0.34") => ("ECDSA P-384".to_owned(), Some(KeyKind::P384)),
+                Some(other) => (format!("ECDSA on curve {other}"), None),
+                None => ("ECDSA (no curve named)".to_owned(), None),
+            }
+        }
+        other => (format!("algorithm {other}"), None),
+    };
+    Ok(CardCertificate {
+        role,
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        edipi: from_upn.or(from_cn),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        key,
+        kind,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +538,7 @@ mod tests {
         voter_facts(
             &pki().voter(label).unwrap().issued.cert_der,
             &IdentityPolicy::dod_default(),
+            Purpose::Authentication,
         )
     }
 
@@ -392,6 +565,50 @@ mod tests {
     }
 
     #[test]
+    fn the_digital_signature_certificate_signs_but_cannot_log_in() {
+        let der = &pki().voter("jane-signature").unwrap().issued.cert_der;
+        let policy = IdentityPolicy::dod_default();
+        let signing = voter_facts(der, &policy, Purpose::Signing).unwrap();
+        // The same voter as her PIV Authentication certificate, by the
+        // common name (the signature certificate has no UPN).
+        assert_eq!(signing.identity, facts("jane-p256").unwrap().identity);
+        assert_eq!(
+            voter_facts(der, &policy, Purpose::Authentication),
+            Err(IdentityError::NoClientAuth)
+        );
+        // The PIV Authentication certificate may sign too (cards and
+        // county certificates with one certificate).
+        let auth = &pki().voter("jane-p256").unwrap().issued.cert_der;
+        assert!(voter_facts(auth, &policy, Purpose::Signing).is_ok());
+        // A card-authentication certificate does neither.
+        let card = &pki().voter("jane-cardauth").unwrap().issued.cert_der;
+        assert_eq!(
+            voter_facts(card, &policy, Purpose::Signing),
+            Err(IdentityError::CardAuthentication)
+        );
+    }
+
+    #[test]
+    fn a_card_shows_what_each_certificate_is_for() {
+        let role = |label: &str| {
+            card_certificate(&pki().voter(label).unwrap().issued.cert_der)
+                .unwrap()
+                .role
+        };
+        assert_eq!(role("jane-p256"), CardRole::Authentication);
+        assert_eq!(role("jane-signature"), CardRole::Signature);
+        assert_eq!(role("jane-cardauth"), CardRole::CardAuthentication);
+        let c = card_certificate(&pki().voter("maria-rsa").unwrap().issued.cert_der).unwrap();
+        assert_eq!(c.edipi.as_deref(), Some("3456789012"));
+        assert_eq!(c.key, "RSA 2048");
+        assert_eq!(c.kind, Some(crate::cms::KeyKind::Rsa));
+        assert!(c.not_before < c.not_after);
+        let s = card_certificate(&pki().voter("jane-signature").unwrap().issued.cert_der).unwrap();
+        assert_eq!(s.edipi.as_deref(), Some("1234567890"));
+        assert_eq!(s.key, "ECDSA P-256");
+    }
+
+    #[test]
     fn refuses_a_certificate_without_an_accepted_policy() {
         assert!(matches!(
             facts("ned-nopolicy"),
@@ -414,9 +631,13 @@ mod tests {
             })
             .unwrap();
         assert_eq!(
-            voter_facts(&no_upn.cert_der, &IdentityPolicy::dod_default())
-                .unwrap()
-                .identity,
+            voter_facts(
+                &no_upn.cert_der,
+                &IdentityPolicy::dod_default(),
+                Purpose::Authentication
+            )
+            .unwrap()
+            .identity,
             VoterIdentity::Edipi("1111111111".into())
         );
         let conflict = ca
@@ -426,7 +647,11 @@ mod tests {
             })
             .unwrap();
         assert_eq!(
-            voter_facts(&conflict.cert_der, &IdentityPolicy::dod_default()),
+            voter_facts(
+                &conflict.cert_der,
+                &IdentityPolicy::dod_default(),
+                Purpose::Authentication
+            ),
             Err(IdentityError::Conflict)
         );
         let nothing = ca
@@ -437,7 +662,11 @@ mod tests {
             })
             .unwrap();
         assert!(matches!(
-            voter_facts(&nothing.cert_der, &IdentityPolicy::dod_default()),
+            voter_facts(
+                &nothing.cert_der,
+                &IdentityPolicy::dod_default(),
+                Purpose::Authentication
+            ),
             Err(IdentityError::NoIdentity(_))
         ));
     }
@@ -457,7 +686,12 @@ mod tests {
                     ..cac_spec("DOE", "JOHN", "X", "1111111111", KeyAlg::P256, now())
                 })
                 .unwrap();
-            voter_facts(&c.cert_der, &IdentityPolicy::dod_default()).unwrap();
+            voter_facts(
+                &c.cert_der,
+                &IdentityPolicy::dod_default(),
+                Purpose::Authentication,
+            )
+            .unwrap();
         }
     }
 
@@ -470,6 +704,7 @@ mod tests {
         let f = voter_facts(
             &pki().voter("omar-county").unwrap().issued.cert_der,
             &policy,
+            Purpose::Authentication,
         )
         .unwrap();
         assert_eq!(f.identity, VoterIdentity::County("TC-000123".into()));
@@ -481,7 +716,8 @@ mod tests {
         // The same certificate under DoD rules has no EDIPI and no DoD policy.
         assert!(voter_facts(
             &pki().voter("omar-county").unwrap().issued.cert_der,
-            &IdentityPolicy::dod_default()
+            &IdentityPolicy::dod_default(),
+            Purpose::Authentication,
         )
         .is_err());
     }
@@ -504,13 +740,21 @@ mod tests {
     #[test]
     fn refuses_garbage_and_trailing_bytes() {
         assert!(matches!(
-            voter_facts(b"not a certificate", &IdentityPolicy::dod_default()),
+            voter_facts(
+                b"not a certificate",
+                &IdentityPolicy::dod_default(),
+                Purpose::Authentication
+            ),
             Err(IdentityError::Malformed(_))
         ));
         let mut der = pki().voter("jane-p256").unwrap().issued.cert_der.clone();
         der.push(0);
         assert!(matches!(
-            voter_facts(&der, &IdentityPolicy::dod_default()),
+            voter_facts(
+                &der,
+                &IdentityPolicy::dod_default(),
+                Purpose::Authentication
+            ),
             Err(IdentityError::Malformed(_))
         ));
     }

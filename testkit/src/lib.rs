@@ -16,6 +16,7 @@ pub mod hostile;
 pub mod observers;
 pub mod pdf;
 pub mod server;
+pub mod softhsm;
 pub mod voters;
 pub mod world;
 

@@ -31,7 +31,7 @@ pub fn credentials(pki: &DevPki, issued: &Issued) -> Credentials {
     Credentials {
         cert: issued.cert_der.clone(),
         chain: vec![pki.id_ca.issued.cert_der.clone()],
-        key: shared::cms::VoterKey::from_pem(issued.key.pkcs8_pem().as_bytes()).unwrap(),
+        key: Box::new(shared::cms::VoterKey::from_pem(issued.key.pkcs8_pem().as_bytes()).unwrap()),
     }
 }
 

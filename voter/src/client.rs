@@ -223,7 +223,7 @@ pub struct Credentials {
     /// Intermediates to include in the signature.
     pub chain: Vec<Vec<u8>>,
     /// The key.
-    pub key: shared::cms::VoterKey,
+    pub key: Box<dyn shared::cms::CmsSigner>,
 }
 
 /// Progress messages for the person at the keyboard.
@@ -261,7 +261,7 @@ pub fn prepare(
         &manifest.declaration,
     )
     .to_bytes()?;
-    let signed = shared::cms::sign(&package, &creds.cert, &creds.chain, &creds.key)?;
+    let signed = shared::cms::sign(&package, &creds.cert, &creds.chain, creds.key.as_ref())?;
     let cert = shared::pgp::read_public_cert(&manifest.election_cert)?;
     Ok(shared::pgp::encrypt(&cert, &signed)?)
 }

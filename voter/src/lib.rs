@@ -6,5 +6,6 @@
 //! code.
 #![forbid(unsafe_code)]
 
+pub mod card;
 pub mod client;
 pub mod tls;

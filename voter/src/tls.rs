@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::sync::Arc;
 
 /// The client configuration. `alpn` lists the protocols offered.
 pub fn client_config(
@@ -17,7 +18,7 @@ pub fn client_config(
             .add(r.clone())
             .context("a server root certificate is not usable")?;
     }
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots);
@@ -27,6 +28,49 @@ pub fn client_config(
             .context("the voter certificate and key do not match")?,
         None => builder.with_no_client_auth(),
     };
+    c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(c)
+}
+
+/// A client certificate chain and a key that signs with it (a card's, say):
+/// always sent, whatever the server hints.
+#[derive(Debug)]
+struct Always(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Always {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// [`client_config`] with a client certificate whose key is not in memory
+/// (a card's: [`crate::card::TlsKey`]).
+pub fn client_config_with_key(
+    server_roots: &[CertificateDer<'static>],
+    chain: Vec<CertificateDer<'static>>,
+    key: Arc<dyn rustls::sign::SigningKey>,
+    alpn: &[&[u8]],
+) -> Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for r in server_roots {
+        roots
+            .add(r.clone())
+            .context("a server root certificate is not usable")?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certified = Arc::new(rustls::sign::CertifiedKey::new(chain, key));
+    let mut c = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(Arc::new(Always(certified)));
     c.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(c)
 }

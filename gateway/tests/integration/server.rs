@@ -63,16 +63,18 @@ async fn a_valid_ballot_gets_a_receipt_that_verifies_and_a_retry_gets_the_same_o
         &client::Credentials {
             cert: w.pki.voter("omar-county").unwrap().issued.cert_der.clone(),
             chain: vec![],
-            key: shared::cms::VoterKey::from_pem(
-                w.pki
-                    .voter("omar-county")
-                    .unwrap()
-                    .issued
-                    .key
-                    .pkcs8_pem()
-                    .as_bytes(),
-            )
-            .unwrap(),
+            key: Box::new(
+                shared::cms::VoterKey::from_pem(
+                    w.pki
+                        .voter("omar-county")
+                        .unwrap()
+                        .issued
+                        .key
+                        .pkcs8_pem()
+                        .as_bytes(),
+                )
+                .unwrap(),
+            ),
         },
     )
     .unwrap();
@@ -475,8 +477,10 @@ async fn an_export_then_more_ballots_then_an_export_that_continues() {
                 &client::Credentials {
                     cert: v.issued.cert_der.clone(),
                     chain: vec![],
-                    key: shared::cms::VoterKey::from_pem(v.issued.key.pkcs8_pem().as_bytes())
-                        .unwrap(),
+                    key: Box::new(
+                        shared::cms::VoterKey::from_pem(v.issued.key.pkcs8_pem().as_bytes())
+                            .unwrap(),
+                    ),
                 },
             )
             .unwrap()

@@ -41,7 +41,13 @@ fn full_check(store: &TrustStore, der: &[u8]) -> Result<(Vec<u8>, VoterIdentity)
     let v = shared::cms::verify(der, 1 << 20).map_err(|e| e.to_string())?;
     let now = SystemClock.now();
     let voter = store
-        .verify_voter(&v.signer_cert, &v.other_certs, now, now)
+        .verify_voter(
+            &v.signer_cert,
+            &v.other_certs,
+            shared::x509::Purpose::Signing,
+            now,
+            now,
+        )
         .map_err(|e| e.to_string())?;
     Ok((v.content, voter.facts.identity))
 }

@@ -111,7 +111,13 @@ fn every_dod_medium_hardware_level_is_accepted_and_nothing_weaker() {
         ("mediumHardware-192", oid::DOD_MEDIUM_HARDWARE_192),
     ] {
         let v = s
-            .verify_voter(&c.voter(KeyAlg::P256, vec![policy]), &[], now, now)
+            .verify_voter(
+                &c.voter(KeyAlg::P256, vec![policy]),
+                &[],
+                shared::x509::Purpose::Authentication,
+                now,
+                now,
+            )
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(v.facts.identity, VoterIdentity::Edipi("1112223334".into()));
     }
@@ -123,7 +129,13 @@ fn every_dod_medium_hardware_level_is_accepted_and_nothing_weaker() {
         ("none", vec![]),
     ] {
         let e = s
-            .verify_voter(&c.voter(KeyAlg::P256, policies), &[], now, now)
+            .verify_voter(
+                &c.voter(KeyAlg::P256, policies),
+                &[],
+                shared::x509::Purpose::Authentication,
+                now,
+                now,
+            )
             .unwrap_err();
         assert!(
             matches!(
@@ -140,6 +152,7 @@ fn every_dod_medium_hardware_level_is_accepted_and_nothing_weaker() {
             vec![oid::DOD_MEDIUM, oid::DOD_MEDIUM_HARDWARE_128],
         ),
         &[],
+        shared::x509::Purpose::Authentication,
         now,
         now,
     )
@@ -156,7 +169,7 @@ fn rsa_and_ecdsa_chains_in_every_combination() {
             let now = t(c.now);
             for leaf in algs {
                 let cert = c.voter(leaf, vec![oid::DOD_MEDIUM_HARDWARE_112]);
-                s.verify_voter(&cert, &[], now, now)
+                s.verify_voter(&cert, &[], shared::x509::Purpose::Authentication, now, now)
                     .unwrap_or_else(|e| panic!("root {root:?}, CA {ca:?}, voter {leaf:?}: {e}"));
                 // And revocation works with that CA's signature algorithm.
                 let serial = serial_of(&cert);
@@ -166,7 +179,13 @@ fn rsa_and_ecdsa_chains_in_every_combination() {
                 ]);
                 assert!(
                     matches!(
-                        revoked.verify_voter(&cert, &[], now, now),
+                        revoked.verify_voter(
+                            &cert,
+                            &[],
+                            shared::x509::Purpose::Authentication,
+                            now,
+                            now
+                        ),
                         Err(ChainError::Revoked { .. })
                     ),
                     "root {root:?}, CA {ca:?}, voter {leaf:?}"
@@ -186,18 +205,29 @@ fn a_revoked_intermediate_revokes_its_voters_from_that_moment() {
     let now = t(c.now);
     // A ballot received after the CA was revoked does not count...
     assert!(matches!(
-        s.verify_voter(&cert, &[], now, now),
+        s.verify_voter(&cert, &[], shared::x509::Purpose::Authentication, now, now),
         Err(ChainError::Revoked { .. })
     ));
     // ...one received before does, and says so.
     let v = s
-        .verify_voter(&cert, &[], t(c.now - Duration::days(3)), now)
+        .verify_voter(
+            &cert,
+            &[],
+            shared::x509::Purpose::Authentication,
+            t(c.now - Duration::days(3)),
+            now,
+        )
         .unwrap();
     assert_eq!(v.revoked_later, Some(t(when)));
     // Without the root's CRL the intermediate's status is unknown.
     assert!(matches!(
-        c.store(vec![c.ca_crl(&[])])
-            .verify_voter(&cert, &[], now, now),
+        c.store(vec![c.ca_crl(&[])]).verify_voter(
+            &cert,
+            &[],
+            shared::x509::Purpose::Authentication,
+            now,
+            now
+        ),
         Err(ChainError::RevocationUnknown { .. })
     ));
 }
@@ -214,14 +244,27 @@ fn a_crl_current_at_receipt_still_decides_after_it_expires() {
     let root_crl = c.root.crl(2, &[], from, to).unwrap();
     let clean = c.ca.crl(2, &[], from, to).unwrap();
     let s = c.store(vec![root_crl.clone(), clean]);
-    s.verify_voter(&cert, &[], received, t(c.now)).unwrap();
+    s.verify_voter(
+        &cert,
+        &[],
+        shared::x509::Purpose::Authentication,
+        received,
+        t(c.now),
+    )
+    .unwrap();
     // The same with the card revoked 12 days ago: refused.
     let listed =
         c.ca.crl(3, &[(&serial, c.now - Duration::days(12))], from, to)
             .unwrap();
     let s = c.store(vec![root_crl.clone(), listed]);
     assert!(matches!(
-        s.verify_voter(&cert, &[], received, t(c.now)),
+        s.verify_voter(
+            &cert,
+            &[],
+            shared::x509::Purpose::Authentication,
+            received,
+            t(c.now)
+        ),
         Err(ChainError::Revoked { .. })
     ));
     // A CRL that expired before the ballot arrived decides nothing.
@@ -235,7 +278,13 @@ fn a_crl_current_at_receipt_still_decides_after_it_expires() {
         .unwrap();
     let s = c.store(vec![root_crl, older]);
     assert!(matches!(
-        s.verify_voter(&cert, &[], received, t(c.now)),
+        s.verify_voter(
+            &cert,
+            &[],
+            shared::x509::Purpose::Authentication,
+            received,
+            t(c.now)
+        ),
         Err(ChainError::RevocationUnknown { .. })
     ));
 }
@@ -250,7 +299,7 @@ fn a_crl_signed_by_another_key_of_the_same_name_is_ignored() {
     let s = c.store(vec![c.root_crl(&[]), twin.ca_crl(&[])]);
     let now = t(c.now);
     assert!(matches!(
-        s.verify_voter(&cert, &[], now, now),
+        s.verify_voter(&cert, &[], shared::x509::Purpose::Authentication, now, now),
         Err(ChainError::RevocationUnknown { .. })
     ));
     // A garbled CRL is refused when the store is built.

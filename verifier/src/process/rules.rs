@@ -109,7 +109,13 @@ fn judge(
     let m = inputs.manifest;
     let at = when.proven;
     let voter = trust
-        .verify_voter(&cms.signer_cert, &cms.other_certs, at, now)
+        .verify_voter(
+            &cms.signer_cert,
+            &cms.other_certs,
+            shared::x509::Purpose::Signing,
+            at,
+            now,
+        )
         .map_err(|e| match e {
             ChainError::Revoked { .. } => Reason::CertificateRevoked,
             _ => Reason::CertificateInvalid,

@@ -22,15 +22,32 @@ pub(crate) struct Connection {
     /// The certificate authority of the gateway's TLS certificate (PEM).
     #[arg(long)]
     pub(crate) ca: PathBuf,
-    /// Your certificate (PEM): the PIV authentication certificate of your CAC.
-    #[arg(long)]
-    pub(crate) cert: PathBuf,
-    /// Your private key (PEM).
-    #[arg(long)]
-    pub(crate) key: PathBuf,
+    /// For development and tests, instead of a card: your certificate (PEM).
+    #[arg(long, requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+    /// For development and tests, instead of a card: your private key (PEM).
+    #[arg(long, requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
     /// Your card's issuing CA certificates, to include (PEM).
     #[arg(long)]
     pub(crate) chain: Option<PathBuf>,
+}
+
+/// Which card, and how to reach it.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CardArgs {
+    /// The card software's PKCS #11 module (OpenSC, ActivClient); found in
+    /// the usual places if not given.
+    #[arg(long)]
+    pub(crate) pkcs11_module: Option<PathBuf>,
+    /// The label of your card, when several are inserted.
+    #[arg(long = "card")]
+    pub(crate) card_label: Option<String>,
+    /// Read the PIN from this file descriptor (its first line) instead of
+    /// asking; for automation. The PIN is never taken from the command line
+    /// or the environment.
+    #[arg(long)]
+    pub(crate) pin_fd: Option<u32>,
 }
 
 /// What `send` needs.
@@ -38,6 +55,8 @@ pub(crate) struct Connection {
 pub(crate) struct SendArgs {
     #[command(flatten)]
     pub(crate) conn: Connection,
+    #[command(flatten)]
+    pub(crate) card: CardArgs,
     /// The election key fingerprint printed in your ballot instructions.
     #[arg(long, value_parser = shared::pgp::parse_fingerprint)]
     pub(crate) election_fingerprint: String,
@@ -72,5 +91,12 @@ pub(crate) enum Command {
         /// The receipt saved when you sent your ballot.
         #[arg(long, default_value = "ballot-receipt.json")]
         receipt: PathBuf,
+    },
+    /// Show what is on your card (for you or a support desk): the card, its
+    /// certificates, your EDIPI, expiry dates, and the PIN's state. No PIN
+    /// is asked.
+    Card {
+        #[command(flatten)]
+        card: CardArgs,
     },
 }

@@ -5,22 +5,28 @@ mod cli;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{Cli, Command, Connection, SendArgs};
+use cli::{CardArgs, Cli, Command, Connection, SendArgs};
+use rustls_pki_types::CertificateDer;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use voter::card::{self, Card, CardError, Pin};
 use voter::client::{self, Ballot, Credentials, Gateway, SavedReceipt};
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
-fn gateway(conn: &Connection) -> Result<(Gateway, Credentials)> {
+fn gateway(conn: &Connection, card: &CardArgs) -> Result<(Gateway, Credentials)> {
     let roots = shared::pki::tls_chain_from_pem(&read(&conn.ca, "the gateway CA file")?)?;
-    let mut chain = shared::pki::tls_chain_from_pem(&read(&conn.cert, "your certificate")?)?;
     let extra = match &conn.chain {
         Some(p) => shared::pki::tls_chain_from_pem(&read(p, "the chain file")?)?,
         None => Vec::new(),
     };
-    let key_pem = zeroize::Zeroizing::new(read(&conn.key, "your key")?);
+    let (Some(cert_path), Some(key_path)) = (&conn.cert, &conn.key) else {
+        return with_card(conn, card, &roots, extra);
+    };
+    let mut chain = shared::pki::tls_chain_from_pem(&read(cert_path, "your certificate")?)?;
+    let key_pem = zeroize::Zeroizing::new(read(key_path, "your key")?);
     let tls_key = shared::pki::tls_key_from_pem(&key_pem)?;
     let signing_key = shared::cms::VoterKey::from_pem(&key_pem).context("your key cannot sign")?;
     let cert = chain
@@ -40,9 +46,122 @@ fn gateway(conn: &Connection) -> Result<(Gateway, Credentials)> {
         Credentials {
             cert,
             chain: others,
-            key: signing_key,
+            key: Box::new(signing_key),
         },
     ))
+}
+
+/// The credentials of the voter's card: the PIN is asked once and tried
+/// once, before anything is sent; the card signs the connection with its
+/// PIV Authentication key and the ballot with its Digital Signature key.
+fn with_card(
+    conn: &Connection,
+    args: &CardArgs,
+    roots: &[CertificateDer<'static>],
+    extra: Vec<CertificateDer<'static>>,
+) -> Result<(Gateway, Credentials)> {
+    let module = card::find_module(args.pkcs11_module.as_deref())?;
+    let c = Card::open(&module, args.card_label.as_deref())?;
+    println!("Card: '{}' ({})", c.token.label, c.token.manufacturer);
+    let auth = c.authentication()?;
+    let signing = c.signature()?;
+    if let Ok(s) = &auth.summary {
+        println!(
+            "Your certificate: {} (EDIPI {})",
+            s.subject,
+            s.edipi.as_deref().unwrap_or("none")
+        );
+    }
+    let state = c.pin_state()?;
+    if state.locked {
+        return Err(CardError::Locked.into());
+    }
+    if state.final_try {
+        println!("{}", card::TriesLeft::Last);
+    }
+    let pin = Arc::new(Pin::read(
+        args.pin_fd,
+        &format!("PIN for card '{}': ", c.token.label),
+    )?);
+    c.login(&pin)?;
+    let tls_key = Arc::new(c.key(auth, "PIV Authentication", Some(pin.clone()))?);
+    let sign_key = c.key(signing, "Digital Signature", Some(pin))?;
+    let mut chain = vec![CertificateDer::from(auth.der.clone())];
+    chain.extend(extra.iter().cloned());
+    let tls = voter::tls::client_config_with_key(
+        roots,
+        chain,
+        Arc::new(card::TlsKey(tls_key)),
+        &[b"http/1.1"],
+    )?;
+    Ok((
+        Gateway::new(&conn.gateway, tls)?,
+        Credentials {
+            cert: signing.der.clone(),
+            chain: extra.iter().map(|c| c.to_vec()).collect(),
+            key: Box::new(sign_key),
+        },
+    ))
+}
+
+fn show_card(args: &CardArgs) -> Result<()> {
+    let module = card::find_module(args.pkcs11_module.as_deref())?;
+    let c = Card::open(&module, args.card_label.as_deref())?;
+    println!("Card: '{}'", c.token.label);
+    println!(
+        "  made by {}, model {}, serial number {}",
+        c.token.manufacturer, c.token.model, c.token.serial
+    );
+    println!("  card software: {}", module.display());
+    let state = c.pin_state()?;
+    println!(
+        "  PIN: {}",
+        if state.locked {
+            "LOCKED (it must be unlocked at an ID card office)"
+        } else if state.final_try {
+            "ONE try left before it locks"
+        } else if state.count_low {
+            "a wrong PIN was entered; few tries are left"
+        } else {
+            "not locked"
+        }
+    );
+    let now = shared::clock::Clock::now(&shared::clock::SystemClock).0 as i64;
+    println!("Certificates on the card: {}", c.certificates.len());
+    for (i, o) in c.certificates.iter().enumerate() {
+        println!("  {}. '{}'", i + 1, o.label);
+        match &o.summary {
+            Err(e) => println!("     cannot be read: {e}"),
+            Ok(s) => {
+                println!("     for:     {}", s.role.describe());
+                println!("     name:    {}", shared::text::printable(&s.subject));
+                println!("     EDIPI:   {}", s.edipi.as_deref().unwrap_or("none"));
+                println!("     issuer:  {}", shared::text::printable(&s.issuer));
+                println!("     key:     {}", s.key);
+                let date = |t: i64| shared::clock::UnixTime(t.max(0) as u64).to_rfc3339();
+                let when = if s.not_after < now {
+                    "EXPIRED".to_owned()
+                } else if s.not_before > now {
+                    "NOT YET VALID".to_owned()
+                } else {
+                    format!("{} days left", (s.not_after - now) / 86_400)
+                };
+                println!(
+                    "     valid:   {} to {} ({when})",
+                    date(s.not_before),
+                    date(s.not_after)
+                );
+            }
+        }
+    }
+    match (c.authentication(), c.signature()) {
+        (Ok(a), Ok(s)) => println!(
+            "ballot-return logs in with '{}' and signs ballots with '{}'.",
+            a.label, s.label
+        ),
+        (Err(e), _) | (_, Err(e)) => println!("This card cannot be used to vote: {e}"),
+    }
+    Ok(())
 }
 
 fn media_type_for(path: &Path) -> Result<String> {
@@ -61,6 +180,7 @@ fn media_type_for(path: &Path) -> Result<String> {
 async fn send(args: SendArgs) -> Result<()> {
     let SendArgs {
         conn,
+        card,
         election_fingerprint: fpr,
         ballot,
         ballot_style: style,
@@ -69,7 +189,7 @@ async fn send(args: SendArgs) -> Result<()> {
         receipt: receipt_path,
         attempts,
     } = args;
-    let (gw, creds) = gateway(&conn)?;
+    let (gw, creds) = gateway(&conn, &card)?;
     println!("Contacting the gateway and checking the election details…");
     let manifest = gw.manifest(&fpr).await?;
     println!("Election: {} ({})", manifest.title, manifest.jurisdiction);
@@ -170,6 +290,9 @@ fn main() -> std::process::ExitCode {
             Command::Status { conn, receipt } => status(conn, receipt)
                 .await
                 .map_err(|e| e.context("the check did not complete")),
+            Command::Card { card } => {
+                show_card(&card).map_err(|e| e.context("the card could not be read"))
+            }
         }
     });
     match result {
