@@ -65,7 +65,7 @@ async fn the_auditors_program_checks_receipts_follows_the_log_and_counts_the_sta
     );
 
     // The county decides; the auditor counts the signed status file.
-    let status_file = crate::witnessed::county_decides(&w, &w.county.gw, "canvass");
+    let status_file = w.county_decides(&w.county.gw, "canvass");
     let p = w.dir.path().join("status.signed");
     std::fs::write(&p, &status_file).unwrap();
     gateway::export::import_status(&w.county.gw, &p, &w.county.clock).unwrap();

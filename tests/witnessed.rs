@@ -11,37 +11,6 @@ use testkit::observers::Observers;
 use testkit::world::{post, World};
 use voter::client::SavedReceipt;
 
-/// The county's side: export what `data` logged, import it on the
-/// verifier, decide, and return the signed status file.
-pub(crate) fn county_decides(w: &World, data: &std::path::Path, out: &str) -> Vec<u8> {
-    let (crls, inter) = gateway::config::pki_files(&w.config.trust).unwrap();
-    let bundle = gateway::export::export(
-        data,
-        &crls,
-        &inter,
-        &w.dir.path().join(format!("usb-{out}")),
-        false,
-        &w.county.clock,
-    )
-    .unwrap()
-    .unwrap();
-    let mut conn = verifier::state::open(&verifier::state::db_path(&w.county.home)).unwrap();
-    verifier::import::import(&mut conn, &bundle.dir, &w.county.clock, &mut |_, _| {}).unwrap();
-    let loaded = verifier::ceremony::load(&w.county.home).unwrap();
-    let inputs = verifier::process::Inputs::new(
-        &loaded,
-        Some(&w.county.password),
-        vec![shared::pki::Anchor {
-            name: "root".into(),
-            cert_der: w.pki.root.issued.cert_der.clone(),
-            policy: shared::x509::IdentityPolicy::dod_default(),
-        }],
-    );
-    let dir = w.dir.path().join(out);
-    verifier::process::process(&conn, &inputs, &dir, &w.county.clock, &mut |_, _, _| {}).unwrap();
-    std::fs::read(dir.join(shared::media::STATUS_FILE)).unwrap()
-}
-
 /// A world whose manifest names three real witnesses (a quorum of two),
 /// running on the county's clock, and the attacker's second log: a copy
 /// of the gateway's data folder before anything was logged (the same keys
@@ -90,7 +59,7 @@ async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() 
 
     // The county decides the log it was given; the gateway serves the
     // signed status file.
-    let status_file = county_decides(&w, &w.county.gw, "canvass");
+    let status_file = w.county_decides(&w.county.gw, "canvass");
     gateway::export::import_status(
         &w.county.gw,
         &{
@@ -160,7 +129,7 @@ async fn the_voter_sees_the_signed_status_not_the_gateways_word() {
     let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
     voter::client::check_receipt_time(&receipt, clock.now()).unwrap();
     w.witnessed(r.port, 1).await.expect("witnessed within 30 s");
-    let status_file = county_decides(&w, &w.county.gw, "canvass");
+    let status_file = w.county_decides(&w.county.gw, "canvass");
     let p = w.dir.path().join("status.signed");
     std::fs::write(&p, &status_file).unwrap();
     gateway::export::import_status(&w.county.gw, &p, &w.county.clock).unwrap();
@@ -301,7 +270,7 @@ async fn a_backdated_ballot_is_late_and_a_revoked_cards_ballot_is_revoked() {
     w.witnessed(r.port, 3).await.expect("witnessed within 30 s");
     r.stop().await;
 
-    let status = county_decides(&w, &w.county.gw, "canvass");
+    let status = w.county_decides(&w.county.gw, "canvass");
     let status = shared::status::StatusFile::open_signed(&status, &w.county.fpr).unwrap();
     use shared::status::{Reason, Status};
     assert_eq!(

@@ -101,6 +101,39 @@ impl World {
         }
     }
 
+    /// The county's side: export what `data` logged, import it on the
+    /// verifier, decide, and return the signed status file.
+    pub fn county_decides(&self, data: &std::path::Path, out: &str) -> Vec<u8> {
+        let w = self;
+        let (crls, inter) = gateway::config::pki_files(&w.config.trust).unwrap();
+        let bundle = gateway::export::export(
+            data,
+            &crls,
+            &inter,
+            &w.dir.path().join(format!("usb-{out}")),
+            false,
+            &w.county.clock,
+        )
+        .unwrap()
+        .unwrap();
+        let mut conn = verifier::state::open(&verifier::state::db_path(&w.county.home)).unwrap();
+        verifier::import::import(&mut conn, &bundle.dir, &w.county.clock, &mut |_, _| {}).unwrap();
+        let loaded = verifier::ceremony::load(&w.county.home).unwrap();
+        let inputs = verifier::process::Inputs::new(
+            &loaded,
+            Some(&w.county.password),
+            vec![shared::pki::Anchor {
+                name: "root".into(),
+                cert_der: w.pki.root.issued.cert_der.clone(),
+                policy: shared::x509::IdentityPolicy::dod_default(),
+            }],
+        );
+        let dir = w.dir.path().join(out);
+        verifier::process::process(&conn, &inputs, &dir, &w.county.clock, &mut |_, _, _| {})
+            .unwrap();
+        std::fs::read(dir.join(shared::media::STATUS_FILE)).unwrap()
+    }
+
     /// Starts the real server in this process.
     pub async fn start(&self) -> Running {
         let (serving, port) =

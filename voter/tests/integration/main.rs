@@ -142,3 +142,5 @@ fn a_mistyped_fingerprint_is_refused_before_anything_is_sent() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("only the digits 0-9 and letters A-F"), "{err}");
 }
+
+mod card;

@@ -84,6 +84,10 @@ fn with_card(
         &format!("PIN for card '{}': ", c.token.label),
     )?);
     c.login(&pin)?;
+    println!(
+        "The card logs in with '{}' and signs your ballot with '{}'.",
+        auth.label, signing.label
+    );
     let tls_key = Arc::new(c.key(auth, "PIV Authentication", Some(pin.clone()))?);
     let sign_key = c.key(signing, "Digital Signature", Some(pin))?;
     let mut chain = vec![CertificateDer::from(auth.der.clone())];
