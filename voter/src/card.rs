@@ -676,3 +676,35 @@ impl rustls::sign::Signer for TlsSigner {
         self.scheme
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cryptoki::context::Function;
+
+    #[test]
+    fn each_card_failure_gets_its_own_plain_message() {
+        let rv = |e| CkError::Pkcs11(e, Function::Sign);
+        for gone in [
+            RvError::TokenNotPresent,
+            RvError::DeviceRemoved,
+            RvError::SessionHandleInvalid,
+        ] {
+            assert!(matches!(ck(rv(gone)), CardError::Removed));
+        }
+        assert!(matches!(ck(rv(RvError::PinLocked)), CardError::Locked));
+        assert!(matches!(ck(rv(RvError::GeneralError)), CardError::Token(_)));
+        let words = |e: CardError| e.to_string();
+        assert!(words(CardError::Removed).contains("card was removed"));
+        assert!(words(CardError::Locked).contains("ID card office"));
+        assert!(words(CardError::WrongPin(TriesLeft::Last)).contains("ONE try is left"));
+        assert!(words(CardError::WrongPin(TriesLeft::Few)).contains("few tries are left"));
+        assert!(words(CardError::NoCard).contains("insert your CAC"));
+    }
+
+    #[test]
+    fn a_pin_is_never_printed() {
+        let pin = Pin(Zeroizing::new("123456".into()));
+        assert_eq!(format!("{pin:?}"), "Pin(..)");
+    }
+}

@@ -6,18 +6,23 @@ use anyhow::{Context, Result};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 
-/// The client configuration. `alpn` lists the protocols offered.
-pub fn client_config(
-    server_roots: &[CertificateDer<'static>],
-    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-    alpn: &[&[u8]],
-) -> Result<rustls::ClientConfig> {
+fn root_store(server_roots: &[CertificateDer<'static>]) -> Result<rustls::RootCertStore> {
     let mut roots = rustls::RootCertStore::empty();
     for r in server_roots {
         roots
             .add(r.clone())
             .context("a server root certificate is not usable")?;
     }
+    Ok(roots)
+}
+
+/// The client configuration. `alpn` lists the protocols offered.
+pub fn client_config(
+    server_roots: &[CertificateDer<'static>],
+    client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    alpn: &[&[u8]],
+) -> Result<rustls::ClientConfig> {
+    let roots = root_store(server_roots)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -59,12 +64,7 @@ pub fn client_config_with_key(
     key: Arc<dyn rustls::sign::SigningKey>,
     alpn: &[&[u8]],
 ) -> Result<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for r in server_roots {
-        roots
-            .add(r.clone())
-            .context("a server root certificate is not usable")?;
-    }
+    let roots = root_store(server_roots)?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let certified = Arc::new(rustls::sign::CertifiedKey::new(chain, key));
     let mut c = rustls::ClientConfig::builder_with_provider(provider)
