@@ -667,7 +667,7 @@ pub fn cac_signature_spec(
 ) -> CertSpec {
     CertSpec {
         ekus: vec![oid::EMAIL_PROTECTION],
-        policies: vec![oid::DOD_MEDIUM_HARDWARE_112],
+        upn: None,
         email: Some(format!(
             "{}.{}.{}.mil@mail.mil",
             first.to_ascii_lowercase(),
@@ -675,12 +675,7 @@ pub fn cac_signature_spec(
             last.to_ascii_lowercase()
         )),
         non_repudiation: true,
-        ..CertSpec::leaf(
-            &cac_subject(last, first, middle, edipi, "USN"),
-            alg,
-            now,
-            3 * 365,
-        )
+        ..cac_spec(last, first, middle, edipi, alg, now)
     }
 }
 

@@ -103,6 +103,27 @@ pub fn read_secret(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, FileError
     Ok(zeroize::Zeroizing::new(read_bounded(path, 1024 * 1024)?))
 }
 
+/// Reads a secret (a passphrase, a PIN) from the open file descriptor
+/// `fd`: its first line, from at most `max` bytes, in memory that is wiped
+/// when dropped. Through `/proc/self/fd`, which needs no `unsafe` to adopt
+/// a raw descriptor.
+pub fn read_secret_line_from_fd(
+    fd: u32,
+    max: u64,
+) -> Result<zeroize::Zeroizing<String>, FileError> {
+    let path = format!("/proc/self/fd/{fd}");
+    let named = Path::new(&path);
+    let mut all = zeroize::Zeroizing::new(String::new());
+    std::fs::File::open(named)
+        .map_err(io(named))?
+        .take(max)
+        .read_to_string(&mut all)
+        .map_err(io(named))?;
+    Ok(zeroize::Zeroizing::new(
+        all.lines().next().unwrap_or("").to_owned(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,7 +139,9 @@ impl ChainError {
             W::CertNotValidYet { .. } => ChainError::NotYetValid(at),
             W::InvalidSignatureForPublicKey
             | W::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => ChainError::BadSignature,
-            W::RequiredEkuNotFoundContext(_) => ChainError::WrongUsage,
+            // The plain variant is what `BallotSigningEku` can build.
+            #[allow(deprecated)]
+            W::RequiredEkuNotFoundContext(_) | W::RequiredEkuNotFound => ChainError::WrongUsage,
             W::MaximumPathDepthExceeded | W::MaximumPathBuildCallsExceeded => ChainError::TooLong,
             W::BadDer | W::BadDerTime | W::TrailingData(_) => {
                 ChainError::Malformed(format!("{e:?}"))
@@ -831,18 +833,10 @@ fn check_key(c: &x509_parser::certificate::X509Certificate<'_>) -> Result<(), Ch
             }
             Ok(())
         }
-        PublicKey::EC(_) => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string());
-            match curve.as_deref() {
-                Some(P256 | P384 | P521) => Ok(()),
-                other => Err(weak(&format!("elliptic curve {other:?}"))),
-            }
-        }
+        PublicKey::EC(_) => match crate::x509::named_curve(spki).as_deref() {
+            Some(P256 | P384 | P521) => Ok(()),
+            other => Err(weak(&format!("elliptic curve {other:?}"))),
+        },
         _ => Err(weak("neither RSA, ECDSA nor Ed25519")),
     }
 }
@@ -971,6 +965,15 @@ mod tests {
         assert_eq!(
             store
                 .verify_voter(sig, &[], Purpose::Authentication, now, now)
+                .unwrap_err(),
+            ChainError::WrongUsage
+        );
+        // A certificate for neither purpose (the TLS server's, serverAuth
+        // only) is named as the wrong usage, as for authentication.
+        let server = &fixture().pki.server.cert_der;
+        assert_eq!(
+            store
+                .verify_voter(server, &[], Purpose::Signing, now, now)
                 .unwrap_err(),
             ChainError::WrongUsage
         );

@@ -232,6 +232,36 @@ fn is_edipi(s: &str) -> bool {
     s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The EDIPI of a UPN `<EDIPI>@mil`.
+fn edipi_of_upn(upn: &str) -> Option<&str> {
+    upn.strip_suffix("@mil").filter(|e| is_edipi(e))
+}
+
+/// The EDIPI of a common name `LAST.FIRST.MIDDLE.EDIPI`.
+fn edipi_of_cn(cn: &str) -> Option<&str> {
+    cn.rsplit_once('.').map(|(_, e)| e).filter(|e| is_edipi(e))
+}
+
+/// The subjectAltName entries of `cert` (none without the extension).
+fn subject_alt_names<'a>(
+    cert: &'a X509Certificate<'_>,
+) -> Result<Vec<GeneralName<'a>>, IdentityError> {
+    Ok(cert
+        .subject_alternative_name()
+        .map_err(|e| IdentityError::Malformed(e.to_string()))?
+        .map(|s| s.value.general_names.clone())
+        .unwrap_or_default())
+}
+
+/// The dotted OID of the named curve of an EC key, if it names one.
+pub(crate) fn named_curve(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> Option<String> {
+    spki.algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string())
+}
+
 /// Decodes an otherName value (`[0] EXPLICIT UTF8String`) as text.
 fn other_name_utf8(raw: &[u8]) -> Option<String> {
     use der::{Decode, Tag, TagNumber, Tagged};
@@ -309,11 +339,7 @@ pub fn voter_facts(
         return Err(IdentityError::NoAcceptedPolicy { found });
     }
 
-    let sans: Vec<GeneralName<'_>> = cert
-        .subject_alternative_name()
-        .map_err(|e| IdentityError::Malformed(e.to_string()))?
-        .map(|s| s.value.general_names.clone())
-        .unwrap_or_default();
+    let sans = subject_alt_names(&cert)?;
 
     let identity = match &policy.rule {
         IdentityRule::Edipi => {
@@ -330,9 +356,7 @@ pub fn voter_facts(
             let from_upn = match upns.as_slice() {
                 [] => None,
                 [one] => {
-                    let edipi = one
-                        .strip_suffix("@mil")
-                        .filter(|e| is_edipi(e))
+                    let edipi = edipi_of_upn(one)
                         .ok_or(IdentityError::NoIdentity("the UPN is not <10 digits>@mil"))?;
                     Some(edipi.to_owned())
                 }
@@ -343,10 +367,7 @@ pub fn voter_facts(
             if cns.next().is_some() {
                 return Err(IdentityError::Conflict);
             }
-            let from_cn = cn
-                .and_then(|cn| cn.rsplit('.').next().filter(|_| cn.contains('.')))
-                .filter(|e| is_edipi(e))
-                .map(str::to_owned);
+            let from_cn = cn.and_then(edipi_of_cn).map(str::to_owned);
             match (from_upn, from_cn) {
                 (Some(u), Some(c)) if u != c => return Err(IdentityError::Conflict),
                 (Some(u), _) => VoterIdentity::Edipi(u),
@@ -461,17 +482,9 @@ pub fn card_certificate(der: &[u8]) -> Result<CardCertificate, IdentityError> {
         Some(e) if e.email_protection && signs => CardRole::Signature,
         _ => CardRole::Other,
     };
-    let sans: Vec<GeneralName<'_>> = cert
-        .subject_alternative_name()
-        .map_err(bad)?
-        .map(|s| s.value.general_names.clone())
-        .unwrap_or_default();
-    let from_upn = sans.iter().find_map(|gn| match gn {
+    let from_upn = subject_alt_names(&cert)?.iter().find_map(|gn| match gn {
         GeneralName::OtherName(oid, raw) if oid.to_id_string() == oids::UPN => {
-            other_name_utf8(raw)?
-                .strip_suffix("@mil")
-                .filter(|e| is_edipi(e))
-                .map(str::to_owned)
+            edipi_of_upn(&other_name_utf8(raw)?).map(str::to_owned)
         }
         _ => None,
     });
@@ -480,8 +493,7 @@ pub fn card_certificate(der: &[u8]) -> Result<CardCertificate, IdentityError> {
         .iter_common_name()
         .next()
         .and_then(|a| a.as_str().ok())
-        .and_then(|cn| cn.rsplit('.').next().filter(|_| cn.contains('.')))
-        .filter(|e| is_edipi(e))
+        .and_then(edipi_of_cn)
         .map(str::to_owned);
     let spki = cert.public_key();
     use crate::cms::KeyKind;
@@ -492,20 +504,12 @@ pub fn card_certificate(der: &[u8]) -> Result<CardCertificate, IdentityError> {
             }
             _ => ("RSA (unreadable)".to_owned(), None),
         },
-        "1.2.840.10045.2.1" => {
-            let curve = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string());
-            match curve.as_deref() {
-                Some("1.2.840.10045.3.1.7") => ("ECDSA P-256".to_owned(), Some(KeyKind::P256)),
-                Some("1.3.132.0.34") => ("ECDSA P-384".to_owned(), Some(KeyKind::P384)),
-                Some(other) => (format!("ECDSA on curve {other}"), None),
-                None => ("ECDSA (no curve named)".to_owned(), None),
-            }
-        }
+        "1.2.840.10045.2.1" => match named_curve(spki).as_deref() {
+            Some("1.2.840.10045.3.1.7") => ("ECDSA P-256".to_owned(), Some(KeyKind::P256)),
+            Some("1.3.132.0.34") => ("ECDSA P-384".to_owned(), Some(KeyKind::P384)),
+            Some(other) => (format!("ECDSA on curve {other}"), None),
+            None => ("ECDSA (no curve named)".to_owned(), None),
+        },
         other => (format!("algorithm {other}"), None),
     };
     Ok(CardCertificate {

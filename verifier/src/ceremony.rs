@@ -11,7 +11,6 @@ use shared::manifest::{ElectionManifest, MediaRule, ReplacementRule};
 use shared::media;
 use shared::note::{NoteSigner, NoteVerifier, TYPE_COSIGNATURE};
 use shared::roster::Roster;
-use std::io::Read;
 use std::path::Path;
 
 /// The election's parameters, chosen by the county.
@@ -54,14 +53,8 @@ fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
 /// command line or the environment, which other processes can read.
 pub fn read_passphrase(fd: Option<u32>, prompt: &str, confirm: bool) -> Result<Password> {
     let text = if let Some(fd) = fd {
-        // /proc/self/fd avoids taking ownership of a raw descriptor (which
-        // would need `unsafe`).
-        let mut s = String::new();
-        std::fs::File::open(format!("/proc/self/fd/{fd}"))
+        shared::files::read_secret_line_from_fd(fd, 4096)
             .with_context(|| format!("cannot read the passphrase from file descriptor {fd}"))?
-            .take(4096)
-            .read_to_string(&mut s)?;
-        zeroize::Zeroizing::new(s.lines().next().unwrap_or("").to_owned())
     } else {
         let first = zeroize::Zeroizing::new(
             rpassword::prompt_password(prompt).context("cannot read the passphrase")?,

@@ -26,7 +26,6 @@ use cryptoki::types::AuthPin;
 use sha2::{Digest, Sha256, Sha384};
 use shared::cms::{CmsSigner, KeyKind, SignatureError};
 use shared::x509::{CardCertificate, CardRole};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
@@ -179,24 +178,15 @@ impl Pin {
     /// else asks for it on the terminal without echo. Never from the
     /// command line or the environment, which other processes can read.
     pub fn read(fd: Option<u32>, prompt: &str) -> Result<Pin, CardError> {
-        let mut text = Zeroizing::new(String::new());
-        match fd {
-            Some(fd) => {
-                // /proc/self/fd avoids taking ownership of a raw descriptor
-                // (which would need `unsafe`).
-                std::fs::File::open(format!("/proc/self/fd/{fd}"))
-                    .map_err(|e| CardError::PinInput(format!("file descriptor {fd}: {e}")))?
-                    .take(256)
-                    .read_to_string(&mut text)
-                    .map_err(|e| CardError::PinInput(e.to_string()))?;
-            }
-            None => {
-                *text = rpassword::prompt_password(prompt)
-                    .map_err(|e| CardError::PinInput(e.to_string()))?;
-            }
-        }
-        let line = text.lines().next().unwrap_or("");
-        Ok(Pin(Zeroizing::new(line.to_owned())))
+        let line = match fd {
+            Some(fd) => shared::files::read_secret_line_from_fd(fd, 256)
+                .map_err(|e| CardError::PinInput(e.to_string()))?,
+            None => Zeroizing::new(
+                rpassword::prompt_password(prompt)
+                    .map_err(|e| CardError::PinInput(e.to_string()))?,
+            ),
+        };
+        Ok(Pin(line))
     }
 
     fn auth(&self) -> AuthPin {
@@ -327,11 +317,17 @@ impl Card {
             Attribute::CertificateType(CertificateType::X_509),
         ];
         // A card holds four certificates; a bound keeps a faulty token from
-        // making this loop long.
-        for handle in session.find_objects(&template).map_err(ck)?.iter().take(32) {
+        // making this loop (or the list of handles) long.
+        let handles: Vec<ObjectHandle> = session
+            .iter_objects(&template)
+            .map_err(ck)?
+            .take(32)
+            .collect::<Result<_, _>>()
+            .map_err(ck)?;
+        for handle in handles {
             let attrs = session
                 .get_attributes(
-                    *handle,
+                    handle,
                     &[
                         AttributeType::Id,
                         AttributeType::Label,

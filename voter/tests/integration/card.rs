@@ -127,6 +127,28 @@ async fn ballots_sent_with_cards_are_counted_by_the_county() {
     r.stop().await;
 }
 
+/// A running gateway with a marked ballot in its world's folder, and
+/// Jane's card carrying `carries`.
+async fn world_with_janes_card(
+    module: &Path,
+    carries: Carries,
+) -> (World, testkit::world::Running, PathBuf, SoftCard) {
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    let dir = w.dir.path().to_path_buf();
+    std::fs::write(dir.join("ballot.pdf"), testkit::pdf::ballot(&["card"])).unwrap();
+    let card = softhsm::cac(
+        module,
+        &w.pki,
+        &dir.join("card"),
+        "CAC jane",
+        ("DOE", "JANE", "1234567890"),
+        KeyAlg::P256,
+        carries,
+    );
+    (w, r, dir, card)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_pin_is_tried_once_and_nothing_is_sent() {
     let Some(module) = softhsm() else { return };
@@ -134,19 +156,7 @@ async fn a_wrong_pin_is_tried_once_and_nothing_is_sent() {
         println!("SKIPPED: OpenSC's pkcs11-spy is not installed (Debian package opensc), so PIN tries cannot be counted");
         return;
     };
-    let w = World::new(Limits::default());
-    let r = w.start().await;
-    let dir = w.dir.path().to_path_buf();
-    std::fs::write(dir.join("ballot.pdf"), testkit::pdf::ballot(&["card"])).unwrap();
-    let card = softhsm::cac(
-        &module,
-        &w.pki,
-        &dir.join("card"),
-        "CAC jane",
-        ("DOE", "JANE", "1234567890"),
-        KeyAlg::P256,
-        Carries::Both,
-    );
+    let (w, r, dir, card) = world_with_janes_card(&module, Carries::Both).await;
     assert!(!card.flags().contains("count low"), "{}", card.flags());
     let log = dir.join("pkcs11-spy.log");
     let run = |pin: &'static str| {
@@ -215,19 +225,7 @@ async fn a_wrong_pin_is_tried_once_and_nothing_is_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_with_only_a_card_authentication_certificate_is_refused_before_the_pin() {
     let Some(module) = softhsm() else { return };
-    let w = World::new(Limits::default());
-    let r = w.start().await;
-    let dir = w.dir.path().to_path_buf();
-    std::fs::write(dir.join("ballot.pdf"), testkit::pdf::ballot(&["card"])).unwrap();
-    let card = softhsm::cac(
-        &module,
-        &w.pki,
-        &dir.join("card"),
-        "PIV card",
-        ("DOE", "JANE", "1234567890"),
-        KeyAlg::P256,
-        Carries::CardAuthenticationOnly,
-    );
+    let (w, r, dir, card) = world_with_janes_card(&module, Carries::CardAuthenticationOnly).await;
     let out = tokio::task::block_in_place(|| {
         with_pin(
             send_with_card(&dir, r.port, &w.county.fpr, &card, &module, "x.json"),
