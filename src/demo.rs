@@ -210,6 +210,8 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
 
     say("6. Service members send their ballots, signed with their CACs and sealed to the election key.");
     let mut quiet = |_: &str| {};
+    let mut unseen = |_: client::Progress| {};
+    let tries = client::Retries::times;
     let voters = [
         Voter {
             label: "jane-p256",
@@ -232,7 +234,14 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
             "precinct-4"
         };
         let upload = send(issued, style, "first choices")?;
-        let answer = client::upload(&connect(issued)?, &upload, 3, &mut quiet).await?;
+        let answer = client::upload(
+            &connect(issued)?,
+            &upload,
+            tries(3),
+            &mut unseen,
+            &mut quiet,
+        )
+        .await?;
         let (receipt, cp) = client::check_receipt(&manifest, &upload, &answer)?;
         say(&format!(
             "   {}: received, entry {} of the log (checkpoint of {} entries); receipt verified.",
@@ -242,7 +251,8 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     say("   Petty Officer Doe changes her mind and sends a replacement ballot.");
     let jane = &pki.voter("jane-p256").context("jane")?.issued;
     let upload = send(jane, "precinct-4", "replacement choices")?;
-    let answer = client::upload(&connect(jane)?, &upload, 3, &mut quiet).await?;
+    let answer =
+        client::upload(&connect(jane)?, &upload, tries(3), &mut unseen, &mut quiet).await?;
     let (replacement, replacement_cp) = client::check_receipt(&manifest, &upload, &answer)?;
     say(&format!(
         "   Replacement received as entry {}.",
@@ -251,17 +261,22 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     let jane_receipt = SavedReceipt::new(&manifest, &fpr, "", &replacement, &answer)?;
 
     let rick = &pki.voter("rick-revoked").context("rick")?.issued;
-    match client::upload(&connect(rick)?, &send(rick, "precinct-7", "x")?, 1, &mut quiet).await {
-        Ok(_) => bail!("a revoked card was accepted"),
-        Err(e) => say(&format!(
+    let upload = send(rick, "precinct-7", "x")?;
+    match client::upload(&connect(rick)?, &upload, tries(1), &mut unseen, &mut quiet).await {
+        Err(client::NotSent::GaveUp {
+            last: client::UploadError::Connect(e),
+            ..
+        }) => say(&format!(
             "   Specialist Rick Brown's card was revoked: the gateway refused the connection at TLS ({}).",
             e.root_cause()
         )),
+        other => bail!("a revoked card was not refused at TLS: {other:?}"),
     }
     match client::upload(
         &connect(&sam)?,
         &send(&sam, "precinct-4", "x")?,
-        1,
+        tries(1),
+        &mut unseen,
         &mut quiet,
     )
     .await

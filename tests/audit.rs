@@ -13,9 +13,15 @@ use voter::client::SavedReceipt;
 async fn send_and_save(w: &World, port: u16, label: &str, marks: &str, file: &Path) {
     let v = &w.pki.voter(label).unwrap().issued;
     let upload = w.ballot(label, marks);
-    let answer = voter::client::upload(&w.client_at(port, v), &upload, 1, &mut |_| {})
-        .await
-        .unwrap();
+    let answer = voter::client::upload(
+        &w.client_at(port, v),
+        &upload,
+        voter::client::Retries::times(1),
+        &mut |_| {},
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
     let saved =
         SavedReceipt::new(&w.county.manifest, &w.county.fpr, "", &receipt, &answer).unwrap();

@@ -44,9 +44,21 @@ pub struct ServerConfig {
     pub tls_handshake_timeout_secs: u64,
     /// Seconds a client has to send the request headers (slowloris guard).
     pub header_read_timeout_secs: u64,
-    /// Seconds a whole request may take, including the upload. Ballots are
-    /// at most a few megabytes; this leaves room for a slow satellite link.
+    /// Seconds a whole request may take, uploads excepted (they follow the
+    /// three `upload_` limits below).
     pub request_timeout_secs: u64,
+    /// Seconds an upload's body may go without a byte arriving before the
+    /// upload is given up (408 `request-timeout`). Also the time an upload
+    /// has before [`Self::upload_min_rate_bytes_per_sec`] starts to count.
+    pub upload_stall_timeout_secs: u64,
+    /// The slowest an upload may be on average: each this many bytes
+    /// received give it one more second (as Apache's `mod_reqtimeout`
+    /// `MinRate`). 1,000 bytes a second (8 kbit/s) lets the largest ballot
+    /// through a poor satellite link while a client trickling bytes to hold
+    /// a connection is cut off.
+    pub upload_min_rate_bytes_per_sec: u64,
+    /// The longest a whole upload may take however steadily its bytes flow.
+    pub upload_time_limit_secs: u64,
     /// Seconds an idle HTTP/1.1 keep-alive or HTTP/2 connection stays open.
     pub idle_timeout_secs: u64,
     /// The largest request head (HTTP/1.1) or header list (HTTP/2).
@@ -77,6 +89,9 @@ impl Default for ServerConfig {
             tls_handshake_timeout_secs: 15,
             header_read_timeout_secs: 15,
             request_timeout_secs: 300,
+            upload_stall_timeout_secs: 60,
+            upload_min_rate_bytes_per_sec: 1000,
+            upload_time_limit_secs: 3600,
             idle_timeout_secs: 60,
             max_header_bytes: 16 * 1024,
             http2_max_concurrent_streams: 8,

@@ -27,6 +27,9 @@ pub const INCLUSION: &str = "/v1/log/inclusion";
 pub const CONSISTENCY: &str = "/v1/log/consistency";
 /// `GET`: the verifier's signed status file, once imported.
 pub const STATUS_FILE: &str = "/v1/status-file";
+/// `GET`, with the voter's client certificate: the caller's own roster
+/// entry, a [`VoterAnswer`] (what `ballot-return send` puts in the ballot).
+pub const VOTER: &str = "/v1/voter";
 /// `GET` on the health listener: a [`HealthAnswer`].
 pub const HEALTH: &str = "/healthz";
 /// The media type of an upload's body.
@@ -73,6 +76,19 @@ impl ReceiptAnswer {
     pub fn salt_bytes(&self) -> Option<[u8; 32]> {
         hex::decode(&self.salt).ok()?.try_into().ok()
     }
+}
+
+/// The answer to `GET /v1/voter` (`200`): the roster entry of the voter
+/// whose certificate authenticated the connection. It is the gateway's
+/// word: the county's verifier checks the ballot style in each ballot
+/// against its own signed roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoterAnswer {
+    /// The county's voter number.
+    pub voter_id: String,
+    /// The ballot style the county issued this voter.
+    pub ballot_style: String,
 }
 
 /// Where a ballot stands, as the gateway last heard from the county.

@@ -28,14 +28,52 @@ use std::time::Duration;
 /// The largest response read from the gateway.
 const MAX_RESPONSE: usize = 2 * 1024 * 1024;
 
+/// How long the client waits, and for what. A poor link (a satellite
+/// terminal at 256 kbit/s, 600 ms away) is slow but moves: an upload is
+/// given up when it stops moving, never for taking long.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Reaching the gateway: the TCP connection and the TLS handshake
+    /// (which the card signs).
+    pub connect: Duration,
+    /// The longest an upload may go without a byte being taken by the
+    /// network, and the longest a small answer may go without arriving.
+    pub stall: Duration,
+    /// A whole request that carries no ballot (the election details, a
+    /// proof, the status file).
+    pub request: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            connect: Duration::from_secs(60),
+            stall: Duration::from_secs(60),
+            request: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The send buffer asked for an upload's socket. The progress shown is what
+/// the network has taken; a small buffer keeps it close to what has left
+/// the computer (Linux doubles it: 128 KiB still fills a 10 Mbit/s link
+/// 100 ms away, and drains in 4 s at 256 kbit/s).
+const UPLOAD_SEND_BUFFER: u32 = 64 * 1024;
+/// The pieces an upload is handed to the connection in.
+const UPLOAD_PIECE: usize = 16 * 1024;
+/// After the last byte of an upload is handed over, the answer is awaited
+/// this much longer than a stall: the send buffer still drains at the link's
+/// rate, and the gateway commits the ballot to disk before it answers.
+const ANSWER_ALLOWANCE: Duration = Duration::from_secs(120);
+
 /// A connection target and TLS settings.
 #[derive(Debug, Clone)]
 pub struct Gateway {
     host: String,
     port: u16,
     tls: Arc<rustls::ClientConfig>,
-    /// Per-request timeout.
-    pub timeout: Duration,
+    /// How long to wait.
+    pub timing: Timing,
 }
 
 /// An HTTP answer.
@@ -71,38 +109,185 @@ impl Answer {
     }
 }
 
+/// How far an upload has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes the network has taken.
+    pub sent: u64,
+    /// Bytes in the upload.
+    pub total: u64,
+    /// Since the connection was made.
+    pub elapsed: Duration,
+}
+
+/// Why one try at an upload did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The gateway could not be reached, or the secure connection failed.
+    #[error("{0:#}")]
+    Connect(anyhow::Error),
+    /// Nothing moved for the stall time.
+    #[error("nothing moved for {} seconds, after {sent} of {total} bytes", .stall.as_secs())]
+    Stalled {
+        /// The stall time.
+        stall: Duration,
+        /// Bytes the network had taken.
+        sent: u64,
+        /// Bytes in the upload.
+        total: u64,
+    },
+    /// The whole upload was sent but no answer came.
+    #[error("all {total} bytes were sent but the gateway did not answer within {} seconds", .waited.as_secs())]
+    NoAnswer {
+        /// How long the answer was awaited.
+        waited: Duration,
+        /// Bytes in the upload.
+        total: u64,
+    },
+    /// The connection broke.
+    #[error("the connection was cut after {sent} of {total} bytes ({why})")]
+    Cut {
+        /// Bytes the network had taken.
+        sent: u64,
+        /// Bytes in the upload.
+        total: u64,
+        /// What the system said.
+        why: String,
+    },
+}
+
+impl UploadError {
+    /// True when every byte of the upload had left before the failure: the
+    /// gateway may have logged the ballot, and only the answer was lost.
+    pub fn all_sent(&self) -> bool {
+        match self {
+            UploadError::NoAnswer { .. } => true,
+            UploadError::Stalled { sent, total, .. } | UploadError::Cut { sent, total, .. } => {
+                sent == total
+            }
+            UploadError::Connect(_) => false,
+        }
+    }
+}
+
+/// An upload's body, handed to the connection a piece at a time; `sent`
+/// counts what the connection has taken.
+struct Pieces {
+    data: Bytes,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl hyper::body::Body for Pieces {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.data.is_empty() {
+            return std::task::Poll::Ready(None);
+        }
+        let n = self.data.len().min(UPLOAD_PIECE);
+        let piece = self.data.split_to(n);
+        // Asked for the next piece: the connection has taken the last one.
+        let taken = self.sent.load(std::sync::atomic::Ordering::Relaxed);
+        self.sent
+            .store(taken + n as u64, std::sync::atomic::Ordering::Relaxed);
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(piece))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.data.len() as u64)
+    }
+}
+
 impl Gateway {
     /// `url` is `https://host[:port]`.
     pub fn new(url: &str, tls: rustls::ClientConfig) -> Result<Self> {
-        let rest = url
-            .strip_prefix("https://")
-            .ok_or_else(|| anyhow!("the gateway address must start with https://"))?;
-        let authority = rest.split('/').next().unwrap_or("");
-        let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), p.parse().context("the port is not a number")?),
-            None => (authority.to_owned(), 443),
-        };
-        if host.is_empty() {
-            bail!("the gateway address has no host name");
-        }
+        let (host, port) = parse_address(url)?;
         Ok(Gateway {
             host,
             port,
             tls: Arc::new(tls),
-            timeout: Duration::from_secs(120),
+            timing: Timing::default(),
         })
     }
 
     /// One request on a new connection.
     pub async fn request(&self, method: Method, path: &str, body: Option<Bytes>) -> Result<Answer> {
-        tokio::time::timeout(self.timeout, self.request_inner(method, path, body))
+        tokio::time::timeout(self.timing.request, self.request_inner(method, path, body))
             .await
             .map_err(|_| {
                 anyhow!(
                     "the gateway did not answer within {} seconds",
-                    self.timeout.as_secs()
+                    self.timing.request.as_secs()
                 )
             })?
+    }
+
+    /// A TLS connection to the gateway, within the connect time.
+    async fn connect(
+        &self,
+        send_buffer: Option<u32>,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let work = async {
+            let mut last = None;
+            let mut tcp = None;
+            for addr in tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await
+                .with_context(|| format!("cannot find {}", self.host))?
+            {
+                let socket = if addr.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()
+                } else {
+                    tokio::net::TcpSocket::new_v6()
+                }?;
+                if let Some(n) = send_buffer {
+                    let _ = socket.set_send_buffer_size(n);
+                }
+                match socket.connect(addr).await {
+                    Ok(s) => {
+                        tcp = Some(s);
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            let tcp = match (tcp, last) {
+                (Some(t), _) => t,
+                (None, Some(e)) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("cannot reach {}:{}", self.host, self.port)))
+                }
+                (None, None) => bail!("{} has no address", self.host),
+            };
+            let _ = tcp.set_nodelay(true);
+            let name = ServerName::try_from(self.host.clone()).context("bad host name")?;
+            tokio_rustls::TlsConnector::from(self.tls.clone())
+                .connect(name, tcp)
+                .await
+                .context("the secure connection to the gateway failed")
+        };
+        tokio::time::timeout(self.timing.connect, work)
+            .await
+            .map_err(|_| {
+                anyhow!(
+                    "the gateway could not be reached within {} seconds",
+                    self.timing.connect.as_secs()
+                )
+            })?
+    }
+
+    fn head(&self, method: Method, path: &str) -> http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, format!("{}:{}", self.host, self.port))
     }
 
     async fn request_inner(
@@ -111,23 +296,12 @@ impl Gateway {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Answer> {
-        let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .with_context(|| format!("cannot reach {}:{}", self.host, self.port))?;
-        let _ = tcp.set_nodelay(true);
-        let name = ServerName::try_from(self.host.clone()).context("bad host name")?;
-        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
-            .connect(name, tcp)
-            .await
-            .context("the secure connection to the gateway failed")?;
+        let tls = self.connect(None).await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(http::header::HOST, format!("{}:{}", self.host, self.port));
+        let mut req = self.head(method, path);
         if body.is_some() {
             req = req.header(http::header::CONTENT_TYPE, api::UPLOAD_CONTENT_TYPE);
         }
@@ -145,6 +319,108 @@ impl Gateway {
         Ok(Answer { status, body })
     }
 
+    /// One try at an upload of `body` on a new connection, however long it
+    /// takes while bytes move; `progress` hears how far it has got about
+    /// once a second.
+    pub async fn upload_once(
+        &self,
+        body: Bytes,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Answer, UploadError> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let total = body.len() as u64;
+        let tls = self
+            .connect(Some(UPLOAD_SEND_BUFFER))
+            .await
+            .map_err(UploadError::Connect)?;
+        let started = tokio::time::Instant::now();
+        let cut = |sent: u64, e: &dyn std::fmt::Display| UploadError::Cut {
+            sent,
+            total,
+            why: e.to_string(),
+        };
+        // hyper's own buffer kept small too, so that it takes the next
+        // piece only once the last is nearly on its way.
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .max_buf_size(UPLOAD_PIECE * 4)
+            .handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| cut(0, &e))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let sent = Arc::new(AtomicU64::new(0));
+        let req = self
+            .head(Method::POST, api::BALLOTS)
+            .header(http::header::CONTENT_TYPE, api::UPLOAD_CONTENT_TYPE)
+            .header(http::header::CONTENT_LENGTH, total)
+            .body(Pieces {
+                data: body,
+                sent: sent.clone(),
+            })
+            .map_err(|e| cut(0, &e))?;
+        let answer = async {
+            let resp = sender.send_request(req).await?;
+            let status = resp.status();
+            let body = resp.into_body();
+            Ok::<_, hyper::Error>((status, body))
+        };
+        tokio::pin!(answer);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_count = 0;
+        let mut last_move = tokio::time::Instant::now();
+        let (status, incoming) = loop {
+            tokio::select! {
+                r = &mut answer => match r {
+                    Ok(a) => break a,
+                    Err(e) => return Err(cut(sent.load(Ordering::Relaxed), &e)),
+                },
+                _ = tick.tick() => {
+                    let now = tokio::time::Instant::now();
+                    let count = sent.load(Ordering::Relaxed);
+                    if count != last_count {
+                        last_count = count;
+                        last_move = now;
+                    }
+                    progress(Progress { sent: count, total, elapsed: now - started });
+                    let limit = if count == total {
+                        self.timing.stall + ANSWER_ALLOWANCE
+                    } else {
+                        self.timing.stall
+                    };
+                    if now - last_move >= limit {
+                        return Err(if count == total {
+                            UploadError::NoAnswer { waited: now - last_move, total }
+                        } else {
+                            UploadError::Stalled { stall: self.timing.stall, sent: count, total }
+                        });
+                    }
+                }
+            }
+        };
+        let read = http_body_util::Limited::new(incoming, MAX_RESPONSE).collect();
+        let body = tokio::time::timeout(self.timing.stall, read)
+            .await
+            .map_err(|_| UploadError::NoAnswer {
+                waited: self.timing.stall,
+                total,
+            })?
+            .map_err(|e| cut(total, &e))?
+            .to_bytes();
+        Ok(Answer { status, body })
+    }
+
+    /// The roster entry of the voter whose certificate this connection
+    /// presents (`GET /v1/voter`).
+    pub async fn voter(&self) -> Result<api::VoterAnswer> {
+        let a = self.request(Method::GET, api::VOTER, None).await?;
+        if a.status != StatusCode::OK && a.error().0 == ErrorCode::NotOnRoster.as_str() {
+            bail!("your card is valid, but the gateway does not find you on the county's roster of voters for this election; contact your election office");
+        }
+        a.json()
+    }
+
     /// Fetches and verifies the election manifest.
     pub async fn manifest(&self, election_fingerprint: &str) -> Result<ElectionManifest> {
         let a = self.request(Method::GET, api::ELECTION, None).await?;
@@ -158,6 +434,22 @@ impl Gateway {
             "the election details are not signed by the election key you were given; do not send your ballot, and contact your election office",
         )
     }
+}
+
+/// The host and port of a gateway address `https://host[:port]`.
+pub fn parse_address(url: &str) -> Result<(String, u16)> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| anyhow!("the gateway address must start with https://"))?;
+    let authority = rest.split('/').next().unwrap_or("");
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h.to_owned(), p.parse().context("the port is not a number")?),
+        None => (authority.to_owned(), 443),
+    };
+    if host.is_empty() {
+        bail!("the gateway address has no host name");
+    }
+    Ok((host, port))
 }
 
 /// What `ballot-return` saves after a successful upload.
@@ -296,23 +588,109 @@ pub fn check_receipt(
     Ok((receipt, cp))
 }
 
-/// Uploads `upload`, retrying on network failures and temporary refusals
-/// with the same bytes (the gateway treats a retry as the same ballot).
+/// How many tries an upload gets, and the wait before each retry.
+#[derive(Debug, Clone, Copy)]
+pub struct Retries {
+    /// Tries in all.
+    pub attempts: u32,
+    /// The wait before the first retry; it doubles each time, up to a
+    /// minute.
+    pub first_wait: Duration,
+}
+
+impl Retries {
+    /// `attempts` tries with the usual waits between them.
+    pub fn times(attempts: u32) -> Self {
+        Retries {
+            attempts,
+            ..Default::default()
+        }
+    }
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Retries {
+            attempts: 8,
+            first_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What became of an upload that never got its receipt, in words for the
+/// voter: what happened, whether the gateway may have the ballot anyway,
+/// and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum NotSent {
+    /// The gateway refused the ballot for good.
+    #[error("the gateway refused the ballot ({code}): {message}")]
+    Refused {
+        /// The refusal code (escaped).
+        code: String,
+        /// Its message (escaped).
+        message: String,
+    },
+    /// Every try failed on the way.
+    #[error("{}", not_sent_words(*.tries, .last, *.maybe_received))]
+    GaveUp {
+        /// Tries made.
+        tries: u32,
+        /// The last try's failure.
+        last: UploadError,
+        /// True when some try sent every byte: the gateway may have logged
+        /// the ballot, and only its answer was lost.
+        maybe_received: bool,
+    },
+    /// The gateway stayed busy.
+    #[error("the gateway was busy at every one of {tries} tries ({code}): {message}")]
+    Busy {
+        /// Tries made.
+        tries: u32,
+        /// The last refusal's code (escaped).
+        code: String,
+        /// Its message (escaped).
+        message: String,
+    },
+}
+
+fn not_sent_words(tries: u32, last: &UploadError, maybe_received: bool) -> String {
+    let mut s = format!(
+        "the connection to the gateway failed at every one of {tries} tries (the last: {last})."
+    );
+    if maybe_received {
+        s.push_str(" At least one try sent the whole ballot, so the gateway may have received it even though no receipt came back: without a receipt you cannot rely on it.");
+    } else {
+        s.push_str(" No try got the whole ballot through.");
+    }
+    s.push_str(" Try again when the connection is better: sending again is safe, since only your latest ballot counts and the gateway gives the same receipt for a ballot it already has.");
+    s
+}
+
+/// Uploads `upload`, retrying the same bytes after a stall, a cut
+/// connection or a temporary refusal (the gateway answers a retry of a
+/// ballot it already logged with the same receipt). `progress` hears how
+/// far each try has got; `say` hears what happens between tries.
 pub async fn upload(
     gw: &Gateway,
     upload: &[u8],
-    attempts: u32,
+    retries: Retries,
+    progress: &mut dyn FnMut(Progress),
     say: Say<'_>,
-) -> Result<ReceiptAnswer> {
+) -> Result<ReceiptAnswer, NotSent> {
     let body = Bytes::copy_from_slice(upload);
-    let mut delay = Duration::from_secs(2);
-    for attempt in 1..=attempts.max(1) {
-        match gw
-            .request(Method::POST, api::BALLOTS, Some(body.clone()))
-            .await
-        {
+    let attempts = retries.attempts.max(1);
+    let mut wait = retries.first_wait;
+    let mut maybe_received = false;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = gw.upload_once(body.clone(), progress).await;
+        let why = match outcome {
             Ok(a) if a.status == StatusCode::OK => {
-                return a.json();
+                return a.json().map_err(|e| NotSent::Refused {
+                    code: "unreadable-answer".into(),
+                    message: format!("{e:#}"),
+                });
             }
             Ok(a) => {
                 let (code, message) = a.error();
@@ -323,31 +701,37 @@ pub async fn upload(
                         | StatusCode::BAD_GATEWAY
                         | StatusCode::GATEWAY_TIMEOUT
                 ) || ErrorCode::parse(&code).is_some_and(ErrorCode::is_temporary);
-                if !temporary || attempt == attempts {
-                    bail!("the gateway refused the ballot ({code}): {message}");
+                if !temporary {
+                    return Err(NotSent::Refused { code, message });
                 }
-                say(&format!(
-                    "The gateway is busy ({code}); trying again in {} seconds…",
-                    delay.as_secs()
-                ));
+                if attempt == attempts {
+                    return Err(NotSent::Busy {
+                        tries: attempts,
+                        code,
+                        message,
+                    });
+                }
+                format!("the gateway could not take it this time ({code}: {message})")
             }
             Err(e) => {
+                maybe_received |= e.all_sent();
                 if attempt == attempts {
-                    return Err(e.context(format!(
-                        "the ballot could not be sent after {attempts} attempts"
-                    )));
+                    return Err(NotSent::GaveUp {
+                        tries: attempts,
+                        last: e,
+                        maybe_received,
+                    });
                 }
-                say(&format!(
-                    "The connection failed ({e:#}); trying again in {} seconds (attempt {}/{attempts})…",
-                    delay.as_secs(),
-                    attempt + 1
-                ));
+                format!("the connection failed: {e}")
             }
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(60));
+        };
+        say(&format!(
+            "Try {attempt} of {attempts}: {why}. Trying again in {} seconds with the same sealed ballot…",
+            wait.as_secs()
+        ));
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(60));
     }
-    bail!("the ballot could not be sent")
 }
 
 /// How far a receipt's time may be from the voter's clock.

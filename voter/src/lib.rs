@@ -8,4 +8,5 @@
 
 pub mod card;
 pub mod client;
+pub mod receipts;
 pub mod tls;

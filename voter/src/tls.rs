@@ -2,9 +2,39 @@
 //! certificate must chain to the given roots; the voter's certificate and
 //! key, when given, authenticate the voter.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
+
+/// The certificate authorities the gateway's TLS certificate must chain
+/// to: those in the PEM file `ca` when given (test setups, a county's own
+/// CA), else the computer's own trust store (what its browser trusts: on
+/// Linux the distribution's bundle, or `SSL_CERT_FILE`/`SSL_CERT_DIR` when
+/// set; the system keychain on macOS and Windows).
+pub fn server_roots(ca: Option<&std::path::Path>) -> Result<Vec<CertificateDer<'static>>> {
+    if let Some(path) = ca {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the gateway CA file {}", path.display()))?;
+        return Ok(shared::pki::tls_chain_from_pem(&pem)?);
+    }
+    let found = rustls_native_certs::load_native_certs();
+    // Kept: the ones rustls can use (a system bundle may hold others).
+    let mut check = rustls::RootCertStore::empty();
+    let usable: Vec<_> = found
+        .certs
+        .into_iter()
+        .filter(|c| check.add(c.clone()).is_ok())
+        .collect();
+    if usable.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        bail!("no trusted certificate authorities were found on this computer{why}; give the gateway's CA file with --ca");
+    }
+    Ok(usable)
+}
 
 fn root_store(server_roots: &[CertificateDer<'static>]) -> Result<rustls::RootCertStore> {
     let mut roots = rustls::RootCertStore::empty();

@@ -10,6 +10,8 @@ use shared::api::ErrorCode;
 pub(crate) struct Voter {
     /// The roster's voter id.
     pub(crate) voter_id: String,
+    /// The roster's ballot style for this voter.
+    pub(crate) ballot_style: String,
     /// The certificate's identity, canonical (`edipi:…`, `county:…`).
     pub(crate) identity: String,
     /// The client certificate (DER).
@@ -34,6 +36,7 @@ pub(crate) fn voter(state: &AppState, info: &ConnInfo) -> Result<Voter, Refusal>
         .ok_or_else(|| Refusal::from(ErrorCode::NotOnRoster).identity(&identity))?;
     Ok(Voter {
         voter_id: entry.voter_id.clone(),
+        ballot_style: entry.ballot_style.clone(),
         identity,
         cert: ee.clone(),
     })

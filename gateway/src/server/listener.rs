@@ -149,7 +149,16 @@ async fn serve_connection<S>(
                 if last {
                     tracing::debug!(peer = %info.peer, "request budget of the connection spent; closing it");
                 }
-                let timeout = Duration::from_secs(state.server.request_timeout_secs);
+                // An upload's body has limits of its own, on stalls and
+                // on its rate (upload.rs); the whole request is bounded by
+                // the longest an upload may take.
+                let is_upload =
+                    req.method() == http::Method::POST && req.uri().path() == shared::api::BALLOTS;
+                let timeout = Duration::from_secs(if is_upload {
+                    state.server.upload_time_limit_secs
+                } else {
+                    state.server.request_timeout_secs
+                });
                 let r = match tokio::time::timeout(timeout, handle(req, &state, &info)).await {
                     Ok(r) => r,
                     Err(_) => Refusal::from(ErrorCode::RequestTimeout).response(),

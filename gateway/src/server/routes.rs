@@ -11,7 +11,9 @@ use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use shared::api::{self, BallotState, ConsistencyAnswer, ErrorCode, InclusionAnswer, StatusAnswer};
+use shared::api::{
+    self, BallotState, ConsistencyAnswer, ErrorCode, InclusionAnswer, StatusAnswer, VoterAnswer,
+};
 use shared::status::Status;
 
 /// A JSON answer that no cache keeps.
@@ -91,6 +93,16 @@ async fn route(
             state.election.manifest_signed.clone(),
         )),
         (&Method::POST, api::BALLOTS, _) => upload(req, state, info).await,
+        (&Method::GET, api::VOTER, _) => {
+            let v = voter(state, info)?;
+            Ok(json(
+                StatusCode::OK,
+                &VoterAnswer {
+                    voter_id: v.voter_id,
+                    ballot_style: v.ballot_style,
+                },
+            ))
+        }
         (&Method::GET, _, ["v1", "ballots", index, "status"]) => {
             let index: u64 = index
                 .parse()
@@ -152,7 +164,11 @@ async fn route(
         (
             _,
             _,
-            ["v1", "election"] | ["v1", "ballots"] | ["v1", "log", ..] | ["v1", "status-file"],
+            ["v1", "election"]
+            | ["v1", "ballots"]
+            | ["v1", "voter"]
+            | ["v1", "log", ..]
+            | ["v1", "status-file"],
         ) => Err(ErrorCode::MethodNotAllowed.into()),
         _ => Err(ErrorCode::NotFound.into()),
     }

@@ -66,25 +66,65 @@ async fn discard(mut body: Incoming, budget: u64) {
     }
 }
 
-/// Reads a whole body of at most `max` bytes. `Ok(None)` means it is larger.
-/// `expected` (the declared length, already checked against `max`) sizes
-/// the buffer once, so a 200 KB upload is not copied while it grows.
+/// How an upload's body may arrive: no gap longer than `stall`, and on
+/// average at least `min_rate` bytes a second once `stall` has passed (each
+/// `min_rate` bytes received add a second to the body's deadline, as
+/// Apache's `mod_reqtimeout` does).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// The longest gap between two parts of the body.
+    pub(crate) stall: Duration,
+    /// Bytes a second, on average, after the first `stall`.
+    pub(crate) min_rate: u64,
+}
+
+/// Why a body was not read whole.
+#[derive(Debug)]
+enum BodyError {
+    /// Larger than the limit.
+    TooLarge,
+    /// The connection failed.
+    Broken(hyper::Error),
+    /// Nothing arrived for the stall time.
+    Stalled(Duration),
+    /// Slower than the minimum rate.
+    TooSlow { received: usize, rate: u64 },
+}
+
+/// Reads a whole body of at most `max` bytes at `pace`. `expected` (the
+/// declared length, already checked against `max`) sizes the buffer once,
+/// so a 200 KB upload is not copied while it grows.
 async fn read_body(
     body: &mut Incoming,
     max: usize,
     expected: Option<u64>,
-) -> Result<Option<Bytes>, hyper::Error> {
+    pace: Pace,
+) -> Result<Bytes, BodyError> {
     let hint = expected.map_or(64 * 1024, |n| usize::try_from(n).unwrap_or(max).min(max));
     let mut buf = bytes::BytesMut::with_capacity(hint);
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
+    let start = tokio::time::Instant::now();
+    loop {
+        let earned = Duration::from_secs(buf.len() as u64 / pace.min_rate.max(1));
+        let by_rate = start + pace.stall + earned;
+        let by_stall = tokio::time::Instant::now() + pace.stall;
+        let frame = match tokio::time::timeout_at(by_rate.min(by_stall), body.frame()).await {
+            Ok(Some(frame)) => frame.map_err(BodyError::Broken)?,
+            Ok(None) => return Ok(buf.freeze()),
+            Err(_) if by_stall < by_rate => return Err(BodyError::Stalled(pace.stall)),
+            Err(_) => {
+                return Err(BodyError::TooSlow {
+                    received: buf.len(),
+                    rate: pace.min_rate,
+                })
+            }
+        };
+        if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > max {
-                return Ok(None);
+                return Err(BodyError::TooLarge);
             }
             buf.extend_from_slice(&data);
         }
     }
-    Ok(Some(buf.freeze()))
 }
 
 async fn accept_upload(
@@ -133,16 +173,32 @@ async fn accept_upload(
     let Some(incoming) = body.as_mut() else {
         return Err(ErrorCode::Internal.into());
     };
-    let message = match read_body(incoming, max, content_length(&parts.headers)).await {
-        Ok(Some(b)) => {
-            *body = None;
-            b
+    let pace = Pace {
+        stall: Duration::from_secs(state.server.upload_stall_timeout_secs),
+        min_rate: state.server.upload_min_rate_bytes_per_sec,
+    };
+    let read = read_body(incoming, max, content_length(&parts.headers), pace).await;
+    if !matches!(read, Err(BodyError::TooLarge)) {
+        // Read whole, or the connection is broken or given up: nothing is
+        // left to drain.
+        *body = None;
+    }
+    let message = match read {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(too_large()),
+        Err(BodyError::Broken(e)) => {
+            return Err(refuse(ErrorCode::UploadInterrupted).detail(e.to_string()))
         }
-        Ok(None) => return Err(too_large()),
-        Err(e) => {
-            // The connection is broken; nothing is left to drain.
-            *body = None;
-            return Err(refuse(ErrorCode::UploadInterrupted).detail(e.to_string()));
+        Err(BodyError::Stalled(d)) => {
+            return Err(refuse(ErrorCode::RequestTimeout).message(format!(
+                "no part of the upload arrived for {} seconds",
+                d.as_secs()
+            )))
+        }
+        Err(BodyError::TooSlow { received, rate }) => {
+            return Err(refuse(ErrorCode::RequestTimeout).message(format!(
+                "the upload was slower than {rate} bytes a second on average ({received} bytes received)"
+            )))
         }
     };
     shared::pgp::check_structure(&message, &state.election.subkeys, max)

@@ -5,7 +5,8 @@
 //!
 //! Attackers connect from 127.0.0.2 and 127.0.0.3 (the whole of 127/8 is
 //! loopback on Linux); the voter from 127.0.0.1. The server runs with short
-//! timeouts (3 s handshake and header, 8 s request) so the test ends soon;
+//! timeouts (3 s handshake and header, 8 s request and upload stall) so the
+//! test ends soon;
 //! the mechanisms are the ones the defaults use.
 
 use crate::fixture::{post, Running, World};
@@ -36,6 +37,7 @@ fn world() -> World {
     w.config.server.tls_handshake_timeout_secs = HANDSHAKE;
     w.config.server.header_read_timeout_secs = HEADER;
     w.config.server.request_timeout_secs = REQUEST;
+    w.config.server.upload_stall_timeout_secs = REQUEST;
     w.config.server.max_connections = 8192;
     w.config.server.max_requests_per_connection = 5;
     w
@@ -616,5 +618,106 @@ async fn a_flood_of_refusals_is_counted_not_stored_one_by_one() {
     assert_eq!(rows.0, 0, "refusals are not stored one by one");
     assert!(rows.1 <= 8, "{} counters", rows.1);
     assert!(w.events("certificate-revoked") >= flood as u64);
+    r.stop().await;
+}
+
+/// Sends `body` as an upload over raw HTTP/1.1 in `pieces` bytes every
+/// `every`, stopping after `stop_after` bytes if given; returns what the
+/// server sent before it closed, and when.
+async fn paced_upload(
+    w: &World,
+    voter: &devpki::Issued,
+    port: u16,
+    body: Vec<u8>,
+    (pieces, every): (usize, Duration),
+    stop_after: Option<usize>,
+) -> (Duration, String) {
+    let s = tls_to_as(w, voter, port, [127, 0, 0, 1], &[b"http/1.1"]).await;
+    let (mut rd, mut wr) = tokio::io::split(s);
+    let head = format!(
+        "POST /v1/ballots HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let started = Instant::now();
+    let writer = tokio::spawn(async move {
+        wr.write_all(head.as_bytes()).await?;
+        let end = stop_after.unwrap_or(body.len()).min(body.len());
+        for piece in body[..end].chunks(pieces) {
+            wr.write_all(piece).await?;
+            wr.flush().await?;
+            tokio::time::sleep(every).await;
+        }
+        // Held open (not closed) so that a stall is a stall.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok::<_, std::io::Error>(wr)
+    });
+    let got = closed_within(&mut rd, Duration::from_secs(60)).await;
+    writer.abort();
+    let (_, got) = got.expect("the server never answered");
+    (
+        started.elapsed(),
+        String::from_utf8_lossy(&got).into_owned(),
+    )
+}
+
+/// A poor link: an upload that takes longer than the request timeout but
+/// keeps its bytes coming is accepted; one that stops, or that trickles
+/// below the minimum rate, is given up with a 408 that says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_timed_by_their_pace_not_their_length() {
+    let _heavy = crate::fixture::heavy().await;
+    let mut w = world();
+    w.config.server.request_timeout_secs = 2;
+    w.config.server.upload_stall_timeout_secs = 2;
+    w.config.server.upload_min_rate_bytes_per_sec = 1000;
+    let w = Arc::new(w);
+    let r = w.start().await;
+    let jane = &w.pki.voter("jane-p256").unwrap().issued;
+
+    // About 2,000 bytes a second, for several times the request timeout.
+    let ballot = w.ballot("jane-p256", "slow but steady");
+    let pieces = ballot.len().div_ceil(20);
+    let (took, got) = paced_upload(
+        &w,
+        jane,
+        r.port,
+        ballot,
+        (pieces, Duration::from_millis(250)),
+        None,
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 200"), "after {took:?}: {got}");
+    assert!(took > Duration::from_secs(4), "{took:?}");
+
+    // Stops half way, the connection left open.
+    let (took, got) = paced_upload(
+        &w,
+        &w.extra[0],
+        r.port,
+        w.ballot_of(&w.extra[0], b"%PDF stalls".to_vec()),
+        (1000, Duration::from_millis(10)),
+        Some(3000),
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(
+        got.contains("no part of the upload arrived for 2 seconds"),
+        "{got}"
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+
+    // Ten bytes every 200 ms (50 bytes a second): never a stall, far too slow.
+    let (took, got) = paced_upload(
+        &w,
+        &w.extra[1],
+        r.port,
+        w.ballot_of(&w.extra[1], b"%PDF trickles".to_vec()),
+        (10, Duration::from_millis(200)),
+        None,
+    )
+    .await;
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("slower than 1000 bytes a second"), "{got}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
     r.stop().await;
 }

@@ -139,7 +139,8 @@ identity = "edipi"
         .block_on(voter::client::upload(
             &testkit::voters::client(&pki, Some(jane), port),
             &upload,
-            1,
+            voter::client::Retries::times(1),
+            &mut |_| {},
             &mut |_| {},
         ))
         .unwrap();

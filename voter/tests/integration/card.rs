@@ -41,27 +41,29 @@ fn with_pin(mut c: Command, pin: &str) -> Output {
 }
 
 /// `ballot-return send` with `card` through `module` (SoftHSM's, or the
-/// spy in front of it), the PIN on standard input.
+/// spy in front of it), the PIN on standard input, the receipt kept in
+/// `receipts`; the ballot style comes from the roster.
 fn send_with_card(
     dir: &Path,
     port: u16,
     fpr: &str,
     card: &SoftCard,
     module: &Path,
-    receipt: &str,
+    receipts: &str,
 ) -> Command {
     let mut c = card.command(env!("CARGO_BIN_EXE_ballot-return"));
     c.current_dir(dir)
-        .arg("send")
-        .args(["--gateway", &format!("https://localhost:{port}")])
+        .args([
+            "send",
+            &format!("https://localhost:{port}"),
+            fpr,
+            "ballot.pdf",
+        ])
         .args(["--ca", "pki/anchors/test-dod-root-ca-3.pem"])
-        .args(["--chain", "pki/intermediates/test-dod-id-ca-59.pem"])
         .arg("--pkcs11-module")
         .arg(module)
-        .args(["--pin-fd", "0"])
-        .args(["--election-fingerprint", fpr, "--ballot-style", "style-1"])
-        .args(["--accept-declaration", "--ballot", "ballot.pdf"])
-        .args(["--receipt", receipt]);
+        .args(["--pin-fd", "0", "--accept-declaration"])
+        .args(["--receipts", receipts]);
     c
 }
 
@@ -99,7 +101,7 @@ async fn ballots_sent_with_cards_are_counted_by_the_county() {
         let (d, port, fpr, m) = (dir.clone(), r.port, w.county.fpr.clone(), module.clone());
         let out = tokio::task::spawn_blocking(move || {
             with_pin(
-                send_with_card(&d, port, &fpr, &card, &m, &format!("{name}.json")),
+                send_with_card(&d, port, &fpr, &card, &m, &format!("receipts-{name}")),
                 softhsm::PIN,
             )
         })
@@ -112,6 +114,11 @@ async fn ballots_sent_with_cards_are_counted_by_the_county() {
             "{said}"
         );
         assert!(said.contains("received and logged as entry"), "{said}");
+        // The style came from the roster (the verifier below checks it).
+        assert!(
+            said.contains("ballot style style-1 (from the county's roster"),
+            "{said}"
+        );
         // The PIN never reaches the output.
         assert!(!said.contains(softhsm::PIN), "{said}");
     }
@@ -161,7 +168,7 @@ async fn a_wrong_pin_is_tried_once_and_nothing_is_sent() {
     let log = dir.join("pkcs11-spy.log");
     let run = |pin: &'static str| {
         let (d, port, fpr) = (dir.clone(), r.port, w.county.fpr.clone());
-        let mut c = send_with_card(&d, port, &fpr, &card, &spy, "jane.json");
+        let mut c = send_with_card(&d, port, &fpr, &card, &spy, "receipts-jane");
         c.env("PKCS11SPY", &module).env("PKCS11SPY_OUTPUT", &log);
         with_pin(c, pin)
     };
@@ -196,7 +203,14 @@ async fn a_wrong_pin_is_tried_once_and_nothing_is_sent() {
         card.flags()
     );
     assert_eq!(w.ballots_stored(), 0);
-    assert!(!dir.join("jane.json").exists());
+    // The receipts folder is made before anything is sent (so a receipt
+    // cannot be lost to a folder that cannot be made); it holds none.
+    assert_eq!(
+        std::fs::read_dir(dir.join("receipts-jane"))
+            .unwrap()
+            .count(),
+        0
+    );
 
     // `ballot-return card` shows the state to a support desk.
     let out = tokio::task::block_in_place(|| {
@@ -228,7 +242,7 @@ async fn a_card_with_only_a_card_authentication_certificate_is_refused_before_th
     let (w, r, dir, card) = world_with_janes_card(&module, Carries::CardAuthenticationOnly).await;
     let out = tokio::task::block_in_place(|| {
         with_pin(
-            send_with_card(&dir, r.port, &w.county.fpr, &card, &module, "x.json"),
+            send_with_card(&dir, r.port, &w.county.fpr, &card, &module, "receipts-x"),
             softhsm::PIN,
         )
     });

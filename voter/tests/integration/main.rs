@@ -13,14 +13,11 @@ fn return_bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ballot-return"))
 }
 
-/// The connection options for a development voter, with paths under
-/// `dir` (which may be relative to the program's working folder).
-fn connection(c: &mut Command, dir: &Path, port: u16, voter: &str) {
+/// The options of a development voter (a key in a file instead of a card),
+/// with paths under `dir` (which may be relative to the working folder).
+fn key_files(c: &mut Command, dir: &Path, voter: &str) {
     let pki = dir.join("pki");
-    c.args(["--gateway", &format!("https://localhost:{port}")])
-        .arg("--ca")
-        .arg(pki.join("anchors/test-dod-root-ca-3.pem"))
-        .arg("--cert")
+    c.arg("--cert")
         .arg(pki.join(format!("voters/{voter}.cert.pem")))
         .arg("--key")
         .arg(pki.join(format!("voters/{voter}.key.pem")))
@@ -28,21 +25,42 @@ fn connection(c: &mut Command, dir: &Path, port: u16, voter: &str) {
         .arg(pki.join("intermediates/test-dod-id-ca-59.pem"));
 }
 
-fn send(dir: &Path, port: u16, fpr: &str, voter: &str, receipt: &str) -> std::process::Output {
-    // Every path relative to the working folder, as voters type them.
+/// `ballot-return` as a voter's computer runs it: receipts in the user's
+/// data folder (`XDG_DATA_HOME` under `dir`), the gateway's certificate
+/// checked against the system trust store, which `SSL_CERT_FILE` points at
+/// the development gateway CA (what a county's own test machine would do).
+fn as_user(dir: &Path, trust: &str) -> Command {
     let mut c = return_bin();
-    c.current_dir(dir).arg("send");
-    connection(&mut c, Path::new(""), port, voter);
+    c.current_dir(dir)
+        .env("XDG_DATA_HOME", dir.join("data"))
+        .env("SSL_CERT_FILE", dir.join(trust))
+        .env_remove("SSL_CERT_DIR");
+    c
+}
+
+/// The gateway CA the development PKI's server certificate chains to.
+const GATEWAY_CA: &str = "pki/anchors/test-dod-root-ca-3.pem";
+
+/// The short command of the ballot instructions: address, fingerprint,
+/// file; every path relative to the working folder, as voters type them.
+fn send(dir: &Path, port: u16, fpr: &str, voter: &str, trust: &str) -> std::process::Output {
+    let mut c = as_user(dir, trust);
     c.args([
-        "--election-fingerprint",
+        "send",
+        &format!("https://localhost:{port}"),
         fpr,
-        "--ballot-style",
-        "style-1",
-        "--accept-declaration",
-    ])
-    .args(["--ballot", "ballot.pdf", "--receipt", receipt])
-    .output()
-    .unwrap()
+        "ballot.pdf",
+    ]);
+    key_files(&mut c, Path::new(""), voter);
+    c.arg("--accept-declaration").output().unwrap()
+}
+
+fn said(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -55,87 +73,139 @@ async fn a_voter_sends_and_checks_with_the_real_program() {
     let fpr = w.county.fpr.clone();
     let port = r.port;
     std::fs::write(dir.join("ballot.pdf"), b"%PDF-1.7 a marked ballot").unwrap();
-    let status_of = move |dir: std::path::PathBuf| {
-        let mut c = return_bin();
-        c.current_dir(&dir).arg("status");
-        connection(&mut c, Path::new(""), port, "jane-p256");
-        c.args(["--receipt", "jane.json"]).output().unwrap()
-    };
-    let (sent, refused, status) = tokio::task::spawn_blocking(move || {
-        let sent = send(&dir, port, &fpr, "jane-p256", "jane.json");
-        let refused = send(&dir, port, &fpr, "rick-revoked", "rick.json");
-        let mut c = return_bin();
-        c.current_dir(&dir).arg("status");
-        connection(&mut c, Path::new(""), port, "jane-p256");
-        let status = c.args(["--receipt", "jane.json"]).output().unwrap();
-        (sent, refused, status)
-    })
-    .await
-    .unwrap();
+    let status_of =
+        move |dir: std::path::PathBuf| as_user(&dir, GATEWAY_CA).arg("status").output().unwrap();
+    let (sent, untrusted, refused, again, listed, status) =
+        tokio::task::spawn_blocking(move || {
+            let sent = send(&dir, port, &fpr, "jane-p256", GATEWAY_CA);
+            // A computer that does not trust the gateway's certificate.
+            let untrusted = send(
+                &dir,
+                port,
+                &fpr,
+                "jane-p256",
+                "pki/anchors/test-county-voter-ca.pem",
+            );
+            let refused = send(&dir, port, &fpr, "rick-revoked", GATEWAY_CA);
+            // The same voter sends again: a second receipt beside the first.
+            let again = send(&dir, port, &fpr, "jane-p256", GATEWAY_CA);
+            let listed = as_user(&dir, GATEWAY_CA).arg("receipts").output().unwrap();
+            let status = status_of(dir.clone());
+            (sent, untrusted, refused, again, listed, status)
+        })
+        .await
+        .unwrap();
 
-    let stdout = String::from_utf8_lossy(&sent.stdout);
+    let text = said(&sent);
+    assert!(sent.status.success(), "{text}");
+    assert!(text.contains("received and logged as entry 0"), "{text}");
+    // The style was the roster's; the receipt went to the user's folder.
     assert!(
-        sent.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&sent.stderr)
+        text.contains("Voter V-0001; ballot style style-1 (from the county's roster"),
+        "{text}"
     );
+    let folder = w.dir.path().join("data/ballot-return/receipts");
     assert!(
-        stdout.contains("received and logged as entry 0"),
-        "{stdout}"
+        text.contains(&format!("Receipt saved as {}", folder.join("").display())),
+        "{text}"
     );
+
+    let text = said(&untrusted);
+    assert!(!untrusted.status.success(), "{text}");
+    assert!(text.contains("NOT sent"), "{text}");
+    assert!(text.contains("UnknownIssuer"), "{text}");
 
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("NOT sent"));
+    assert!(said(&refused).contains("NOT sent"));
 
-    let stdout = String::from_utf8_lossy(&status.stdout);
-    assert!(
-        status.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    // Witnesses down: the voter is told the ballot is logged, not yet
+    let text = said(&again);
+    assert!(again.status.success(), "{text}");
+    assert!(text.contains("received and logged as entry 1"), "{text}");
+    let mut files: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files[0].ends_with("-entry-0.json") && files[1].ends_with("-entry-1.json"));
+
+    let text = said(&listed);
+    assert!(listed.status.success(), "{text}");
+    assert!(text.contains("Receipts in"), "{text}");
+    assert!(text.contains(&format!("{}: election", files[0])), "{text}");
+    assert!(text.contains("entry 1, received 20"), "{text}");
+
+    let text = said(&status);
+    assert!(status.status.success(), "{text}");
+    // Witnesses down: the voter is told each ballot is logged, not yet
     // witnessed.
     assert!(
-        stdout.contains("your ballot is logged (entry 0), but the county's witnesses have not cosigned any checkpoint yet"),
-        "{stdout}"
+        text.contains("your ballot is logged (entry 0), but the county's witnesses have not cosigned any checkpoint yet"),
+        "{text}"
     );
+    assert!(text.contains("your ballot is logged (entry 1)"), "{text}");
 
-    // The witnesses come up and cosign: the check now links the receipt to
-    // the witnessed log.
+    // The witnesses come up and cosign: the check now links the receipts
+    // to the witnessed log.
     obs.start(
         &w.county.manifest.log_key,
         std::sync::Arc::new(w.county.clock.clone()),
     );
     let dir = w.dir.path().to_path_buf();
-    let mut stdout = String::new();
+    let mut text = String::new();
     for _ in 0..300 {
         let d = dir.clone();
         let out = tokio::task::spawn_blocking(move || status_of(d))
             .await
             .unwrap();
-        stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() && stdout.contains("and witnessed") {
+        text = said(&out);
+        if out.status.success() && text.matches("and witnessed").count() == 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(
-        stdout.contains("is in the log the county's witnesses cosigned (1 entries)"),
-        "{stdout}"
+        text.contains("is in the log the county's witnesses cosigned (2 entries)"),
+        "{text}"
     );
     assert!(
-        stdout.contains("witnessed; the county has not processed it yet"),
-        "{stdout}"
+        text.contains("witnessed; the county has not processed it yet"),
+        "{text}"
     );
     r.stop().await;
 }
 
 #[test]
+fn the_declaration_must_be_accepted_and_a_missing_receipts_folder_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing to check yet.
+    let out = as_user(dir.path(), "none.pem")
+        .arg("status")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        said(&out).contains("you have no receipts yet"),
+        "{}",
+        said(&out)
+    );
+    let out = as_user(dir.path(), "none.pem")
+        .arg("receipts")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        said(&out).contains("You have no receipts yet"),
+        "{}",
+        said(&out)
+    );
+}
+
+#[test]
 fn a_mistyped_fingerprint_is_refused_before_anything_is_sent() {
     let out = return_bin()
-        .args(["send", "--gateway", "https://localhost:1", "--ca", "x"])
-        .args(["--cert", "x", "--key", "x", "--ballot", "x"])
-        .args(["--ballot-style", "s", "--election-fingerprint", "0123 XYZ"])
+        .args(["send", "https://localhost:1", "0123 XYZ", "x", "--ca", "x"])
+        .args(["--cert", "x", "--key", "x"])
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -14,14 +14,13 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// How the gateway is trusted, and, for development, a key in a file.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Connection {
-    /// The gateway address from your ballot instructions (https://…).
+    /// The certificate authority of the gateway's TLS certificate (PEM),
+    /// for test setups; otherwise this computer's trust store is used.
     #[arg(long)]
-    pub(crate) gateway: String,
-    /// The certificate authority of the gateway's TLS certificate (PEM).
-    #[arg(long)]
-    pub(crate) ca: PathBuf,
+    pub(crate) ca: Option<PathBuf>,
     /// For development and tests, instead of a card: your certificate (PEM).
     #[arg(long, requires = "key")]
     pub(crate) cert: Option<PathBuf>,
@@ -31,6 +30,15 @@ pub(crate) struct Connection {
     /// Your card's issuing CA certificates, to include (PEM).
     #[arg(long)]
     pub(crate) chain: Option<PathBuf>,
+}
+
+/// Where receipts are kept.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ReceiptsArgs {
+    /// The receipts folder; your own data folder's ballot-return/receipts
+    /// if not given.
+    #[arg(long, value_name = "FOLDER")]
+    pub(crate) receipts: Option<PathBuf>,
 }
 
 /// Which card, and how to reach it.
@@ -53,44 +61,60 @@ pub(crate) struct CardArgs {
 /// What `send` needs.
 #[derive(clap::Args, Debug)]
 pub(crate) struct SendArgs {
+    /// The gateway address from your ballot instructions (https://…).
+    pub(crate) gateway: String,
+    /// The election key fingerprint printed in your ballot instructions
+    /// (spaces allowed: put it in quotes).
+    #[arg(value_parser = shared::pgp::parse_fingerprint)]
+    pub(crate) election_fingerprint: String,
+    /// Your marked ballot (PDF, or a selections file).
+    pub(crate) ballot: PathBuf,
     #[command(flatten)]
     pub(crate) conn: Connection,
     #[command(flatten)]
     pub(crate) card: CardArgs,
-    /// The election key fingerprint printed in your ballot instructions.
-    #[arg(long, value_parser = shared::pgp::parse_fingerprint)]
-    pub(crate) election_fingerprint: String,
-    /// Your marked ballot (PDF, or a selections file).
+    #[command(flatten)]
+    pub(crate) receipts: ReceiptsArgs,
+    /// Your ballot style, if the county's roster should not be asked for it.
     #[arg(long)]
-    pub(crate) ballot: PathBuf,
-    /// Your ballot style, printed on your blank ballot.
-    #[arg(long)]
-    pub(crate) ballot_style: String,
+    pub(crate) ballot_style: Option<String>,
     /// The ballot's file type; guessed from the file name if absent.
     #[arg(long)]
     pub(crate) media_type: Option<String>,
-    /// Confirms that you accept the voter declaration (it is printed first).
+    /// Accepts the voter declaration without asking (it is still printed).
+    /// Without it you are asked at the keyboard.
     #[arg(long)]
     pub(crate) accept_declaration: bool,
-    /// Where to save the receipt.
-    #[arg(long, default_value = "ballot-receipt.json")]
-    pub(crate) receipt: PathBuf,
     /// How many times to try on a poor connection.
     #[arg(long, default_value_t = 8)]
     pub(crate) attempts: u32,
+    /// Seconds without any progress before a try is given up (the upload
+    /// itself may take as long as it needs while bytes move).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub(crate) stall_timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
     /// Sign, seal and send your marked ballot; save the receipt.
-    Send(SendArgs),
-    /// Check that your ballot is still in the county's log, and what became of it.
+    Send(Box<SendArgs>),
+    /// Check that your ballots are still in the county's log, and what
+    /// became of them: every receipt in your receipts folder, or the files
+    /// given.
     Status {
+        /// Receipt files; all of your receipts folder if none are given.
+        files: Vec<PathBuf>,
+        /// The certificate authority of the gateway's TLS certificate (PEM),
+        /// for test setups; otherwise this computer's trust store is used.
+        #[arg(long)]
+        ca: Option<PathBuf>,
         #[command(flatten)]
-        conn: Connection,
-        /// The receipt saved when you sent your ballot.
-        #[arg(long, default_value = "ballot-receipt.json")]
-        receipt: PathBuf,
+        receipts: ReceiptsArgs,
+    },
+    /// List the receipts you have kept.
+    Receipts {
+        #[command(flatten)]
+        receipts: ReceiptsArgs,
     },
     /// Show what is on your card (for you or a support desk): the card, its
     /// certificates, your EDIPI, expiry dates, and the PIN's state. No PIN

@@ -5,25 +5,34 @@ mod cli;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{CardArgs, Cli, Command, Connection, SendArgs};
+use cli::{CardArgs, Cli, Command, Connection, ReceiptsArgs, SendArgs};
 use rustls_pki_types::CertificateDer;
+use std::cell::RefCell;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use voter::card::{self, Card, CardError, Pin};
-use voter::client::{self, Ballot, Credentials, Gateway, SavedReceipt};
+use voter::client::{self, Ballot, Credentials, Gateway, Progress, SavedReceipt};
+use voter::receipts::{self, Folder, Saved};
 
 fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {what} {}", path.display()))
 }
 
-fn gateway(conn: &Connection, card: &CardArgs) -> Result<(Gateway, Credentials)> {
-    let roots = shared::pki::tls_chain_from_pem(&read(&conn.ca, "the gateway CA file")?)?;
+/// The connection that presents the voter's certificate, and the key that
+/// signs the ballot: from the card, or (development) from PEM files.
+fn credentials(
+    url: &str,
+    conn: &Connection,
+    card: &CardArgs,
+    roots: &[CertificateDer<'static>],
+) -> Result<(Gateway, Credentials)> {
     let extra = match &conn.chain {
         Some(p) => shared::pki::tls_chain_from_pem(&read(p, "the chain file")?)?,
         None => Vec::new(),
     };
     let (Some(cert_path), Some(key_path)) = (&conn.cert, &conn.key) else {
-        return with_card(conn, card, &roots, extra);
+        return with_card(url, card, roots, extra);
     };
     let mut chain = shared::pki::tls_chain_from_pem(&read(cert_path, "your certificate")?)?;
     let key_pem = zeroize::Zeroizing::new(read(key_path, "your key")?);
@@ -40,9 +49,9 @@ fn gateway(conn: &Connection, card: &CardArgs) -> Result<(Gateway, Credentials)>
         .map(|c| c.to_vec())
         .collect();
     chain.extend(extra);
-    let tls = voter::tls::client_config(&roots, Some((chain, tls_key)), &[b"http/1.1"])?;
+    let tls = voter::tls::client_config(roots, Some((chain, tls_key)), &[b"http/1.1"])?;
     Ok((
-        Gateway::new(&conn.gateway, tls)?,
+        Gateway::new(url, tls)?,
         Credentials {
             cert,
             chain: others,
@@ -55,7 +64,7 @@ fn gateway(conn: &Connection, card: &CardArgs) -> Result<(Gateway, Credentials)>
 /// once, before anything is sent; the card signs the connection with its
 /// PIV Authentication key and the ballot with its Digital Signature key.
 fn with_card(
-    conn: &Connection,
+    url: &str,
     args: &CardArgs,
     roots: &[CertificateDer<'static>],
     extra: Vec<CertificateDer<'static>>,
@@ -99,7 +108,7 @@ fn with_card(
         &[b"http/1.1"],
     )?;
     Ok((
-        Gateway::new(&conn.gateway, tls)?,
+        Gateway::new(url, tls)?,
         Credentials {
             cert: signing.der.clone(),
             chain: extra.iter().map(|c| c.to_vec()).collect(),
@@ -181,96 +190,349 @@ fn media_type_for(path: &Path) -> Result<String> {
     }
 }
 
-async fn send(args: SendArgs) -> Result<()> {
-    let SendArgs {
-        conn,
-        card,
-        election_fingerprint: fpr,
-        ballot,
-        ballot_style: style,
-        media_type,
-        accept_declaration: accept,
-        receipt: receipt_path,
-        attempts,
-    } = args;
-    let (gw, creds) = gateway(&conn, &card)?;
-    println!("Contacting the gateway and checking the election details…");
-    let manifest = gw.manifest(&fpr).await?;
-    println!("Election: {} ({})", manifest.title, manifest.jurisdiction);
-    println!("Ballots are accepted until {}.", manifest.closes_at);
-    println!(
-        "\nVoter declaration:\n\n  {}\n",
-        manifest.declaration.replace('\n', "\n  ")
-    );
-    if !accept {
+/// Shows an upload's progress: one line redrawn on a terminal, a line at
+/// each tenth otherwise (a log, a support desk's transcript).
+struct Meter {
+    terminal: bool,
+    open_line: bool,
+    shown_tenth: Option<u64>,
+}
+
+impl Meter {
+    fn new() -> Self {
+        Meter {
+            terminal: std::io::stdout().is_terminal(),
+            open_line: false,
+            shown_tenth: None,
+        }
+    }
+
+    fn show(&mut self, p: Progress) {
+        let pct = (p.sent * 100).checked_div(p.total).unwrap_or(100);
+        let secs = p.elapsed.as_secs_f64().max(0.001);
+        let rate = p.sent as f64 / secs;
+        let left = if rate > 0.0 && p.sent < p.total {
+            format!(
+                ", about {} left",
+                duration_words(((p.total - p.sent) as f64 / rate) as u64)
+            )
+        } else {
+            String::new()
+        };
+        let line = format!(
+            "  sent {} of {} ({pct} %), {}/s{left}",
+            size_words(p.sent),
+            size_words(p.total),
+            size_words(rate as u64)
+        );
+        if self.terminal {
+            print!("\r{line:<72}");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            self.open_line = true;
+        } else {
+            let tenth = pct / 10;
+            if self.shown_tenth != Some(tenth) {
+                self.shown_tenth = Some(tenth);
+                println!("{}", line.trim_start());
+            }
+        }
+    }
+
+    /// Ends a redrawn line before anything else is printed.
+    fn end_line(&mut self) {
+        if self.open_line {
+            println!();
+            self.open_line = false;
+        }
+        self.shown_tenth = None;
+    }
+}
+
+fn size_words(n: u64) -> String {
+    match n {
+        0..=9_999 => format!("{n} bytes"),
+        10_000..=9_999_999 => format!("{:.0} kB", n as f64 / 1e3),
+        _ => format!("{:.1} MB", n as f64 / 1e6),
+    }
+}
+
+fn duration_words(s: u64) -> String {
+    match s {
+        0..=89 => format!("{s} s"),
+        _ => format!("{} min", s.div_ceil(60)),
+    }
+}
+
+/// Asks the voter to accept the declaration at the keyboard.
+fn ask_acceptance() -> Result<()> {
+    if !std::io::stdin().is_terminal() {
         bail!("to send your ballot you must accept the declaration above: run again with --accept-declaration");
     }
+    print!("Do you make this declaration? Type yes to accept it and send your ballot: ");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y") {
+        bail!("you did not accept the declaration");
+    }
+    Ok(())
+}
+
+fn receipts_folder(args: &ReceiptsArgs) -> Result<PathBuf> {
+    match &args.receipts {
+        Some(p) => Ok(p.clone()),
+        None => receipts::default_place(),
+    }
+}
+
+async fn send(args: SendArgs) -> Result<()> {
+    let SendArgs {
+        gateway: url,
+        election_fingerprint: fpr,
+        ballot,
+        conn,
+        card,
+        receipts,
+        ballot_style,
+        media_type,
+        accept_declaration,
+        attempts,
+        stall_timeout,
+    } = args;
+    let roots = voter::tls::server_roots(conn.ca.as_deref())?;
+    let stall = std::time::Duration::from_secs(stall_timeout);
+    // The election details come over a connection that shows no card: the
+    // PIN is asked only once the voter has seen what they sign.
+    let mut open = Gateway::new(
+        &url,
+        voter::tls::client_config(&roots, None, &[b"http/1.1"])?,
+    )?;
+    open.timing.stall = stall;
+    println!("Contacting the gateway and checking the election details…");
+    let manifest = open.manifest(&fpr).await?;
+    println!("Election: {} ({})", manifest.title, manifest.jurisdiction);
+    println!("Ballots are accepted until {}.", manifest.closes_at);
     let media_type = match media_type {
         Some(m) => m,
         None => media_type_for(&ballot)?,
     };
     let content = read(&ballot, "your ballot")?;
+    match manifest.media_limit(&media_type) {
+        Some(limit) if content.len() as u64 > u64::from(limit) => bail!(
+            "your ballot file is {} bytes; this election accepts at most {limit}",
+            content.len()
+        ),
+        _ => {}
+    }
+    println!(
+        "\nVoter declaration:\n\n  {}\n",
+        manifest.declaration.replace('\n', "\n  ")
+    );
+    if accept_declaration {
+        println!("You accepted the declaration (--accept-declaration).");
+    } else {
+        ask_acceptance()?;
+    }
+    let folder = Folder::open(&receipts_folder(&receipts)?)?;
+
+    let (mut gw, creds) = credentials(&url, &conn, &card, &roots)?;
+    gw.timing.stall = stall;
+    let ballot_style = match ballot_style {
+        Some(s) => s,
+        None => {
+            let me = gw.voter().await?;
+            println!(
+                "Voter {}; ballot style {} (from the county's roster: it should match the style printed on your ballot).",
+                me.voter_id, me.ballot_style
+            );
+            me.ballot_style
+        }
+    };
     let upload = client::prepare(
         &manifest,
         &Ballot {
             content,
             media_type,
-            ballot_style: style,
+            ballot_style,
         },
         &creds,
     )?;
     println!(
-        "Your ballot is signed and sealed ({} bytes). Sending…",
-        upload.len()
+        "Your ballot is signed and sealed ({}). Sending…",
+        size_words(upload.len() as u64)
     );
-    let answer = client::upload(&gw, &upload, attempts, &mut |m| println!("{m}")).await?;
+    let meter = RefCell::new(Meter::new());
+    let answer = client::upload(
+        &gw,
+        &upload,
+        client::Retries::times(attempts),
+        &mut |p| meter.borrow_mut().show(p),
+        &mut |m| {
+            meter.borrow_mut().end_line();
+            println!("{m}");
+        },
+    )
+    .await;
+    meter.borrow_mut().end_line();
+    let answer = answer?;
     let (receipt, cp) = client::check_receipt(&manifest, &upload, &answer)?;
     client::check_receipt_time(
         &receipt,
         shared::clock::Clock::now(&shared::clock::SystemClock),
     )?;
-    let saved = SavedReceipt::new(&manifest, &fpr, &conn.gateway, &receipt, &answer)?;
-    let json = serde_json::to_vec_pretty(&saved)?;
-    std::fs::write(&receipt_path, json)
-        .with_context(|| format!("cannot save the receipt to {}", receipt_path.display()))?;
+    let saved = SavedReceipt::new(&manifest, &fpr, &url, &receipt, &answer)?;
+    let kept = folder.save(&saved)?;
     if answer.duplicate {
-        println!("The gateway already had this ballot; it sent the same receipt again.");
+        println!("The gateway already had this ballot (an earlier try reached it); it sent the same receipt again.");
     }
     println!(
         "Your ballot was received and logged as entry {} of the county's public log (log size {}).",
         receipt.index, cp.checkpoint.size
     );
-    println!(
-        "Receipt saved to {}. Keep it: with it you can check that your ballot stays in the log,",
-        receipt_path.display()
-    );
-    println!(
-        "and later see whether it was counted: ballot-return status --receipt {}",
-        receipt_path.display()
-    );
+    match &kept {
+        Saved::New(p) => println!("Receipt saved as {}.", p.display()),
+        Saved::AlreadyThere(p) => println!("This receipt was already saved as {}.", p.display()),
+    }
+    println!("Keep it: with it you can check that your ballot stays in the log, and later");
+    println!("see whether it was counted: ballot-return status");
     Ok(())
 }
 
-async fn status(conn: Connection, receipt_path: PathBuf) -> Result<()> {
-    // No client certificate: the gateway cannot tell whose check this is,
-    // so it cannot show this voter a log of its own.
-    let roots = shared::pki::tls_chain_from_pem(&read(&conn.ca, "the gateway CA file")?)?;
-    let gw = Gateway::new(
-        &conn.gateway,
-        voter::tls::client_config(&roots, None, &[b"http/1.1"])?,
-    )?;
-    let saved: SavedReceipt = serde_json::from_slice(&read(&receipt_path, "the receipt")?)
-        .context("the receipt file is not one saved by ballot-return")?;
-    let r = client::status(&gw, &saved).await?;
-    if let Some(size) = r.witnessed_size {
-        if r.standing != client::Standing::NotYetWitnessed {
-            println!(
-                "Your ballot (entry {}) is in the log the county's witnesses cosigned ({size} entries), consistent with your receipt.",
-                saved.leaf_index
-            );
+/// The receipts to check: the files given, or every one in the folder.
+fn receipts_to_check(
+    files: &[PathBuf],
+    args: &ReceiptsArgs,
+) -> Result<Vec<(PathBuf, SavedReceipt)>> {
+    if !files.is_empty() {
+        return files
+            .iter()
+            .map(|p| {
+                let saved =
+                    serde_json::from_slice(&read(p, "the receipt")?).with_context(|| {
+                        format!("{} is not a receipt saved by ballot-return", p.display())
+                    })?;
+                Ok((p.clone(), saved))
+            })
+            .collect();
+    }
+    let dir = receipts_folder(args)?;
+    let Some(folder) = Folder::existing(&dir) else {
+        bail!(
+            "you have no receipts yet ({} does not exist)",
+            dir.display()
+        );
+    };
+    let mut out = Vec::new();
+    for l in folder.list()? {
+        match l.receipt {
+            Ok(r) => out.push((l.path, r)),
+            Err(e) => println!("Skipped {}: {e:#}", l.path.display()),
         }
     }
-    println!("Status: {}", r.explanation);
+    if out.is_empty() {
+        bail!("you have no receipts yet ({} holds none)", dir.display());
+    }
+    Ok(out)
+}
+
+async fn status(files: Vec<PathBuf>, ca: Option<PathBuf>, args: ReceiptsArgs) -> Result<()> {
+    let receipts = receipts_to_check(&files, &args)?;
+    let roots = voter::tls::server_roots(ca.as_deref())?;
+    // No client certificate: the gateway cannot tell whose check this is,
+    // so it cannot show this voter a log of its own. The county's word is
+    // fetched once per gateway and election.
+    let mut words: Vec<(String, String, client::CountyWord)> = Vec::new();
+    let mut failed = 0;
+    for (path, saved) in &receipts {
+        println!(
+            "\nEntry {} of election {} ({}):",
+            saved.leaf_index,
+            shared::text::printable(&saved.election_id),
+            path.display()
+        );
+        let result: Result<client::StatusReport> = async {
+            let gw = Gateway::new(
+                &saved.gateway,
+                voter::tls::client_config(&roots, None, &[b"http/1.1"])?,
+            )?;
+            let known = words
+                .iter()
+                .find(|(g, f, _)| *g == saved.gateway && *f == saved.election_fingerprint)
+                .map(|(_, _, w)| w.clone());
+            let word = match known {
+                Some(w) => w,
+                None => {
+                    let w = client::county_word(&gw, &saved.election_fingerprint).await?;
+                    words.push((
+                        saved.gateway.clone(),
+                        saved.election_fingerprint.clone(),
+                        w.clone(),
+                    ));
+                    w
+                }
+            };
+            client::standing(&gw, &word, saved).await
+        }
+        .await;
+        match result {
+            Ok(r) => {
+                if let Some(size) = r.witnessed_size {
+                    if r.standing != client::Standing::NotYetWitnessed {
+                        println!(
+                            "  Your ballot (entry {}) is in the log the county's witnesses cosigned ({size} entries), consistent with your receipt.",
+                            saved.leaf_index
+                        );
+                    }
+                }
+                println!("  Status: {}", r.explanation);
+            }
+            Err(e) => {
+                failed += 1;
+                println!(
+                    "  THE CHECK FAILED: {}",
+                    shared::text::printable(&format!("{e:#}"))
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} checks failed (above)", receipts.len());
+    }
+    Ok(())
+}
+
+fn list_receipts(args: ReceiptsArgs) -> Result<()> {
+    let dir = receipts_folder(&args)?;
+    let Some(folder) = Folder::existing(&dir) else {
+        println!(
+            "You have no receipts yet ({} does not exist).",
+            dir.display()
+        );
+        return Ok(());
+    };
+    let listed = folder.list()?;
+    println!("Receipts in {}: {}", dir.display(), listed.len());
+    for l in listed {
+        let name = l
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match l.receipt {
+            Err(e) => println!("  {name}: cannot be read: {e:#}"),
+            Ok(r) => {
+                let received = shared::receipt::Receipt::parse(r.receipt.as_bytes())
+                    .map(|p| p.entry.received_at.to_rfc3339())
+                    .unwrap_or_else(|_| "unreadable receipt".into());
+                println!(
+                    "  {name}: election {}, entry {}, received {received}, gateway {}",
+                    shared::text::printable(&r.election_id),
+                    r.leaf_index,
+                    shared::text::printable(&r.gateway)
+                );
+            }
+        }
+    }
     Ok(())
 }
 
@@ -288,12 +550,19 @@ fn main() -> std::process::ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Send(args) => send(args)
+            Command::Send(args) => send(*args)
                 .await
                 .map_err(|e| e.context("your ballot was NOT sent")),
-            Command::Status { conn, receipt } => status(conn, receipt)
+            Command::Status {
+                files,
+                ca,
+                receipts,
+            } => status(files, ca, receipts)
                 .await
                 .map_err(|e| e.context("the check did not complete")),
+            Command::Receipts { receipts } => {
+                list_receipts(receipts).map_err(|e| e.context("the receipts could not be listed"))
+            }
             Command::Card { card } => {
                 show_card(&card).map_err(|e| e.context("the card could not be read"))
             }
