@@ -15,6 +15,7 @@ pub mod election;
 pub mod hostile;
 pub mod observers;
 pub mod pdf;
+pub mod poor_link;
 pub mod server;
 pub mod softhsm;
 pub mod voters;

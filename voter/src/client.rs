@@ -334,10 +334,20 @@ impl Gateway {
             .await
             .map_err(UploadError::Connect)?;
         let started = tokio::time::Instant::now();
-        let cut = |sent: u64, e: &dyn std::fmt::Display| UploadError::Cut {
+        let cut = |sent: u64, e: &dyn std::error::Error| UploadError::Cut {
             sent,
             total,
-            why: e.to_string(),
+            why: {
+                // hyper says "connection error"; the system's words are in
+                // the sources.
+                let mut why = e.to_string();
+                let mut source = e.source();
+                while let Some(s) = source {
+                    why = format!("{why}: {s}");
+                    source = s.source();
+                }
+                why
+            },
         };
         // hyper's own buffer kept small too, so that it takes the next
         // piece only once the last is nearly on its way.
@@ -366,7 +376,8 @@ impl Gateway {
             Ok::<_, hyper::Error>((status, body))
         };
         tokio::pin!(answer);
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let second = Duration::from_secs(1);
+        let mut tick = tokio::time::interval_at(started + second, second);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_count = 0;
         let mut last_move = tokio::time::Instant::now();
@@ -406,7 +417,7 @@ impl Gateway {
                 waited: self.timing.stall,
                 total,
             })?
-            .map_err(|e| cut(total, &e))?
+            .map_err(|e| cut(total, &*e))?
             .to_bytes();
         Ok(Answer { status, body })
     }

@@ -214,3 +214,4 @@ fn a_mistyped_fingerprint_is_refused_before_anything_is_sent() {
 }
 
 mod card;
+mod poor_link;
