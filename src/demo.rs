@@ -263,12 +263,9 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     let rick = &pki.voter("rick-revoked").context("rick")?.issued;
     let upload = send(rick, "precinct-7", "x")?;
     match client::upload(&connect(rick)?, &upload, tries(1), &mut unseen, &mut quiet).await {
-        Err(client::NotSent::GaveUp {
-            last: client::UploadError::Connect(e),
-            ..
-        }) => say(&format!(
-            "   Specialist Rick Brown's card was revoked: the gateway refused the connection at TLS ({}).",
-            e.root_cause()
+        Err(client::NotSent::CardRefused(r)) => say(&format!(
+            "   Specialist Rick Brown's card was revoked: the gateway refused the connection at TLS ({:?}).",
+            r.0
         )),
         other => bail!("a revoked card was not refused at TLS: {other:?}"),
     }

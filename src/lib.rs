@@ -3,3 +3,4 @@
 #![forbid(unsafe_code)]
 
 pub mod demo;
+pub mod hands_on;

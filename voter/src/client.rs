@@ -144,6 +144,11 @@ pub enum UploadError {
         /// Bytes in the upload.
         total: u64,
     },
+    /// The gateway refused the card's certificate during the secure
+    /// connection (with TLS 1.3 its verdict can arrive while the ballot is
+    /// already on its way). Trying again cannot help.
+    #[error("{0}")]
+    CardRefused(CardRefusal),
     /// The connection broke.
     #[error("the connection was cut after {sent} of {total} bytes ({why})")]
     Cut {
@@ -165,7 +170,138 @@ impl UploadError {
             UploadError::Stalled { sent, total, .. } | UploadError::Cut { sent, total, .. } => {
                 sent == total
             }
-            UploadError::Connect(_) => false,
+            UploadError::Connect(_) | UploadError::CardRefused(_) => false,
+        }
+    }
+}
+
+/// The gateway's refusal of the voter's card certificate, read from the TLS
+/// alert it sent (RFC 8446 section 6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CardRefusal(pub rustls::AlertDescription);
+
+impl std::fmt::Display for CardRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use rustls::AlertDescription as A;
+        let why = match self.0 {
+            A::CertificateRevoked => "the certificate has been revoked. Contact your ID office or election office: a revoked card cannot send ballots",
+            A::CertificateExpired => "the certificate has expired, or is not valid yet. Check your computer's date; if it is right, your card needs renewing",
+            A::UnknownCA => "the certificate was not issued by an authority this election accepts",
+            A::CertificateRequired => "no certificate was presented: is the card in the reader?",
+            A::AccessDenied => "the certificate is not allowed to send ballots",
+            _ => "the certificate was not accepted",
+        };
+        write!(
+            f,
+            "the gateway refused your card: {why} (TLS alert: {:?})",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for CardRefusal {}
+
+impl CardRefusal {
+    /// The refusal somewhere in `e`'s chain of causes, if the gateway sent
+    /// an alert about the client certificate. (`io::Error` hides the error
+    /// it wraps from `source()`, so each link is looked into.)
+    pub fn find(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        use rustls::AlertDescription as A;
+        let mut link = Some(e);
+        while let Some(l) = link {
+            let inner = l
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|i| i as &(dyn std::error::Error + 'static));
+            for candidate in [Some(l), inner].into_iter().flatten() {
+                if let Some(rustls::Error::AlertReceived(a)) = candidate.downcast_ref() {
+                    if matches!(
+                        a,
+                        A::BadCertificate
+                            | A::UnsupportedCertificate
+                            | A::CertificateRevoked
+                            | A::CertificateExpired
+                            | A::CertificateUnknown
+                            | A::UnknownCA
+                            | A::AccessDenied
+                            | A::CertificateRequired
+                            | A::BadCertificateStatusResponse
+                    ) {
+                        return Some(CardRefusal(*a));
+                    }
+                }
+                if let Some(r) = candidate.downcast_ref::<CardRefusal>() {
+                    return Some(*r);
+                }
+            }
+            link = l.source();
+        }
+        None
+    }
+
+    /// [`CardRefusal::find`] through an [`anyhow::Error`]'s chain.
+    pub fn find_in(e: &anyhow::Error) -> Option<Self> {
+        e.chain().find_map(Self::find)
+    }
+}
+
+/// A broken connection as the upload's failure: a card refusal when the
+/// gateway's alert is anywhere in the causes, else a cut with the system's
+/// words (hyper's "connection error" alone says little; the sources say
+/// what happened).
+fn cut(sent: u64, total: u64, e: &(dyn std::error::Error + 'static)) -> UploadError {
+    if let Some(r) = CardRefusal::find(e) {
+        return UploadError::CardRefused(r);
+    }
+    let mut why = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        why = format!("{why}: {s}");
+        source = s.source();
+    }
+    UploadError::Cut { sent, total, why }
+}
+
+/// How a request on the upload connection failed.
+enum ConnFailure {
+    Hyper(hyper::Error),
+    Body(String),
+}
+
+impl From<hyper::Error> for ConnFailure {
+    fn from(e: hyper::Error) -> Self {
+        ConnFailure::Hyper(e)
+    }
+}
+
+impl ConnFailure {
+    /// The failure as an [`UploadError`]. A request can fail with only
+    /// "connection was not ready" or a broken pipe while the connection's
+    /// own task holds the reason (the gateway's alert): that is asked for
+    /// too, briefly.
+    async fn into_upload_error(
+        self,
+        sent: u64,
+        total: u64,
+        conn: &mut tokio::task::JoinHandle<hyper::Result<()>>,
+    ) -> UploadError {
+        let first = match &self {
+            ConnFailure::Hyper(e) => cut(sent, total, e),
+            ConnFailure::Body(why) => UploadError::Cut {
+                sent,
+                total,
+                why: why.clone(),
+            },
+        };
+        if matches!(first, UploadError::CardRefused(_)) {
+            return first;
+        }
+        match tokio::time::timeout(Duration::from_secs(2), conn).await {
+            Ok(Ok(Err(e))) => match CardRefusal::find(&e) {
+                Some(r) => UploadError::CardRefused(r),
+                None => first,
+            },
+            _ => first,
         }
     }
 }
@@ -296,7 +432,13 @@ impl Gateway {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<Answer> {
-        let tls = self.connect(None).await?;
+        let tls = self
+            .connect(None)
+            .await
+            .map_err(|e| match CardRefusal::find_in(&e) {
+                Some(r) => anyhow::Error::new(r),
+                None => e,
+            })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         tokio::spawn(async move {
             let _ = conn.await;
@@ -309,7 +451,10 @@ impl Gateway {
         let resp = sender
             .send_request(req)
             .await
-            .context("the request failed")?;
+            .map_err(|e| match CardRefusal::find(&e) {
+                Some(r) => anyhow::Error::new(r),
+                None => anyhow::Error::new(e).context("the request failed"),
+            })?;
         let status = resp.status();
         let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
             .collect()
@@ -322,6 +467,14 @@ impl Gateway {
     /// One try at an upload of `body` on a new connection, however long it
     /// takes while bytes move; `progress` hears how far it has got about
     /// once a second.
+    ///
+    /// The ballot follows a `GET /v1/voter` on the same connection: with
+    /// TLS 1.3 the gateway's verdict on the card comes after the client has
+    /// finished its handshake, and a ballot sent at once would be on the
+    /// wire when a refusal arrives (the refusal lost behind a broken pipe,
+    /// and megabytes spent on a slow link). One round trip buys a clear
+    /// answer, and a voter who is not on the roster hears so before
+    /// sending anything.
     pub async fn upload_once(
         &self,
         body: Bytes,
@@ -329,37 +482,62 @@ impl Gateway {
     ) -> Result<Answer, UploadError> {
         use std::sync::atomic::{AtomicU64, Ordering};
         let total = body.len() as u64;
-        let tls = self
-            .connect(Some(UPLOAD_SEND_BUFFER))
-            .await
-            .map_err(UploadError::Connect)?;
+        let tls =
+            self.connect(Some(UPLOAD_SEND_BUFFER)).await.map_err(
+                |e| match CardRefusal::find_in(&e) {
+                    Some(r) => UploadError::CardRefused(r),
+                    None => UploadError::Connect(e),
+                },
+            )?;
         let started = tokio::time::Instant::now();
-        let cut = |sent: u64, e: &dyn std::error::Error| UploadError::Cut {
-            sent,
-            total,
-            why: {
-                // hyper says "connection error"; the system's words are in
-                // the sources.
-                let mut why = e.to_string();
-                let mut source = e.source();
-                while let Some(s) = source {
-                    why = format!("{why}: {s}");
-                    source = s.source();
-                }
-                why
-            },
-        };
         // hyper's own buffer kept small too, so that it takes the next
         // piece only once the last is nearly on its way.
-        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+        let handshake = hyper::client::conn::http1::Builder::new()
             .max_buf_size(UPLOAD_PIECE * 4)
-            .handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| cut(0, &e))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+            .handshake::<_, Pieces>(TokioIo::new(tls))
+            .await;
+        let (mut sender, conn) = match handshake {
+            Ok(x) => x,
+            Err(e) => return Err(cut(0, total, &e)),
+        };
+        let mut conn = tokio::spawn(conn);
         let sent = Arc::new(AtomicU64::new(0));
+
+        // The card's verdict first.
+        let check = self
+            .head(Method::GET, api::VOTER)
+            .body(Pieces {
+                data: Bytes::new(),
+                sent: Arc::new(AtomicU64::new(0)),
+            })
+            .map_err(|e| cut(0, total, &e))?;
+        let checked = async {
+            let resp = sender.send_request(check).await?;
+            let status = resp.status();
+            let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE)
+                .collect()
+                .await
+                .map_err(|e| ConnFailure::Body(e.to_string()))?
+                .to_bytes();
+            sender.ready().await?;
+            Ok::<_, ConnFailure>((status, body))
+        };
+        match tokio::time::timeout(self.timing.stall, checked).await {
+            Err(_) => {
+                return Err(UploadError::NoAnswer {
+                    waited: self.timing.stall,
+                    total: 0,
+                })
+            }
+            Ok(Err(e)) => return Err(e.into_upload_error(0, total, &mut conn).await),
+            Ok(Ok((status, body))) if status != StatusCode::OK => {
+                // Not on the roster, busy, …: the gateway's answer stands
+                // for the upload's.
+                return Ok(Answer { status, body });
+            }
+            Ok(Ok(_)) => {}
+        }
+
         let req = self
             .head(Method::POST, api::BALLOTS)
             .header(http::header::CONTENT_TYPE, api::UPLOAD_CONTENT_TYPE)
@@ -368,7 +546,7 @@ impl Gateway {
                 data: body,
                 sent: sent.clone(),
             })
-            .map_err(|e| cut(0, &e))?;
+            .map_err(|e| cut(0, total, &e))?;
         let answer = async {
             let resp = sender.send_request(req).await?;
             let status = resp.status();
@@ -385,7 +563,11 @@ impl Gateway {
             tokio::select! {
                 r = &mut answer => match r {
                     Ok(a) => break a,
-                    Err(e) => return Err(cut(sent.load(Ordering::Relaxed), &e)),
+                    Err(e) => {
+                        return Err(ConnFailure::Hyper(e)
+                            .into_upload_error(sent.load(Ordering::Relaxed), total, &mut conn)
+                            .await)
+                    }
                 },
                 _ = tick.tick() => {
                     let now = tokio::time::Instant::now();
@@ -417,7 +599,7 @@ impl Gateway {
                 waited: self.timing.stall,
                 total,
             })?
-            .map_err(|e| cut(total, &*e))?
+            .map_err(|e| cut(total, total, &*e))?
             .to_bytes();
         Ok(Answer { status, body })
     }
@@ -641,6 +823,9 @@ pub enum NotSent {
         /// Its message (escaped).
         message: String,
     },
+    /// The gateway refused the card's certificate; nothing was kept.
+    #[error("{0} Your ballot was not received.")]
+    CardRefused(CardRefusal),
     /// Every try failed on the way.
     #[error("{}", not_sent_words(*.tries, .last, *.maybe_received))]
     GaveUp {
@@ -724,6 +909,7 @@ pub async fn upload(
                 }
                 format!("the gateway could not take it this time ({code}: {message})")
             }
+            Err(UploadError::CardRefused(r)) => return Err(NotSent::CardRefused(r)),
             Err(e) => {
                 maybe_received |= e.all_sent();
                 if attempt == attempts {

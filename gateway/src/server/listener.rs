@@ -73,10 +73,12 @@ pub async fn run(
         tokio::spawn(async move {
             let _permit = permit;
             let hs = Duration::from_secs(state.server.tls_handshake_timeout_secs);
-            let tls = match tokio::time::timeout(hs, acceptor.accept(stream)).await {
+            let tls = match tokio::time::timeout(hs, acceptor.accept(stream).into_fallible()).await
+            {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
+                Ok(Err((e, stream))) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    linger(stream).await;
                     return;
                 }
                 Err(_) => {
@@ -121,6 +123,34 @@ pub async fn run(
         tracing::warn!("some connections were still open after the drain period");
     }
     Ok(())
+}
+
+/// Closes a connection whose handshake failed without throwing away the
+/// alert that says why. With TLS 1.3 a client sends its request right after
+/// its certificate, before the server's verdict arrives; closing with those
+/// bytes unread makes the kernel send a reset, and a reset can reach the
+/// client before it has read the alert (a revoked card would then look like
+/// a broken line, and be retried). So: send FIN, read and discard what
+/// is still coming for a short while (as nginx's lingering close), then
+/// close.
+async fn linger(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const LINGER: Duration = Duration::from_secs(2);
+    const MOST: usize = 1 << 20;
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut buf = [0u8; 16 * 1024];
+        let mut read = 0;
+        while read < MOST {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => read += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
 }
 
 /// Serves the requests of one authenticated TLS connection. The connection

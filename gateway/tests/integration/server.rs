@@ -793,3 +793,44 @@ async fn bombs_and_malformed_openpgp_are_refused_at_the_door() {
     assert_eq!(w.ballots_stored(), 0);
     r.stop().await;
 }
+
+/// With TLS 1.3 a client sends its request right behind its certificate,
+/// before the gateway's verdict: a revoked card's upload is already on the
+/// wire when the alert comes back. The voter must still read that the card
+/// was refused (not that the line broke), and nothing is retried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_card_hears_why_even_with_its_upload_in_flight() {
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    // A body far larger than the socket buffers, so that most of it is
+    // still unread when the gateway gives up on the handshake.
+    let big = vec![0x5a_u8; 4 << 20];
+    let gw = w.client(&r, "rick-revoked");
+    for round in 0..8 {
+        let mut tries = 0;
+        let outcome = client::upload(
+            &gw,
+            &big,
+            client::Retries {
+                attempts: 3,
+                first_wait: std::time::Duration::from_millis(10),
+            },
+            &mut |_| {},
+            &mut |m| {
+                eprintln!("{m}");
+                tries += 1
+            },
+        )
+        .await;
+        match outcome {
+            Err(client::NotSent::CardRefused(why)) => {
+                assert_eq!(why.0, rustls::AlertDescription::CertificateRevoked);
+                assert!(why.to_string().contains("has been revoked"), "{why}");
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        assert_eq!(tries, 0, "round {round}: a refused card was retried");
+    }
+    assert_eq!(w.ballots_stored(), 0);
+    r.stop().await;
+}

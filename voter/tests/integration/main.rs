@@ -117,6 +117,18 @@ async fn a_voter_sends_and_checks_with_the_real_program() {
 
     assert!(!refused.status.success());
     assert!(said(&refused).contains("NOT sent"));
+    // Refused for what it is, whether the TLS 1.3 alert came during the
+    // handshake or after the request had left; and never retried.
+    assert!(
+        said(&refused).contains("the gateway refused your card: the certificate has been revoked"),
+        "{}",
+        said(&refused)
+    );
+    assert!(
+        !said(&refused).contains("Trying again"),
+        "{}",
+        said(&refused)
+    );
 
     let text = said(&again);
     assert!(again.status.success(), "{text}");
