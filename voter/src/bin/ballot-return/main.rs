@@ -394,7 +394,13 @@ async fn send(args: SendArgs) -> Result<()> {
         Saved::AlreadyThere(p) => println!("This receipt was already saved as {}.", p.display()),
     }
     println!("Keep it: with it you can check that your ballot stays in the log, and later");
-    println!("see whether it was counted: ballot-return status");
+    match &receipts.receipts {
+        Some(f) => println!(
+            "see whether it was counted: ballot-return status --receipts {}",
+            f.display()
+        ),
+        None => println!("see whether it was counted: ballot-return status"),
+    }
     Ok(())
 }
 
