@@ -354,7 +354,7 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         )),
         other => bail!("unexpected import result {other:?}"),
     }
-    let loaded = verifier::ceremony::load(&home)?;
+    let loaded = verifier::ceremony::load(&home, &password)?;
     let out = dir.join("canvass");
     let inputs = verifier::process::Inputs::new(
         &loaded,

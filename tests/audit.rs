@@ -13,16 +13,7 @@ use voter::client::SavedReceipt;
 async fn send_and_save(w: &World, port: u16, label: &str, marks: &str, file: &Path) {
     let v = &w.pki.voter(label).unwrap().issued;
     let upload = w.ballot(label, marks);
-    let answer = voter::client::upload(
-        &w.client_at(port, v),
-        &upload,
-        voter::client::Retries::times(1),
-        &mut |_| {},
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
+    let (answer, receipt) = w.upload_checked(&w.client_at(port, v), &upload).await;
     let saved =
         SavedReceipt::new(&w.county.manifest, &w.county.fpr, "", &receipt, &answer).unwrap();
     std::fs::write(file, serde_json::to_vec_pretty(&saved).unwrap()).unwrap();

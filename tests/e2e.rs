@@ -135,7 +135,8 @@ mod compromised {
             conn: &rusqlite::Connection,
             out: &str,
         ) -> (verifier::process::Outcome, Vec<shared::status::Status>) {
-            let loaded = verifier::ceremony::load(&self.dir.path().join("home")).unwrap();
+            let loaded =
+                verifier::ceremony::load(&self.dir.path().join("home"), &self.password).unwrap();
             let inputs = verifier::process::Inputs::new(
                 &loaded,
                 Some(&self.password),

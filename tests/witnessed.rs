@@ -49,16 +49,9 @@ async fn a_gateway_that_keeps_two_logs_is_caught_by_the_voter_and_the_auditor() 
     let (fork, fork_port) = testkit::server::start(&fork_config, clock.clone()).await;
     let jane = &w.pki.voter("jane-p256").unwrap().issued;
     let upload = w.ballot("jane-p256", "jane's choices");
-    let answer = voter::client::upload(
-        &w.client_at(fork_port, jane),
-        &upload,
-        voter::client::Retries::times(1),
-        &mut |_| {},
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
+    let (answer, receipt) = w
+        .upload_checked(&w.client_at(fork_port, jane), &upload)
+        .await;
     assert_eq!(receipt.index, 0);
     let saved =
         SavedReceipt::new(&w.county.manifest, &w.county.fpr, "", &receipt, &answer).unwrap();
@@ -129,16 +122,7 @@ async fn the_voter_sees_the_signed_status_not_the_gateways_word() {
         "style-2",
         b"%PDF-1.7 wrong style".to_vec(),
     );
-    let answer = voter::client::upload(
-        &w.client(&r, "jane-p256"),
-        &upload,
-        voter::client::Retries::times(1),
-        &mut |_| {},
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
-    let (receipt, _) = voter::client::check_receipt(&w.county.manifest, &upload, &answer).unwrap();
+    let (answer, receipt) = w.upload_checked(&w.client(&r, "jane-p256"), &upload).await;
     voter::client::check_receipt_time(&receipt, clock.now()).unwrap();
     w.witnessed(r.port, 1).await.expect("witnessed within 30 s");
     let status_file = w.county_decides(&w.county.gw, "canvass");

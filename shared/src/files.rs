@@ -124,6 +124,27 @@ pub fn read_secret_line_from_fd(
     ))
 }
 
+/// Every line of what file descriptor `fd` holds (at most `max` bytes), each
+/// in memory that is wiped when dropped: several secrets given in order
+/// (the trustees' passphrases).
+pub fn read_secret_lines_from_fd(
+    fd: u32,
+    max: u64,
+) -> Result<Vec<zeroize::Zeroizing<String>>, FileError> {
+    let path = format!("/proc/self/fd/{fd}");
+    let named = Path::new(&path);
+    let mut all = zeroize::Zeroizing::new(String::new());
+    std::fs::File::open(named)
+        .map_err(io(named))?
+        .take(max)
+        .read_to_string(&mut all)
+        .map_err(io(named))?;
+    Ok(all
+        .lines()
+        .map(|l| zeroize::Zeroizing::new(l.to_owned()))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

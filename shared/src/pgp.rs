@@ -631,6 +631,28 @@ pub fn unlock(cert: &Cert, password: &Password) -> Result<Cert, PgpError> {
     Ok(unlocked)
 }
 
+/// A copy of `cert` (whose secret keys are unlocked, see [`unlock`]) with
+/// every secret key protected by `password` instead: the same key, the
+/// same fingerprint, a new passphrase.
+pub fn lock(cert: &Cert, password: &Password) -> Result<Cert, PgpError> {
+    let mut packets: Vec<Packet> = Vec::new();
+    for ka in cert.keys().secret() {
+        if ka.key().secret().is_encrypted() {
+            return Err(PgpError::NoSecret(
+                "a secret key is still locked; unlock it first".into(),
+            ));
+        }
+        let k = ka.key().clone().encrypt_secret(password).map_err(other)?;
+        if ka.primary() {
+            packets.push(k.role_into_primary().into());
+        } else {
+            packets.push(k.role_into_subordinate().into());
+        }
+    }
+    let (locked, _) = cert.clone().insert_packets(packets).map_err(other)?;
+    Ok(locked)
+}
+
 /// The keypair that signs documents: the certificate's signing-capable key.
 fn signing_keypair(
     cert: &Cert,

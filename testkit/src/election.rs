@@ -210,7 +210,7 @@ impl County {
         let password = Password::from(PASSPHRASE);
         // The manifest the ceremony stored is the one it signed onto the
         // media for the gateway.
-        let loaded = verifier::ceremony::load(&home).unwrap();
+        let loaded = verifier::ceremony::load(&home, &password).unwrap();
         County {
             election_key: shared::pgp::unlock(&loaded.election_key, &password).unwrap(),
             witness: loaded.witness,

@@ -118,7 +118,7 @@ impl World {
         .unwrap();
         let mut conn = verifier::state::open(&verifier::state::db_path(&w.county.home)).unwrap();
         verifier::import::import(&mut conn, &bundle.dir, &w.county.clock, &mut |_, _| {}).unwrap();
-        let loaded = verifier::ceremony::load(&w.county.home).unwrap();
+        let loaded = verifier::ceremony::load(&w.county.home, &w.county.password).unwrap();
         let inputs = verifier::process::Inputs::new(
             &loaded,
             Some(&w.county.password),
@@ -182,6 +182,27 @@ impl World {
             &self.pki.voter(label).unwrap().issued,
             format!("%PDF-1.7 {marks}").into_bytes(),
         )
+    }
+
+    /// Uploads `upload` through `gw` in one try, as the voter's client
+    /// does, and checks the receipt against the election's manifest.
+    pub async fn upload_checked(
+        &self,
+        gw: &Gateway,
+        upload: &[u8],
+    ) -> (shared::api::ReceiptAnswer, shared::receipt::Receipt) {
+        let answer = voter::client::upload(
+            gw,
+            upload,
+            voter::client::Retries::times(1),
+            &mut |_| {},
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        let (receipt, _) =
+            voter::client::check_receipt(&self.county.manifest, upload, &answer).unwrap();
+        (answer, receipt)
     }
 
     /// Waits (at most 30 s) until the gateway on `port` serves a checkpoint

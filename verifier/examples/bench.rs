@@ -91,7 +91,8 @@ fn prepare(dir: &Path, n: usize, size: usize) {
 }
 
 fn run(dir: &Path) {
-    let loaded = verifier::ceremony::load(&dir.join("home")).unwrap();
+    let pw = sequoia_openpgp::crypto::Password::from(testkit::election::PASSPHRASE);
+    let loaded = verifier::ceremony::load(&dir.join("home"), &pw).unwrap();
     // The final canvass (it writes the contents): after the deadline plus
     // the grace period.
     let clock = ManualClock::new(UnixTime(loaded.manifest.closing_bound().0 + 60));
@@ -110,7 +111,6 @@ fn run(dir: &Path) {
         verifier::import::Imported::New { entries, .. } => entries,
         other => panic!("{other:?}"),
     };
-    let pw = sequoia_openpgp::crypto::Password::from(testkit::election::PASSPHRASE);
     let inputs = verifier::process::Inputs::new(
         &loaded,
         Some(&pw),

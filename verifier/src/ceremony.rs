@@ -48,29 +48,70 @@ fn read_secret_file(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     Ok(shared::files::read_secret(path)?)
 }
 
-/// Reads the passphrase: from file descriptor `fd` if given (one line),
-/// else from a prompt on the terminal that does not echo. Never from the
-/// command line or the environment, which other processes can read.
-pub fn read_passphrase(fd: Option<u32>, prompt: &str, confirm: bool) -> Result<Password> {
-    let text = if let Some(fd) = fd {
-        shared::files::read_secret_line_from_fd(fd, 4096)
-            .with_context(|| format!("cannot read the passphrase from file descriptor {fd}"))?
-    } else {
-        let first = zeroize::Zeroizing::new(
-            rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
-        );
-        if confirm {
-            let again = zeroize::Zeroizing::new(rpassword::prompt_password("Type it again: ")?);
-            if *again != *first {
-                bail!("the two passphrases differ; nothing was created");
-            }
-        }
-        first
-    };
-    if text.chars().count() < 12 {
-        bail!("the passphrase must be at least 12 characters");
+/// Where passphrases come from: a prompt on the terminal that does not
+/// echo, or the lines of a file descriptor, in the order they are asked.
+/// Never the command line or the environment, which other processes can
+/// read. Every copy is wiped when dropped.
+pub struct Passphrases {
+    lines: Option<std::collections::VecDeque<zeroize::Zeroizing<String>>>,
+    fd: Option<u32>,
+}
+
+impl std::fmt::Debug for Passphrases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Passphrases(fd {:?}, ..)", self.fd)
     }
-    Ok(Password::from(text.as_str()))
+}
+
+impl Passphrases {
+    /// From file descriptor `fd` (all its lines read now), else prompts.
+    pub fn new(fd: Option<u32>) -> Result<Self> {
+        let lines = match fd {
+            Some(fd) => Some(
+                shared::files::read_secret_lines_from_fd(fd, 64 * 1024)
+                    .with_context(|| format!("cannot read passphrases from file descriptor {fd}"))?
+                    .into(),
+            ),
+            None => None,
+        };
+        Ok(Passphrases { lines, fd })
+    }
+
+    /// The next passphrase; `confirm` asks it twice at a prompt. At least 12
+    /// characters.
+    pub fn ask(&mut self, prompt: &str, confirm: bool) -> Result<Password> {
+        let text = match (&mut self.lines, self.fd) {
+            (Some(lines), Some(fd)) => lines.pop_front().with_context(|| {
+                format!(
+                    "file descriptor {fd} has no line left for: {}",
+                    prompt.trim_end_matches([' ', ':'])
+                )
+            })?,
+            _ => {
+                let first = zeroize::Zeroizing::new(
+                    rpassword::prompt_password(prompt).context("cannot read the passphrase")?,
+                );
+                if confirm {
+                    let again =
+                        zeroize::Zeroizing::new(rpassword::prompt_password("Type it again: ")?);
+                    if *again != *first {
+                        bail!("the two passphrases differ; nothing was created");
+                    }
+                }
+                first
+            }
+        };
+        if text.chars().count() < 12 {
+            bail!("the passphrase must be at least 12 characters");
+        }
+        Ok(Password::from(text.as_str()))
+    }
+}
+
+/// Reads one passphrase: from file descriptor `fd` if given (its first
+/// line), else from a prompt that does not echo.
+pub fn read_passphrase(fd: Option<u32>, prompt: &str, confirm: bool) -> Result<Password> {
+    Passphrases::new(fd)?.ask(prompt, confirm)
 }
 
 /// `ballot-verifier init`: creates the election key (protected by
@@ -78,6 +119,9 @@ pub fn read_passphrase(fd: Option<u32>, prompt: &str, confirm: bool) -> Result<P
 /// from `gateway_media`, and writes the signed manifest, the signed roster
 /// and the public election key onto `out_media`. Returns the election key
 /// fingerprint, which voters receive with their instructions.
+///
+/// With one passphrase, for development and the demo; a county's election
+/// splits the key among trustees with [`crate::custody::init_with_trustees`].
 pub fn init(
     home: &Path,
     gateway_media: &Path,
@@ -86,6 +130,36 @@ pub fn init(
     roster_csv: &str,
     password: &Password,
     clock: &dyn Clock,
+) -> Result<String> {
+    init_with(
+        home,
+        gateway_media,
+        out_media,
+        params,
+        roster_csv,
+        password,
+        clock,
+        &mut |_| Ok(Vec::new()),
+    )
+}
+
+/// Files to add to the verifier's `keys` folder: name, contents.
+pub type KeyFiles = Vec<(String, Vec<u8>)>;
+
+/// [`init`], with `before_writing` called with the new election key's
+/// fingerprint once the keys exist in memory and before anything is written
+/// to `home` or `out_media`; it returns files to keep beside the keys. If it
+/// fails, nothing is written.
+#[allow(clippy::too_many_arguments)]
+pub fn init_with(
+    home: &Path,
+    gateway_media: &Path,
+    out_media: &Path,
+    params: &ElectionParams,
+    roster_csv: &str,
+    password: &Password,
+    clock: &dyn Clock,
+    before_writing: &mut dyn FnMut(&str) -> Result<KeyFiles>,
 ) -> Result<String> {
     let roster = Roster::from_csv(&params.election_id, roster_csv).map_err(|errors| {
         let lines: Vec<String> = errors.iter().take(20).map(|e| format!("  {e}")).collect();
@@ -111,11 +185,6 @@ pub fn init(
             keys.display()
         );
     }
-    std::fs::create_dir_all(home)?;
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().mode(0o700).create(&keys)?;
-    }
     let uid = format!(
         "{} election key <{}>",
         params.jurisdiction, params.election_id
@@ -123,16 +192,23 @@ pub fn init(
     let election = shared::pgp::generate_election_key(&uid, Some(password.clone()))?;
     let witness =
         NoteSigner::generate(&params.witness_name, TYPE_COSIGNATURE).context("bad witness name")?;
+    // The witness key is protected like the election key, by the same secret.
+    let witness_sealed = seal_witness(&witness, password)?;
+    let extra = before_writing(&shared::pgp::fingerprint_hex(&election))?;
+    std::fs::create_dir_all(home)?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&keys)?;
+    }
     write_new(
         &keys.join("election.key"),
         &shared::pgp::secret_armored(&election)?,
         0o600,
     )?;
-    write_new(
-        &keys.join("witness.key"),
-        witness.to_skey().as_bytes(),
-        0o600,
-    )?;
+    write_new(&keys.join(WITNESS_KEY_FILE), &witness_sealed, 0o600)?;
+    for (name, data) in &extra {
+        write_new(&keys.join(name), data, 0o600)?;
+    }
 
     let manifest = ElectionManifest {
         election_id: params.election_id.clone(),
@@ -191,6 +267,28 @@ pub fn init(
     Ok(shared::pgp::fingerprint_hex(&election))
 }
 
+/// The witness key's file in `keys`: its `skey` sealed under the election
+/// key's passphrase (or custody secret), see [`crate::custody::seal`].
+pub const WITNESS_KEY_FILE: &str = "witness.key.pgp";
+
+/// Seals the witness key under `password`.
+pub fn seal_witness(witness: &NoteSigner, password: &Password) -> Result<Vec<u8>> {
+    let skey = witness.to_skey();
+    crate::custody::seal(skey.as_bytes(), password)
+}
+
+/// Opens the sealed witness key.
+pub fn open_witness(sealed: &[u8], password: &Password) -> Result<NoteSigner> {
+    let skey = crate::custody::open(sealed, password, 4096)
+        .context("the witness key did not open: the passphrase or custody secret is wrong, or the file was altered")?;
+    NoteSigner::from_skey(
+        std::str::from_utf8(&skey)
+            .context("bad witness key file")?
+            .trim(),
+    )
+    .context("bad witness key file")
+}
+
 /// The verifier's keys and election, loaded from `home`.
 #[derive(Debug)]
 pub struct Loaded {
@@ -204,15 +302,14 @@ pub struct Loaded {
     pub roster: Roster,
 }
 
-/// Loads what `init` created.
-pub fn load(home: &Path) -> Result<Loaded> {
+/// Loads what `init` created; `password` (the passphrase, or the custody
+/// secret rebuilt from the trustees' shares) must open the keys.
+pub fn load(home: &Path, password: &Password) -> Result<Loaded> {
     let election_key =
         shared::pgp::read_secret_cert(&read_secret_file(&home.join("keys/election.key"))?)?;
-    let skey = read_secret_file(&home.join("keys/witness.key"))?;
-    let witness = NoteSigner::from_skey(
-        std::str::from_utf8(&skey)
-            .context("bad witness key file")?
-            .trim(),
+    let witness = open_witness(
+        &read_secret_file(&home.join("keys").join(WITNESS_KEY_FILE))?,
+        password,
     )?;
     let conn = state::open(&state::db_path(home))?;
     let fpr = shared::pgp::fingerprint_hex(&election_key);

@@ -8,6 +8,7 @@
 pub mod airgap;
 pub mod audit;
 pub mod ceremony;
+pub mod custody;
 pub mod import;
 pub mod process;
 pub mod state;

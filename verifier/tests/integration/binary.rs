@@ -5,11 +5,13 @@ use shared::clock::{ManualClock, UnixTime};
 use std::io::{Seek, Write};
 use std::process::Command;
 
-/// The program, with `passphrase` on its standard input and
+/// The program, with `passphrases` on its standard input, one per line, and
 /// `--passphrase-fd 0` (never in argv or the environment).
-fn with_passphrase(passphrase: &str) -> Command {
+fn with_passphrases(passphrases: &[&str]) -> Command {
     let mut file = tempfile::tempfile().unwrap();
-    writeln!(file, "{passphrase}").unwrap();
+    for p in passphrases {
+        writeln!(file, "{p}").unwrap();
+    }
     file.rewind().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_ballot-verifier"));
     c.stdin(file).args(["--passphrase-fd", "0"]);
@@ -26,8 +28,25 @@ fn refused_with(c: &mut Command) -> String {
     err
 }
 
+/// The three trustees' passphrases, in their order at `init`.
+const ALICE: &str = "alice's long passphrase";
+const BOB: &str = "bob's long passphrase";
+const CAROL: &str = "carol's long passphrase";
+
 fn bin() -> Command {
-    with_passphrase("a long test passphrase")
+    with_passphrases(&[])
+}
+
+/// `process` opened by two of the three trustees, Alice and Carol.
+fn by_two_trustees(d: &std::path::Path) -> Command {
+    let mut c = with_passphrases(&[ALICE, CAROL]);
+    c.arg("--home")
+        .arg(d.join("home"))
+        .arg("--allow-network")
+        .arg("process");
+    c.arg("--share").arg(d.join("trustee-a"));
+    c.arg("--share").arg(d.join("trustee-c"));
+    c
 }
 
 fn ok(c: &mut Command) -> (String, i32) {
@@ -75,12 +94,23 @@ fn county_staff_run_init_import_process_and_audit() {
     let fmt = |s: u64| UnixTime(s).to_rfc3339();
     let home = d.join("home");
     // Every path relative to the working folder, as staff type them.
-    let (out, _) = ok(bin()
+    for m in ["trustee-a", "trustee-b", "trustee-c"] {
+        std::fs::create_dir(d.join(m)).unwrap();
+    }
+    let (out, _) = ok(with_passphrases(&[ALICE, BOB, CAROL])
         .current_dir(d)
         .args(["--home", "home"])
         .arg("--allow-network")
         .args([
             "init",
+            "--threshold",
+            "2",
+            "--trustee",
+            "Alice Adams=trustee-a",
+            "--trustee",
+            "Bob Brown=trustee-b",
+            "--trustee",
+            "Carol Chen=trustee-c",
             "--election-id",
             "2026-general",
             "--title",
@@ -114,6 +144,20 @@ fn county_staff_run_init_import_process_and_audit() {
         home.join("verifier.db").is_file(),
         "init made the home folder"
     );
+    // The transcript for the board: every trustee, the threshold, the checks.
+    for want in [
+        "any 2 of these 3 trustees",
+        "Share 1: Alice Adams",
+        "Share 3: Carol Chen",
+        "1 shares were refused as too few",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    assert!(home.join("custody-transcript-g1.txt").is_file());
+    for m in ["trustee-a", "trustee-b", "trustee-c"] {
+        let shares: Vec<_> = std::fs::read_dir(d.join(m)).unwrap().collect();
+        assert_eq!(shares.len(), 1, "one share on {m}'s media");
+    }
     let fpr: String = out
         .lines()
         .map(str::trim)
@@ -238,11 +282,7 @@ fn county_staff_run_init_import_process_and_audit() {
         "{err}"
     );
     assert_eq!(err.matches("unable to open").count(), 0, "{err}");
-    let (out, code) = ok(bin()
-        .arg("--home")
-        .arg(&home)
-        .arg("--allow-network")
-        .arg("process")
+    let (out, code) = ok(by_two_trustees(d)
         .arg("--out")
         .arg(d.join("canvass"))
         .arg("--anchor")
@@ -255,9 +295,10 @@ fn county_staff_run_init_import_process_and_audit() {
     );
 
     // The same run with every path relative, as staff type them.
-    let (out, code) = ok(bin()
+    let (out, code) = ok(with_passphrases(&[BOB, CAROL])
         .current_dir(d)
         .args(["--home", "home", "--allow-network", "process"])
+        .args(["--share", "trustee-b", "--share", "trustee-c"])
         .args(["--out", "canvass-relative"])
         .args(["--anchor", "pki/anchors/test-dod-root-ca-3.pem"]));
     assert_eq!(code, 3, "relative paths end like absolute ones:\n{out}");
@@ -304,12 +345,16 @@ fn county_staff_run_init_import_process_and_audit() {
         .args(["--status-file", "canvass-relative/status.signed"])
         .args(["--status-proof", "status.proof"]));
     assert_eq!(relative, out, "relative paths audit the same");
-    // A wrong passphrase is refused with a clear message.
-    let out = with_passphrase("not the right passphrase")
+    // A wrong passphrase is refused with a clear message naming the share.
+    let out = with_passphrases(&[ALICE, "not the right passphrase"])
         .arg("--home")
         .arg(&home)
         .arg("--allow-network")
         .arg("process")
+        .arg("--share")
+        .arg(d.join("trustee-a"))
+        .arg("--share")
+        .arg(d.join("trustee-b"))
         .arg("--out")
         .arg(d.join("canvass2"))
         .arg("--anchor")
@@ -318,7 +363,7 @@ fn county_staff_run_init_import_process_and_audit() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("passphrase does not unlock"),
+        String::from_utf8_lossy(&out.stderr).contains("did not open: the passphrase is wrong"),
         "{out:?}"
     );
     assert!(!d.join("canvass2").exists(), "no partial output");

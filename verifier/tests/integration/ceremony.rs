@@ -5,7 +5,7 @@ use shared::manifest::MediaRule;
 use std::os::unix::fs::PermissionsExt;
 use verifier::ceremony::{self, ElectionParams};
 
-fn params() -> ElectionParams {
+pub(crate) fn params() -> ElectionParams {
     ElectionParams {
         election_id: "2026-general".into(),
         title: "General Election".into(),
@@ -74,7 +74,7 @@ fn init_creates_protected_keys_and_signed_media_the_gateway_accepts() {
         &clock,
     )
     .unwrap();
-    for k in ["election.key", "witness.key"] {
+    for k in ["election.key", ceremony::WITNESS_KEY_FILE] {
         let mode = std::fs::metadata(d.join("home/keys").join(k))
             .unwrap()
             .permissions()
@@ -83,7 +83,20 @@ fn init_creates_protected_keys_and_signed_media_the_gateway_accepts() {
         assert_eq!(mode, 0o600, "{k}");
     }
     // The secret key file is passphrase-protected: unusable without it.
-    let loaded = ceremony::load(&d.join("home")).unwrap();
+    // The witness key is protected too: sealed, nothing opens without the
+    // passphrase, and its secret is not in the file.
+    let e = ceremony::load(&d.join("home"), &"wrong passphrase!".into()).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("the witness key did not open"),
+        "{e:#}"
+    );
+    let loaded = ceremony::load(&d.join("home"), &pw).unwrap();
+    let skey = loaded.witness.to_skey();
+    let secret_part = skey.rsplit('+').next().unwrap();
+    let sealed = std::fs::read(d.join("home/keys").join(ceremony::WITNESS_KEY_FILE)).unwrap();
+    assert!(!sealed
+        .windows(secret_part.len())
+        .any(|w| w == secret_part.as_bytes()));
     assert!(loaded
         .election_key
         .keys()

@@ -6,5 +6,6 @@
 
 mod binary;
 mod ceremony;
+mod custody;
 mod import;
 mod process;

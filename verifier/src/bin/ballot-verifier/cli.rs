@@ -63,7 +63,8 @@ pub(crate) struct Cli {
     /// Use the election key even though a network interface is up (tests only).
     #[arg(long, global = true)]
     pub(crate) allow_network: bool,
-    /// Read the passphrase from this open file descriptor instead of a prompt.
+    /// Read the passphrases from this open file descriptor instead of prompts,
+    /// one per line, in the order the prompts would ask them.
     #[arg(long, global = true)]
     pub(crate) passphrase_fd: Option<u32>,
     #[command(subcommand)]
@@ -119,6 +120,19 @@ pub(crate) enum Command {
         /// Largest accepted PDF ballot, bytes.
         #[arg(long, default_value_t = 5 * 1024 * 1024)]
         max_pdf_bytes: u32,
+        #[command(flatten)]
+        custody: CustodyArgs,
+    },
+    /// Hand the custody of the election key to a new set of trustees (one
+    /// leaves, one joins, or the threshold changes): k current trustees give
+    /// their shares, every new trustee gets a new share. The election key and
+    /// its fingerprint do not change; the old shares open nothing any more.
+    Reshare {
+        /// A current trustee's media holding their share; repeat for k of them.
+        #[arg(long = "share", value_name = "MEDIA", required = true)]
+        shares: Vec<PathBuf>,
+        #[command(flatten)]
+        custody: CustodyArgs,
     },
     /// Import every transfer bundle on the media (in order; one imported before is checked again: the same bytes are a no-op, anything else is refused as tampering).
     Import {
@@ -137,6 +151,10 @@ pub(crate) enum Command {
         /// for this reason (recorded in the report and the verifier's state).
         #[arg(long, value_name = "REASON")]
         again: Option<String>,
+        /// A trustee's media holding their share of the election key; repeat
+        /// for k trustees (asked at the keyboard when not given).
+        #[arg(long = "share", value_name = "MEDIA")]
+        shares: Vec<PathBuf>,
         #[command(flatten)]
         trust: TrustArgs,
     },
@@ -167,6 +185,28 @@ pub(crate) enum Command {
         #[arg(long)]
         status_proof: Option<PathBuf>,
     },
+}
+
+/// Who holds the election key: the board's choice at `init` and `reshare`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CustodyArgs {
+    /// A trustee, as "NAME=MEDIA": their name and the folder of their own
+    /// media, where their share is written. Repeat for each (n trustees).
+    #[arg(long = "trustee", value_parser = trustee, required = true)]
+    pub(crate) trustees: Vec<verifier::custody::Trustee>,
+    /// How many trustees together open the election key (k).
+    #[arg(long)]
+    pub(crate) threshold: u8,
+}
+
+fn trustee(s: &str) -> Result<verifier::custody::Trustee, String> {
+    let (name, media) = s
+        .split_once('=')
+        .ok_or("expected NAME=MEDIA (the trustee's name, =, their media folder)")?;
+    Ok(verifier::custody::Trustee {
+        name: name.trim().to_owned(),
+        media: PathBuf::from(media.trim()),
+    })
 }
 
 /// `URL,KEY`: split at the last comma (a key has none).

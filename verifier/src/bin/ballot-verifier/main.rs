@@ -96,6 +96,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             witness_quorum,
             grace_seconds,
             max_pdf_bytes,
+            custody,
         } => {
             verifier::airgap::air_gap_guard(cli.allow_network)?;
             let params = ElectionParams {
@@ -119,20 +120,20 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             };
             let csv = std::fs::read_to_string(&roster_csv)
                 .with_context(|| format!("cannot read {}", roster_csv.display()))?;
-            let pw = ceremony::read_passphrase(
-                cli.passphrase_fd,
-                "Choose the election key passphrase: ",
-                true,
-            )?;
-            let fpr = ceremony::init(
+            verifier::custody::check_plan(custody.threshold, &custody.trustees)?;
+            let passphrases = trustee_passphrases(cli.passphrase_fd, &custody.trustees, None)?;
+            let (fpr, transcript) = verifier::custody::init_with_trustees(
                 &cli.home,
                 &gateway_media,
                 &out_media,
                 &params,
                 &csv,
-                &pw,
+                custody.threshold,
+                &custody.trustees,
+                &passphrases,
                 &clock,
             )?;
+            keep_transcript(&cli.home, 1, &transcript)?;
             println!("The election key was created. Its fingerprint, to print in the voters' instructions and to");
             println!("give to the gateway operator for import-setup:\n\n  {fpr}\n");
             println!(
@@ -183,15 +184,49 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             Ok(ok)
         }
-        Command::Process { out, again, trust } => {
+        Command::Reshare { shares, custody } => {
             verifier::airgap::air_gap_guard(cli.allow_network)?;
-            let loaded = ceremony::load(&cli.home)?;
+            verifier::custody::check_plan(custody.threshold, &custody.trustees)?;
+            let mut source = ceremony::Passphrases::new(cli.passphrase_fd)?;
+            let offered = offered_shares(&cli.home, &mut source, &shares)?;
+            let passphrases =
+                trustee_passphrases(cli.passphrase_fd, &custody.trustees, Some(&mut source))?;
+            let record = verifier::custody::read_record(&cli.home.join("keys"))?;
+            let title = shared::manifest::ElectionManifest::open_signed(
+                &verifier::state::meta_get(&open_state(&cli.home)?, "manifest")?
+                    .context("the verifier holds no manifest")?,
+                &record.election_fingerprint,
+            )?
+            .title;
+            let transcript = verifier::custody::reshare(
+                &cli.home,
+                &offered,
+                custody.threshold,
+                &custody.trustees,
+                &passphrases,
+                &title,
+                shared::clock::Clock::now(&clock).0,
+            )?;
+            let generation = verifier::custody::read_record(&cli.home.join("keys"))?.generation;
+            keep_transcript(&cli.home, generation, &transcript)?;
+            Ok(ok)
+        }
+        Command::Process {
+            out,
+            again,
+            shares,
+            trust,
+        } => {
+            verifier::airgap::air_gap_guard(cli.allow_network)?;
             let mut anchors = Vec::new();
             for spec in trust.anchors()? {
                 anchors.extend(spec.load()?);
             }
-            let pw =
-                ceremony::read_passphrase(cli.passphrase_fd, "Election key passphrase: ", false)?;
+            let mut source = ceremony::Passphrases::new(cli.passphrase_fd)?;
+            let offered = offered_shares(&cli.home, &mut source, &shares)?;
+            let pw = verifier::custody::open_keys(&cli.home, &offered)?;
+            drop(offered);
+            let loaded = ceremony::load(&cli.home, &pw)?;
             let conn = open_state(&cli.home)?;
             let mut inputs = verifier::process::Inputs::new(&loaded, Some(&pw), anchors);
             inputs.again = again.as_deref();
@@ -260,6 +295,98 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             Ok(ok)
         }
     }
+}
+
+/// Each new trustee's passphrase, chosen at the prompt (typed twice) or read
+/// from the file descriptor, in the trustees' order.
+fn trustee_passphrases(
+    fd: Option<u32>,
+    trustees: &[verifier::custody::Trustee],
+    source: Option<&mut ceremony::Passphrases>,
+) -> Result<Vec<sequoia_openpgp::crypto::Password>> {
+    let mut own;
+    let source = match source {
+        Some(s) => s,
+        None => {
+            own = ceremony::Passphrases::new(fd)?;
+            &mut own
+        }
+    };
+    if fd.is_none() {
+        println!("Each trustee now chooses a passphrase for their share, typed out of sight of the others.");
+    }
+    trustees
+        .iter()
+        .map(|t| {
+            source.ask(
+                &format!("{}, choose the passphrase for your share: ", t.name),
+                true,
+            )
+        })
+        .collect()
+}
+
+/// The trustees' shares offered to open the keys: the media folders given
+/// with --share, or asked for at the keyboard until k are given; each
+/// share's passphrase is asked as it is read.
+fn offered_shares(
+    home: &std::path::Path,
+    source: &mut ceremony::Passphrases,
+    given: &[std::path::PathBuf],
+) -> Result<Vec<(std::path::PathBuf, sequoia_openpgp::crypto::Password)>> {
+    let record = verifier::custody::read_record(&home.join("keys"))?;
+    let k = usize::from(record.threshold);
+    println!(
+        "The election key is held by {} trustees; {} of them open it.",
+        record.trustees.len(),
+        k
+    );
+    let mut media = given.to_vec();
+    while media.len() < k {
+        print!(
+            "Trustee {} of {}: insert your media and type its folder: ",
+            media.len() + 1,
+            k
+        );
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line)? == 0 {
+            anyhow::bail!(
+                "{} of {k} trustees' media were given; {k} are needed",
+                media.len()
+            );
+        }
+        media.push(std::path::PathBuf::from(line.trim()));
+    }
+    let mut out = Vec::new();
+    for m in media {
+        let path = verifier::custody::find_share(&record, &m)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let holder = record
+            .trustees
+            .iter()
+            .find(|t| name.ends_with(&format!("-share-{}.pgp", t.share)))
+            .map(|t| t.name.clone())
+            .unwrap_or_else(|| "the trustee".into());
+        let pw = source.ask(&format!("{holder}, your share's passphrase: "), false)?;
+        out.push((m, pw));
+    }
+    Ok(out)
+}
+
+/// Prints the custody transcript and keeps a copy beside the keys.
+fn keep_transcript(home: &std::path::Path, generation: u32, text: &str) -> Result<()> {
+    let path = home.join(format!("custody-transcript-g{generation}.txt"));
+    shared::files::write_new(&path, text.as_bytes(), 0o644)?;
+    println!("{text}");
+    println!(
+        "This transcript is also in {}: print it for the board and the trustees to sign.",
+        path.display()
+    );
+    Ok(())
 }
 
 /// The receipt text inside `ballot-return`'s saved JSON, if `raw` is that.
