@@ -88,8 +88,8 @@ fn opens(home: &Path, password: &Password) -> bool {
         return false;
     };
     let msg = shared::pgp::encrypt(&loaded.election_key, b"ballot").unwrap();
-    shared::pgp::decrypt(&msg, &loaded.election_key, Some(password), 100).as_deref()
-        == Ok(b"ballot".as_slice())
+    shared::pgp::decrypt(&msg, &loaded.election_key, Some(password), 100)
+        .is_ok_and(|p| p == b"ballot")
 }
 
 fn share_error(c: &Ceremony, offered: &[(usize, Password)]) -> ShareError {
