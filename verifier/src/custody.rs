@@ -283,14 +283,14 @@ impl DecryptionHelper for OpenHelper<'_> {
         _sym_algo: Option<SymmetricAlgorithm>,
         decrypt: &mut dyn FnMut(Option<SymmetricAlgorithm>, &SessionKey) -> bool,
     ) -> openpgp::Result<Option<Cert>> {
-        if !pkesks.is_empty() || skesks.len() != 1 {
+        let ([], [skesk]) = (pkesks, skesks) else {
             return Err(openpgp::anyhow::anyhow!(
                 "a sealed file has exactly one password packet"
             ));
-        }
+        };
         // Only the S2K this program writes: a file from elsewhere cannot make
         // the verifier spend unbounded time or memory deriving a key.
-        match &skesks[0] {
+        match skesk {
             SKESK::V6(s) if matches!(s.s2k(), S2K::Argon2 { t, p, m, .. } if (*t, *p, *m) == ARGON2) =>
                 {}
             _ => {
@@ -299,7 +299,7 @@ impl DecryptionHelper for OpenHelper<'_> {
                 ))
             }
         }
-        let (algo, sk) = skesks[0].decrypt(self.password)?;
+        let (algo, sk) = skesk.decrypt(self.password)?;
         if decrypt(algo, &sk) {
             Ok(None)
         } else {
@@ -384,6 +384,7 @@ pub struct Dealt {
 /// Splits `secret` into one share per trustee, any `threshold` of which
 /// rebuild it, and seals each under its trustee's passphrase
 /// (`passphrases[i]` for `trustees[i]`). Writes nothing.
+#[allow(clippy::too_many_arguments)]
 pub fn deal(
     secret: &CustodySecret,
     fingerprint: &str,
@@ -412,7 +413,7 @@ pub fn deal(
     let mut files = Vec::new();
     for ((share, t), pw) in dealer.take(trustees.len()).zip(trustees).zip(passphrases) {
         let value = Zeroizing::new(Vec::from(&share));
-        let position = value[0];
+        let position = *value.first().context("an empty share")?;
         debug_assert!(position >= 1 && position <= n);
         let payload = Payload {
             format: SHARE_FORMAT.into(),
@@ -681,16 +682,14 @@ fn checks_after_writing(dealt: &Dealt, passphrases: &[Password]) -> Result<Vec<S
     // Every window of k consecutive shares (cyclically) must rebuild the same
     // secret: one rebuild per trustee, not every subset.
     let n = opened.len();
-    let first = rebuild(&dealt.record, &opened[..k])?;
+    let first = rebuild(&dealt.record, opened.get(..k).context("too few shares")?)?;
     for start in 1..n {
         let subset: Vec<OpenedShare> = (0..k)
-            .map(|i| {
-                let s = &opened[(start + i) % n];
-                OpenedShare {
-                    share: s.share,
-                    name: s.name.clone(),
-                    value: s.value.clone(),
-                }
+            .filter_map(|i| opened.get((start + i) % n))
+            .map(|s| OpenedShare {
+                share: s.share,
+                name: s.name.clone(),
+                value: s.value.clone(),
             })
             .collect();
         let again = rebuild(&dealt.record, &subset)?;
@@ -702,7 +701,7 @@ fn checks_after_writing(dealt: &Dealt, passphrases: &[Password]) -> Result<Vec<S
         "{n} sets of {k} shares each rebuilt the same secret"
     ));
     if k > 1 {
-        let short = rebuild(&dealt.record, &opened[..k - 1]);
+        let short = rebuild(&dealt.record, opened.get(..k - 1).unwrap_or_default());
         if short.is_ok() {
             bail!(
                 "{} shares were enough to rebuild the secret: the ceremony is void",
