@@ -103,6 +103,13 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         witnesses,
         witness_quorum: 2,
         grace_seconds: GRACE_SECONDS,
+        // The manifest pins who may vote as whom: the (development) DoD
+        // root, EDIPI identities, the DoD mediumHardware policies.
+        anchors: vec![Anchor {
+            name: "Test DoD Root CA 3".into(),
+            cert_der: pki.root.issued.cert_der.clone(),
+            policy: IdentityPolicy::dod_default(),
+        }],
     };
     let roster = "voter_id,edipi,ballot_style\n\
                   DC-0001,1234567890,precinct-4\n\
@@ -121,28 +128,6 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     say(&format!(
         "   Election key fingerprint (printed in the voters' instructions): {fpr}"
     ));
-
-    say("4. The gateway imports the signed manifest and roster, checked against that fingerprint.");
-    say(&format!(
-        "   {}",
-        gateway::setup::import_setup(&gw_data, &dir.join("media-to-gateway"), &fpr, &clock)?
-    ));
-
-    let log_vkey = std::fs::read_to_string(
-        dir.join("media-to-county")
-            .join(shared::media::GATEWAY_LOG_KEY),
-    )?;
-    let mut stop_witnesses = Vec::new();
-    for (wdir, listener) in witness_listeners {
-        let w = observer::witness::Witness::open(&wdir, Arc::new(SystemClock))?;
-        w.add_log(&log_vkey)?;
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(observer::serve::serve(listener, Arc::new(w), async move {
-            let _ = stopped.await;
-        }));
-        stop_witnesses.push(stop);
-    }
-    say("   The observers' witnesses trust the gateway's log key and are serving.");
 
     let p = dir.join("pki");
     let config = Config {
@@ -169,6 +154,35 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
         limits: Limits::default(),
         logging: Logging::default(),
     };
+    say("4. The gateway imports the signed manifest and roster, checked against that fingerprint,");
+    say("   and checks that its configured trust anchors are the ones the manifest pins.");
+    say(&format!(
+        "   {}",
+        gateway::setup::import_setup(
+            &gw_data,
+            &gateway::config::load_anchors(&config.trust)?,
+            &dir.join("media-to-gateway"),
+            &fpr,
+            &clock
+        )?
+    ));
+
+    let log_vkey = std::fs::read_to_string(
+        dir.join("media-to-county")
+            .join(shared::media::GATEWAY_LOG_KEY),
+    )?;
+    let mut stop_witnesses = Vec::new();
+    for (wdir, listener) in witness_listeners {
+        let w = observer::witness::Witness::open(&wdir, Arc::new(SystemClock))?;
+        w.add_log(&log_vkey)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(observer::serve::serve(listener, Arc::new(w), async move {
+            let _ = stopped.await;
+        }));
+        stop_witnesses.push(stop);
+    }
+    say("   The observers' witnesses trust the gateway's log key and are serving.");
+
     let running = start_gateway(&config).await?;
     let port = running.port;
     say(&format!(
@@ -356,15 +370,9 @@ pub async fn run_demo(dir: &Path, say: &mut dyn FnMut(&str)) -> Result<DemoOutco
     }
     let loaded = verifier::ceremony::load(&home, &password)?;
     let out = dir.join("canvass");
-    let inputs = verifier::process::Inputs::new(
-        &loaded,
-        Some(&password),
-        vec![Anchor {
-            name: "Test DoD Root CA 3".into(),
-            cert_der: pki.root.issued.cert_der.clone(),
-            policy: IdentityPolicy::dod_default(),
-        }],
-    );
+    // The anchors the signed manifest pins, kept by the ceremony.
+    let anchors = verifier::ceremony::pinned_anchors(&conn, &loaded.manifest)?;
+    let inputs = verifier::process::Inputs::new(&loaded, Some(&password), anchors);
     let outcome = verifier::process::process(&conn, &inputs, &out, &clock, &mut |_, _, _| {})?;
     ensure!(
         (

@@ -59,6 +59,7 @@ mod compromised {
             )
             .origin("ballots.e2e.example/2026")
             .declaration("I am eligible.")
+            .anchors(testkit::election::dev_anchors(&pki))
             .set_up(d);
             County {
                 dir,
@@ -137,15 +138,8 @@ mod compromised {
         ) -> (verifier::process::Outcome, Vec<shared::status::Status>) {
             let loaded =
                 verifier::ceremony::load(&self.dir.path().join("home"), &self.password).unwrap();
-            let inputs = verifier::process::Inputs::new(
-                &loaded,
-                Some(&self.password),
-                vec![shared::pki::Anchor {
-                    name: "root".into(),
-                    cert_der: self.pki.root.issued.cert_der.clone(),
-                    policy: shared::x509::IdentityPolicy::dod_default(),
-                }],
-            );
+            let anchors = verifier::ceremony::pinned_anchors(conn, &loaded.manifest).unwrap();
+            let inputs = verifier::process::Inputs::new(&loaded, Some(&self.password), anchors);
             let dir = self.dir.path().join(out);
             let o = verifier::process::process(conn, &inputs, &dir, &self.clock, &mut |_, _, _| {})
                 .unwrap();

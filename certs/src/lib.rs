@@ -30,6 +30,7 @@ use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies, ExtendedKeyUsage, KeyUsage,
     KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
+use x509_cert::ext::pkix::{PolicyMapping, PolicyMappings};
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -291,6 +292,15 @@ pub struct CertSpec {
     /// Key usage digitalSignature and nonRepudiation (a signature
     /// certificate) rather than digitalSignature alone.
     pub non_repudiation: bool,
+    /// policyMappings (issuer domain policy, subject domain policy), as a
+    /// bridge CA has; none: no extension.
+    pub policy_mappings: Vec<(ObjectIdentifier, ObjectIdentifier)>,
+    /// inhibitAnyPolicy's skipCerts; none: no extension.
+    pub inhibit_any_policy: Option<u32>,
+    /// Whether policyMappings and inhibitAnyPolicy are marked critical, as
+    /// RFC 5280 says they should and must be (false reaches a verifier's
+    /// policy processing past a path builder that refuses them).
+    pub policy_extensions_critical: bool,
 }
 
 impl CertSpec {
@@ -309,6 +319,9 @@ impl CertSpec {
             dns: Vec::new(),
             email: None,
             non_repudiation: false,
+            policy_mappings: Vec::new(),
+            inhibit_any_policy: None,
+            policy_extensions_critical: true,
         }
     }
 }
@@ -442,6 +455,28 @@ fn build_cert_for(
                     })
                     .collect(),
             ),
+        )?);
+    }
+    if !spec.policy_mappings.is_empty() {
+        exts.push(ext(
+            const_oid::db::rfc5280::ID_CE_POLICY_MAPPINGS,
+            spec.policy_extensions_critical,
+            &PolicyMappings(
+                spec.policy_mappings
+                    .iter()
+                    .map(|(i, s)| PolicyMapping {
+                        issuer_domain_policy: *i,
+                        subject_domain_policy: *s,
+                    })
+                    .collect(),
+            ),
+        )?);
+    }
+    if let Some(skip) = spec.inhibit_any_policy {
+        exts.push(ext(
+            const_oid::db::rfc5280::ID_CE_INHIBIT_ANY_POLICY,
+            spec.policy_extensions_critical,
+            &skip,
         )?);
     }
     let mut sans = Vec::new();

@@ -33,6 +33,7 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
     let keys = setup::load_keys(&config.data_dir)?;
     let reader = store::open(&config.db_path())?;
     let election = setup::load_election(&reader)?;
+    setup::check_anchors(&config::load_anchors(&config.trust)?, &election.manifest)?;
     let trust =
         Arc::new(config::load_trust(&config.trust).context("loading trust anchors and CRLs")?);
     let (seq, writer) = Sequencer::start(

@@ -268,8 +268,8 @@ fn files_with(dir: &Path, exts: &[&str]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Builds the trust store from the configuration.
-pub fn load_trust(t: &TrustConfig) -> Result<TrustStore> {
+/// The configured trust anchors, read from their files.
+pub fn load_anchors(t: &TrustConfig) -> Result<Vec<shared::pki::Anchor>> {
     if t.anchor.is_empty() {
         bail!("no trust anchor is configured ([[trust.anchor]])");
     }
@@ -277,6 +277,12 @@ pub fn load_trust(t: &TrustConfig) -> Result<TrustStore> {
     for a in &t.anchor {
         anchors.extend(a.spec().load()?);
     }
+    Ok(anchors)
+}
+
+/// Builds the trust store from the configuration.
+pub fn load_trust(t: &TrustConfig) -> Result<TrustStore> {
+    let anchors = load_anchors(t)?;
     let mut intermediates = Vec::new();
     if let Some(dir) = &t.intermediates_dir {
         for f in files_with(dir, &["pem", "der", "crt", "cer"])? {

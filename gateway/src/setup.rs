@@ -118,6 +118,7 @@ pub fn load_keys(data_dir: &Path) -> Result<GatewayKeys> {
 /// Returns a one-line summary.
 pub fn import_setup(
     data_dir: &Path,
+    anchors: &[shared::pki::Anchor],
     media_dir: &Path,
     election_fingerprint: &str,
     clock: &dyn Clock,
@@ -149,6 +150,7 @@ pub fn import_setup(
     if manifest.log_key != keys.log.verifier().to_vkey() {
         bail!("the manifest pins a log key other than this gateway's");
     }
+    check_anchors(anchors, &manifest)?;
     let conn = store::open(&store::db_path(data_dir))?;
     if let Some(existing) = store::meta_get(&conn, "election_id")? {
         let ballots: i64 = conn.query_row("SELECT COUNT(*) FROM ballots", [], |r| r.get(0))?;
@@ -185,6 +187,22 @@ pub fn import_setup(
         manifest.opens_at,
         manifest.closes_at
     ))
+}
+
+/// Checks the configured trust anchors against the ones the signed
+/// manifest pins: the same certificates, identity rules and policies, no
+/// more and no fewer. Each difference is named.
+pub fn check_anchors(anchors: &[shared::pki::Anchor], manifest: &ElectionManifest) -> Result<()> {
+    let d = shared::pins::compare(anchors, &manifest.trust_anchors, true);
+    if d.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = d.iter().map(|x| format!("  {x}")).collect();
+    bail!(
+        "the trust anchors configured ([[trust.anchor]]) disagree with the ones the signed election manifest pins; \
+         configure exactly the county's anchors:\n{}",
+        lines.join("\n")
+    )
 }
 
 /// Loads the imported election from the database, re-verifying the signed

@@ -143,6 +143,20 @@ fn main() {
         }],
         witness_quorum: 1,
         grace_seconds: 600,
+        trust_anchors: vec![
+            shared::manifest::PinnedAnchor {
+                name: "Seed DoD Root".into(),
+                cert_sha256: [0x5e; 32],
+                identity: shared::x509::IdentityRule::Edipi,
+                policies: vec!["2.16.840.1.101.2.1.11.42".into()],
+            },
+            shared::manifest::PinnedAnchor {
+                name: "Seed County CA".into(),
+                cert_sha256: [0xc0; 32],
+                identity: shared::x509::IdentityRule::UriPrefix("urn:seed:voter:".into()),
+                policies: vec!["1.3.6.1.4.1.99999.1".into(), "1.3.6.1.4.1.99999.2".into()],
+            },
+        ],
     };
     let bare = manifest.to_bytes().expect("manifest");
     seed("manifest", "bare", &bare);

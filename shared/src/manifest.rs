@@ -21,7 +21,15 @@
 //!     Witness witnesses<1..16>;             // u8 count
 //!     uint8  witness_quorum;                // 1..count
 //!     uint32 grace_seconds;                 // 0..86400
+//!     PinnedAnchor trust_anchors<1..16>;    // u8 count (version 3)
 //! } ElectionManifest;
+//! struct {
+//!     opaque name<1..64>;                   // UTF-8 text, for reports
+//!     opaque cert_sha256[32];               // SHA-256 of the anchor's DER
+//!     opaque identity<1..255>;              // "edipi" | "uri-prefix:<prefix>"
+//!     PolicyOid policies<1..16>;            // u8 count
+//! } PinnedAnchor;
+//! struct { opaque oid<1..64>; } PolicyOid;  // dotted decimal
 //! struct { opaque media_type<1..127>; uint32 max_size; } MediaRule;
 //! struct { opaque key<1..512>; opaque url<1..512>; } Witness;  // vkey type 0x04
 //! ```
@@ -37,11 +45,18 @@ use crate::note::NoteVerifier;
 use crate::pgp;
 use crate::signed::{open_document, DocumentError};
 use crate::witness::{WitnessPolicy, MAX_WITNESSES};
+use crate::x509::IdentityRule;
+use sha2::{Digest, Sha256};
 
 /// The magic string.
 pub const MAGIC: &[u8; 17] = b"ELECTION-MANIFEST";
-/// The version of this encoding (2 adds the witnesses, quorum and grace).
-pub const VERSION: u8 = 2;
+/// The version of this encoding (2 adds the witnesses, quorum and grace;
+/// 3 pins the trust anchors).
+pub const VERSION: u8 = 3;
+/// The most trust anchors a manifest pins.
+pub const MAX_ANCHORS: usize = 16;
+/// The most accepted policies per anchor.
+pub const MAX_POLICIES: usize = 16;
 /// The longest grace period: a day.
 pub const MAX_GRACE_SECONDS: u32 = 86_400;
 /// The largest manifest body.
@@ -73,6 +88,55 @@ pub struct ManifestWitness {
     pub key: String,
     /// The submission prefix: `add-checkpoint` is appended.
     pub url: String,
+}
+
+/// A trust anchor the county accepts voter certificates under, pinned by
+/// its certificate's hash, with the rules for the certificates under it.
+/// The gateway's configuration must name exactly these, and the verifier
+/// uses these and no others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedAnchor {
+    /// A short name for logs and reports.
+    pub name: String,
+    /// SHA-256 of the anchor certificate's DER encoding.
+    pub cert_sha256: [u8; 32],
+    /// Where its voter certificates carry the voter's identity.
+    pub identity: IdentityRule,
+    /// The certificate policies (dotted OIDs) a voter certificate under it
+    /// must assert, one of them at least.
+    pub policies: Vec<String>,
+}
+
+impl PinnedAnchor {
+    /// The hash in lowercase hex, as reports print it.
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.cert_sha256)
+    }
+
+    /// Whether `policies` is the same set as this pin's.
+    pub fn same_policies(&self, policies: &[String]) -> bool {
+        let mut a: Vec<&str> = self.policies.iter().map(String::as_str).collect();
+        let mut b: Vec<&str> = policies.iter().map(String::as_str).collect();
+        a.sort_unstable();
+        a.dedup();
+        b.sort_unstable();
+        b.dedup();
+        a == b
+    }
+}
+
+/// Whether `s` is a dotted-decimal OID (at least two arcs, no leading
+/// zeros, first arc 0..2).
+pub fn is_dotted_oid(s: &str) -> bool {
+    let arcs: Vec<&str> = s.split('.').collect();
+    arcs.len() >= 2
+        && s.len() <= 64
+        && arcs.iter().all(|a| {
+            !a.is_empty()
+                && a.bytes().all(|b| b.is_ascii_digit())
+                && (a == &"0" || !a.starts_with('0'))
+        })
+        && matches!(arcs.first(), Some(&"0" | &"1" | &"2"))
 }
 
 /// The election manifest.
@@ -111,6 +175,8 @@ pub struct ElectionManifest {
     /// After the deadline, how long the closing checkpoint may take to be
     /// cosigned by a quorum (the tolerance of the time rule).
     pub grace_seconds: u32,
+    /// The trust anchors for voter certificates.
+    pub trust_anchors: Vec<PinnedAnchor>,
 }
 
 fn invalid(what: &'static str, reason: &'static str) -> DecodeError {
@@ -208,7 +274,52 @@ impl ElectionManifest {
         if self.grace_seconds > MAX_GRACE_SECONDS {
             return Err(invalid("grace", "at most a day"));
         }
+        self.validate_anchors()
+    }
+
+    fn validate_anchors(&self) -> Result<(), DecodeError> {
+        if self.trust_anchors.is_empty() || self.trust_anchors.len() > MAX_ANCHORS {
+            return Err(invalid("trust anchors", "between 1 and 16 anchors"));
+        }
+        for (i, a) in self.trust_anchors.iter().enumerate() {
+            check_text(&a.name, "anchor name")?;
+            if a.name.is_empty() || a.name.len() > 64 {
+                return Err(invalid("anchor name", "1 to 64 bytes"));
+            }
+            if let IdentityRule::UriPrefix(p) = &a.identity {
+                // A URI prefix: printable ASCII without spaces (RFC 3986).
+                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(invalid(
+                        "anchor identity rule",
+                        "a URI prefix is printable ASCII without spaces",
+                    ));
+                }
+                if a.identity.to_string().len() > 255 {
+                    return Err(invalid("anchor identity rule", "at most 255 bytes"));
+                }
+            }
+            if a.policies.is_empty() || a.policies.len() > MAX_POLICIES {
+                return Err(invalid("anchor policies", "between 1 and 16 policies"));
+            }
+            if !a.policies.iter().all(|p| is_dotted_oid(p)) {
+                return Err(invalid("anchor policies", "not a dotted-decimal OID"));
+            }
+            if self
+                .trust_anchors
+                .iter()
+                .take(i)
+                .any(|b| b.cert_sha256 == a.cert_sha256)
+            {
+                return Err(invalid("trust anchors", "one certificate pinned twice"));
+            }
+        }
         Ok(())
+    }
+
+    /// The pin of the anchor certificate `der`, if it is pinned.
+    pub fn pinned_anchor(&self, der: &[u8]) -> Option<&PinnedAnchor> {
+        let h: [u8; 32] = Sha256::digest(der).into();
+        self.trust_anchors.iter().find(|a| a.cert_sha256 == h)
     }
 
     /// The rule a checkpoint must meet to be the county's word.
@@ -286,6 +397,20 @@ impl ElectionManifest {
         }
         w.u8(self.witness_quorum);
         w.u32(self.grace_seconds);
+        w.u8(self.trust_anchors.len() as u8);
+        for a in &self.trust_anchors {
+            w.vec8(a.name.as_bytes(), 64, "anchor name")?;
+            w.raw(&a.cert_sha256);
+            w.vec8(
+                a.identity.to_string().as_bytes(),
+                255,
+                "anchor identity rule",
+            )?;
+            w.u8(a.policies.len() as u8);
+            for p in &a.policies {
+                w.vec8(p.as_bytes(), 64, "anchor policy")?;
+            }
+        }
         Ok(w.into_bytes())
     }
 
@@ -330,6 +455,27 @@ impl ElectionManifest {
         }
         let witness_quorum = r.u8("witness quorum")?;
         let grace_seconds = r.u32("grace")?;
+        let n = r.u8("trust anchor count")?;
+        let mut trust_anchors = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            let name = r.string8(64, "anchor name")?.to_owned();
+            let cert_sha256 = r.array::<32>("anchor certificate hash")?;
+            let identity = r
+                .string8(255, "anchor identity rule")?
+                .parse()
+                .map_err(|_| invalid("anchor identity rule", "not edipi or uri-prefix:<prefix>"))?;
+            let k = r.u8("anchor policy count")?;
+            let mut policies = Vec::with_capacity(usize::from(k));
+            for _ in 0..k {
+                policies.push(r.string8(64, "anchor policy")?.to_owned());
+            }
+            trust_anchors.push(PinnedAnchor {
+                name,
+                cert_sha256,
+                identity,
+                policies,
+            });
+        }
         r.finish("election manifest")?;
         let m = ElectionManifest {
             election_id,
@@ -348,6 +494,7 @@ impl ElectionManifest {
             witnesses,
             witness_quorum,
             grace_seconds,
+            trust_anchors,
         };
         m.validate()?;
         Ok(m)
@@ -437,6 +584,20 @@ pub(crate) mod tests {
                 .collect(),
             witness_quorum: 2,
             grace_seconds: 600,
+            trust_anchors: vec![
+                PinnedAnchor {
+                    name: "DoD Root CA 6".into(),
+                    cert_sha256: [6; 32],
+                    identity: IdentityRule::Edipi,
+                    policies: vec!["2.16.840.1.101.2.1.11.9".into()],
+                },
+                PinnedAnchor {
+                    name: "Test County Voter CA".into(),
+                    cert_sha256: [7; 32],
+                    identity: IdentityRule::UriPrefix("urn:test-county:voter:".into()),
+                    policies: vec!["1.3.6.1.4.1.99999.1".into()],
+                },
+            ],
         }
     }
 
@@ -536,8 +697,38 @@ pub(crate) mod tests {
                 ..sample()
             },
         ];
-        for m in cases {
-            assert!(m.to_bytes().is_err(), "{m:?}");
+        let pin = |f: &dyn Fn(&mut PinnedAnchor)| {
+            let mut m = sample();
+            if let Some(a) = m.trust_anchors.first_mut() {
+                f(a);
+            }
+            m
+        };
+        let anchor_cases = [
+            ElectionManifest {
+                trust_anchors: vec![],
+                ..sample()
+            },
+            ElectionManifest {
+                trust_anchors: vec![sample().trust_anchors[0].clone(); 2],
+                ..sample()
+            },
+            pin(&|a| a.policies.clear()),
+            pin(&|a| a.policies = vec!["2.16.840.01".into()]),
+            pin(&|a| a.policies = vec!["7.1".into()]),
+            pin(&|a| a.policies = vec!["1".into()]),
+            pin(&|a| a.policies = vec!["1.2.".into()]),
+            pin(&|a| a.name = String::new()),
+            pin(&|a| a.name = "x".repeat(65)),
+            pin(&|a| a.identity = IdentityRule::UriPrefix("a\nb".into())),
+        ];
+        for m in cases.into_iter().chain(anchor_cases) {
+            assert!(
+                m.to_bytes().is_err(),
+                "{:?} {:?}",
+                m.election_id,
+                m.trust_anchors
+            );
         }
         let good = sample().to_bytes().unwrap();
         let mut trailing = good.clone();

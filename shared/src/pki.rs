@@ -128,6 +128,9 @@ pub enum ChainError {
     /// The certificate's content does not make it a voter's.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// No accepted certificate policy is valid through the whole path.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
 }
 
 impl ChainError {
@@ -233,6 +236,16 @@ pub struct AnchorLoadError {
     pub path: std::path::PathBuf,
     /// Why.
     pub reason: String,
+}
+
+/// A path [`TrustStore::checked_path`] verified.
+struct CheckedPath {
+    /// The index of its anchor.
+    anchor: usize,
+    /// When a certificate of it was revoked after `at`, if one was.
+    revoked_later: Option<UnixTime>,
+    /// Its intermediates, the end entity's issuer first.
+    intermediates: Vec<Vec<u8>>,
 }
 
 /// Trust anchors, known intermediates and CRLs.
@@ -516,6 +529,20 @@ impl TrustStore {
         now: UnixTime,
         revocation: Revocation,
     ) -> Result<(usize, Option<UnixTime>), ChainError> {
+        self.checked_path(end_entity, presented, usage, at, now, revocation)
+            .map(|p| (p.anchor, p.revoked_later))
+    }
+
+    /// [`Self::check_path_with`], also returning the path it verified.
+    fn checked_path(
+        &self,
+        end_entity: &[u8],
+        presented: &[Vec<u8>],
+        usage: Usage,
+        at: UnixTime,
+        now: UnixTime,
+        revocation: Revocation,
+    ) -> Result<CheckedPath, ChainError> {
         let ee_der = CertificateDer::from(end_entity);
         let ee =
             webpki::EndEntityCert::try_from(&ee_der).map_err(|e| ChainError::from_webpki(e, at))?;
@@ -571,16 +598,19 @@ impl TrustStore {
         profile(&chain, anchor_der, at)?;
 
         let mut revoked_later: Option<UnixTime> = None;
-        if revocation == Revocation::NotChecked {
-            return Ok((anchor_index, None));
-        }
-        for (i, cert_der) in chain.iter().enumerate() {
-            let issuer_der = chain.get(i + 1).copied().unwrap_or(anchor_der);
-            if let Some(t) = self.revocation(cert_der, issuer_der, at, now)? {
-                revoked_later = Some(revoked_later.map_or(t, |r| r.min(t)));
+        if revocation == Revocation::Required {
+            for (i, cert_der) in chain.iter().enumerate() {
+                let issuer_der = chain.get(i + 1).copied().unwrap_or(anchor_der);
+                if let Some(t) = self.revocation(cert_der, issuer_der, at, now)? {
+                    revoked_later = Some(revoked_later.map_or(t, |r| r.min(t)));
+                }
             }
         }
-        Ok((anchor_index, revoked_later))
+        Ok(CheckedPath {
+            anchor: anchor_index,
+            revoked_later,
+            intermediates: intermediates.iter().map(|c| c.to_vec()).collect(),
+        })
     }
 
     /// Checks `cert` against the CRLs from `issuer`. Returns the date of a
@@ -647,9 +677,22 @@ impl TrustStore {
             Purpose::Authentication => Usage::ClientAuth,
             Purpose::Signing => Usage::BallotSigning,
         };
-        let (anchor, revoked_later) = self.check_path(end_entity, presented, usage, at, now)?;
-        let anchor = self.anchors.get(anchor).ok_or(ChainError::UnknownIssuer)?;
+        let path =
+            self.checked_path(end_entity, presented, usage, at, now, Revocation::Required)?;
+        let revoked_later = path.revoked_later;
+        let anchor = self
+            .anchors
+            .get(path.anchor)
+            .ok_or(ChainError::UnknownIssuer)?;
         let facts = voter_facts(end_entity, &anchor.policy, purpose)?;
+        // The policy the card claims must be one every CA above it was
+        // authorised for (RFC 5280 section 6.1, strict subset).
+        let mut top_down = Vec::with_capacity(path.intermediates.len() + 1);
+        for der in path.intermediates.iter().rev() {
+            top_down.push(crate::x509::parse_cert(der)?);
+        }
+        top_down.push(crate::x509::parse_cert(end_entity)?);
+        crate::policy::valid_policies(&top_down, &anchor.policy.accepted_policies)?;
         Ok(VerifiedVoter {
             facts,
             anchor: anchor.name.clone(),

@@ -47,6 +47,58 @@ pub struct ElectionSpec {
     /// The secret keys of the witnesses when they are stand-ins (none when
     /// real observers' witnesses are named).
     pub stand_in_keys: Vec<String>,
+    /// The trust anchors the manifest pins (a throwaway root unless set:
+    /// a gateway configured with other anchors refuses the election).
+    pub anchors: Vec<shared::pki::Anchor>,
+}
+
+/// The anchors the test gateway's configuration names
+/// ([`crate::server::config`]): the development DoD root (EDIPI, the DoD
+/// mediumHardware policies) and the development county voter CA.
+pub fn dev_anchors(pki: &devpki::DevPki) -> Vec<shared::pki::Anchor> {
+    vec![dod_anchor(pki), county_anchor(pki)]
+}
+
+/// The development DoD root as the gateway's configuration names it.
+pub fn dod_anchor(pki: &devpki::DevPki) -> shared::pki::Anchor {
+    shared::pki::Anchor {
+        name: "Test DoD Root CA 3".into(),
+        cert_der: pki.root.issued.cert_der.clone(),
+        policy: shared::x509::IdentityPolicy::dod_default(),
+    }
+}
+
+/// The development county voter CA as the gateway's configuration names it.
+pub fn county_anchor(pki: &devpki::DevPki) -> shared::pki::Anchor {
+    shared::pki::Anchor {
+        name: "Test County Voter CA".into(),
+        cert_der: pki.county_ca.issued.cert_der.clone(),
+        policy: shared::x509::IdentityPolicy {
+            accepted_policies: vec![devpki::oid::DEV_COUNTY_VOTER.to_string()],
+            rule: shared::x509::IdentityRule::UriPrefix("urn:test-county:voter:".into()),
+        },
+    }
+}
+
+/// A root no voter chains to, for elections whose tests never validate a
+/// voter certificate (made once per test process).
+pub fn throwaway_anchor() -> shared::pki::Anchor {
+    static ROOT: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let der = ROOT.get_or_init(|| {
+        let mut spec = devpki::CertSpec::leaf(
+            "CN=Throwaway Test Root",
+            devpki::KeyAlg::P256,
+            crate::now(),
+            30,
+        );
+        spec.ca = Some(None);
+        devpki::Ca::new_root(&spec).unwrap().issued.cert_der
+    });
+    shared::pki::Anchor {
+        name: "Throwaway Test Root".into(),
+        cert_der: der.clone(),
+        policy: shared::x509::IdentityPolicy::dod_default(),
+    }
 }
 
 impl ElectionSpec {
@@ -71,7 +123,14 @@ impl ElectionSpec {
             witness_quorum: 2,
             grace_seconds: 600,
             stand_in_keys,
+            anchors: vec![throwaway_anchor()],
         }
+    }
+
+    /// The trust anchors the manifest pins.
+    pub fn anchors(mut self, anchors: Vec<shared::pki::Anchor>) -> Self {
+        self.anchors = anchors;
+        self
     }
 
     /// The observers' witnesses (running ones, from [`crate::observers`]).
@@ -131,6 +190,7 @@ impl ElectionSpec {
             witnesses: self.witnesses.clone(),
             witness_quorum: self.witness_quorum,
             grace_seconds: self.grace_seconds,
+            anchors: self.anchors.clone(),
         }
     }
 
@@ -164,7 +224,7 @@ impl ElectionSpec {
         let (gw, gw_media) = (root.join("gw"), root.join("gw-media"));
         gateway::setup::init(&gw, &self.origin, &gw_media, &clock).unwrap();
         let c = County::for_gateway(self, root, &gw, &gw_media);
-        gateway::setup::import_setup(&c.gw, &c.media, &c.fpr, &c.clock).unwrap();
+        gateway::setup::import_setup(&c.gw, &self.anchors, &c.media, &c.fpr, &c.clock).unwrap();
         c
     }
 }

@@ -87,6 +87,7 @@ impl World {
         }
         let county = spec(
             ElectionSpec::new(&csv)
+                .anchors(crate::election::dev_anchors(&pki))
                 .origin(ORIGIN)
                 .max_ballot(max_ballot),
         )
@@ -119,15 +120,8 @@ impl World {
         let mut conn = verifier::state::open(&verifier::state::db_path(&w.county.home)).unwrap();
         verifier::import::import(&mut conn, &bundle.dir, &w.county.clock, &mut |_, _| {}).unwrap();
         let loaded = verifier::ceremony::load(&w.county.home, &w.county.password).unwrap();
-        let inputs = verifier::process::Inputs::new(
-            &loaded,
-            Some(&w.county.password),
-            vec![shared::pki::Anchor {
-                name: "root".into(),
-                cert_der: w.pki.root.issued.cert_der.clone(),
-                policy: shared::x509::IdentityPolicy::dod_default(),
-            }],
-        );
+        let anchors = verifier::ceremony::pinned_anchors(&conn, &loaded.manifest).unwrap();
+        let inputs = verifier::process::Inputs::new(&loaded, Some(&w.county.password), anchors);
         let dir = w.dir.path().join(out);
         verifier::process::process(&conn, &inputs, &dir, &w.county.clock, &mut |_, _, _| {})
             .unwrap();

@@ -13,8 +13,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use shared::clock::{ManualClock, UnixTime};
-use shared::pki::Anchor;
-use shared::x509::IdentityPolicy;
 use std::path::Path;
 use std::time::Instant;
 
@@ -30,7 +28,6 @@ fn peak_rss_mb() -> f64 {
 fn prepare(dir: &Path, n: usize, size: usize) {
     let now = testkit::now();
     let pki = devpki::generate(now).unwrap();
-    std::fs::write(dir.join("root.der"), &pki.root.issued.cert_der).unwrap();
     let mut csv = String::from("voter_id,edipi,ballot_style\n");
     let mut voters = Vec::new();
     for i in 0..n {
@@ -42,6 +39,7 @@ fn prepare(dir: &Path, n: usize, size: usize) {
     let county = testkit::ElectionSpec::new(&csv)
         .max_ballot((size + 1024) as u32)
         .origin("ballots.bench.example/2026")
+        .anchors(vec![testkit::election::dod_anchor(&pki)])
         .set_up(dir);
     let clock = county.clock.clone();
     // Uploads are made one at a time as they are logged, so memory stays
@@ -111,15 +109,8 @@ fn run(dir: &Path) {
         verifier::import::Imported::New { entries, .. } => entries,
         other => panic!("{other:?}"),
     };
-    let inputs = verifier::process::Inputs::new(
-        &loaded,
-        Some(&pw),
-        vec![Anchor {
-            name: "root".into(),
-            cert_der: std::fs::read(dir.join("root.der")).unwrap(),
-            policy: IdentityPolicy::dod_default(),
-        }],
-    );
+    let anchors = verifier::ceremony::pinned_anchors(&conn, &loaded.manifest).unwrap();
+    let inputs = verifier::process::Inputs::new(&loaded, Some(&pw), anchors);
     let out = dir.join(format!("canvass-{}", std::process::id()));
     let t1 = Instant::now();
     let o = verifier::process::process(&conn, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();

@@ -38,6 +38,9 @@ pub struct ElectionParams {
     pub witness_quorum: u8,
     /// How long after the deadline the closing checkpoint may be cosigned.
     pub grace_seconds: u32,
+    /// The trust anchors for voter certificates, pinned in the manifest;
+    /// their certificates are kept in the verifier's state for `process`.
+    pub anchors: Vec<shared::pki::Anchor>,
 }
 
 fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
@@ -227,6 +230,7 @@ pub fn init_with(
         witnesses: params.witnesses.clone(),
         witness_quorum: params.witness_quorum,
         grace_seconds: params.grace_seconds,
+        trust_anchors: params.anchors.iter().map(shared::pins::pin_of).collect(),
     };
     let manifest_signed =
         shared::signed::sign_document(&manifest.to_bytes()?, &election, Some(password))?;
@@ -257,6 +261,9 @@ pub fn init_with(
         },
     )?;
     state::meta_put(&conn, "manifest", &manifest_signed)?;
+    for (anchor, pin) in params.anchors.iter().zip(&manifest.trust_anchors) {
+        state::meta_put(&conn, &anchor_key(pin), &anchor.cert_der)?;
+    }
     state::meta_put(&conn, "roster", &roster_signed)?;
     state::meta_put(
         &conn,
@@ -265,6 +272,54 @@ pub fn init_with(
     )?;
     state::meta_put(&conn, "created_at", clock.now().0.to_string().as_bytes())?;
     Ok(shared::pgp::fingerprint_hex(&election))
+}
+
+fn anchor_key(pin: &shared::manifest::PinnedAnchor) -> String {
+    format!("anchor-{}", pin.sha256_hex())
+}
+
+/// The trust anchors the manifest pins, from the certificates `init` kept:
+/// the only anchors `process` validates voters with.
+pub fn pinned_anchors(
+    conn: &rusqlite::Connection,
+    manifest: &ElectionManifest,
+) -> Result<Vec<shared::pki::Anchor>> {
+    shared::pins::anchors_from_pins(&manifest.trust_anchors, &|pin| {
+        state::meta_get(conn, &anchor_key(pin)).ok().flatten()
+    })
+    .map_err(|e| {
+        anyhow::anyhow!("{e}; the verifier's state is damaged (restore it from its backup)")
+    })
+}
+
+/// The signed manifest `init` kept, opened against the election key's
+/// fingerprint kept beside it (no secret needed).
+pub fn read_manifest(home: &Path) -> Result<ElectionManifest> {
+    let conn = state::open(&state::db_path(home))?;
+    let fpr = state::meta_get(&conn, "election_fingerprint")?
+        .context("this verifier has no election (run init first)")?;
+    Ok(ElectionManifest::open_signed(
+        &state::meta_get(&conn, "manifest")?.context("no manifest")?,
+        std::str::from_utf8(&fpr).context("bad election fingerprint in the state")?,
+    )?)
+}
+
+/// Checks anchors given at `process` against the manifest's pins: each
+/// must be pinned, with the pinned identity rule and policies. A rogue
+/// anchor is refused with its hash named.
+pub fn check_offered_anchors(
+    offered: &[shared::pki::Anchor],
+    manifest: &ElectionManifest,
+) -> Result<()> {
+    let d = shared::pins::compare(offered, &manifest.trust_anchors, false);
+    if d.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = d.iter().map(|x| format!("  {x}")).collect();
+    bail!(
+        "refusing the trust anchors given: the signed manifest decides which anchors count\n{}",
+        lines.join("\n")
+    )
 }
 
 /// The witness key's file in `keys`: its `skey` sealed under the election

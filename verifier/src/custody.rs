@@ -48,7 +48,8 @@ pub const RECORD_FILE: &str = "custody.json";
 pub const MAX_TRUSTEES: usize = 32;
 /// The largest share file read (a share file is under 1 KiB).
 const MAX_SHARE_FILE: u64 = 16 * 1024;
-const RECORD_FORMAT: &str = "ballot-return custody record v1";
+/// The `format` of `keys/custody.json` this code writes and reads.
+pub const RECORD_FORMAT: &str = "ballot-return custody record v1";
 const SHARE_FORMAT: &str = "ballot-return custody share v1";
 const COMMITMENT_CONTEXT: &[u8] = b"ballot-return custody share commitment v1\0";
 /// Argon2id, RFC 9106's second recommended setting (t = 3, p = 4,

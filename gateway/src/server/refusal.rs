@@ -110,6 +110,8 @@ pub(crate) fn voter_cert_code(e: &ChainError) -> ErrorCode {
         ChainError::Identity(IdentityError::NoAcceptedPolicy { .. }) => {
             ErrorCode::PolicyNotAccepted
         }
+        // A policy the card claims that its CAs were not authorised for.
+        ChainError::Policy(_) => ErrorCode::PolicyNotAccepted,
         ChainError::Identity(IdentityError::NoClientAuth) => ErrorCode::ClientAuthNotPermitted,
         ChainError::Identity(_) => ErrorCode::NoVoterIdentity,
         other => chain_code(other),

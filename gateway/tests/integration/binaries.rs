@@ -50,7 +50,8 @@ fn an_operator_and_a_voter_use_the_real_programs() {
     let spec = testkit::ElectionSpec::new(
         "voter_id,edipi,ballot_style\nV-1,1234567890,style-1\nV-4,4567890123,style-1\n",
     )
-    .origin(ORIGIN);
+    .origin(ORIGIN)
+    .anchors(vec![testkit::election::dod_anchor(&pki)]);
     let county = testkit::County::for_gateway(&spec, &dir.join("county"), &data, &media);
     let (fpr, media) = (county.fpr.clone(), county.media.clone());
     std::fs::write(
@@ -74,6 +75,40 @@ identity = "edipi"
     )
     .unwrap();
     let config = dir.join("gateway.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    // A configuration that trusts an anchor the signed manifest does not
+    // pin (here the county voter CA besides the DoD root) is refused, and
+    // the anchor is named with its hash.
+    let rogue = format!(
+        "{toml}[[trust.anchor]]\nname = \"County CA\"\ncertificate = \"pki/anchors/test-county-voter-ca.pem\"\nidentity = \"uri-prefix:urn:test-county:voter:\"\npolicies = [\"{}\"]\n",
+        devpki::oid::DEV_COUNTY_VOTER
+    );
+    std::fs::write(dir.join("rogue.toml"), &rogue).unwrap();
+    // `import-setup` with a configuration file; its error output.
+    let import_refused = |config: &str| {
+        let out = gateway_bin()
+            .current_dir(dir)
+            .args(["import-setup", "--election-fingerprint", &fpr])
+            .args(["--config", config, "--media"])
+            .arg(&media)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{config} was accepted");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = import_refused("rogue.toml");
+    assert!(
+        err.contains("\"County CA\"") && err.contains("is not pinned in the signed manifest"),
+        "{err}"
+    );
+    // So is one that widens the pinned anchor's policies.
+    std::fs::write(
+        dir.join("widened.toml"),
+        format!("{toml}policies = [\"2.5.29.32.0\"]\n"),
+    )
+    .unwrap();
+    let err = import_refused("widened.toml");
+    assert!(err.contains("the manifest pins policies"), "{err}");
     // A wrong fingerprint is refused.
     let bad = gateway_bin()
         .args(["import-setup", "--election-fingerprint", &"0".repeat(64)])
@@ -92,6 +127,19 @@ identity = "edipi"
         .args(["--config", "gateway.toml", "--media"])
         .arg(relative_media));
     assert!(out.contains("2 voters"), "{out}");
+    // After the import, a configuration changed to disagree with the pins
+    // does not start.
+    let refused = gateway_bin()
+        .current_dir(dir)
+        .args(["serve", "--config", "rogue.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        err.contains("is not pinned in the signed manifest"),
+        "{err}"
+    );
 
     let mut server = gateway_bin()
         .current_dir(dir)

@@ -11,5 +11,6 @@ mod common;
 mod dod_pki;
 mod limbo;
 mod merkle_vectors;
+mod policy;
 mod revocation;
 mod vectors;

@@ -36,6 +36,14 @@ impl Chain {
         let ca = root
             .issue_ca(&CertSpec {
                 ca: Some(Some(0)),
+                // As a real DoD ID CA: the levels it may issue at.
+                policies: vec![
+                    oid::DOD_MEDIUM_HARDWARE,
+                    oid::DOD_MEDIUM_HARDWARE_112,
+                    oid::DOD_MEDIUM_HARDWARE_128,
+                    oid::DOD_MEDIUM_HARDWARE_192,
+                    oid::DOD_MEDIUM,
+                ],
                 not_before: now - Duration::days(1000),
                 ..CertSpec::leaf(
                     "CN=Edge ID CA-1,OU=PKI,OU=DoD,O=U.S. Government,C=US",

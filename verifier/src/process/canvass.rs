@@ -183,6 +183,16 @@ pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
             o.pdfs_with_metadata
         ));
     }
+    s.push_str("\nVoter certificates were validated under these trust anchors, pinned in the signed\nmanifest (SHA-256 of each anchor certificate, the identity rule, the accepted policies):\n");
+    for a in &o.anchors {
+        s.push_str(&format!(
+            "  {}  {}\n      identity {}; policies {}\n",
+            a.sha256_hex(),
+            a.name,
+            a.identity,
+            a.policies.join(", ")
+        ));
+    }
     s.push_str(&format!(
         "The list of voters and the status of each ballot is in voters.csv.\n\
          The signed status file for the gateway is {}.\n\
@@ -215,6 +225,12 @@ pub(super) fn report_json(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
             Contents::Written { again } => again.clone(),
             Contents::NotYet { .. } => None,
         },
+        "trust_anchors": o.anchors.iter().map(|a| serde_json::json!({
+            "name": a.name,
+            "sha256": a.sha256_hex(),
+            "identity": a.identity.to_string(),
+            "policies": a.policies,
+        })).collect::<Vec<_>>(),
         "log_size": cp.checkpoint.size,
         "log_root": hex::encode(cp.checkpoint.root),
     })

@@ -337,6 +337,8 @@ pub struct Outcome {
     pub pdfs_with_metadata: u64,
     /// Where the outputs are.
     pub out_dir: PathBuf,
+    /// The trust anchors voters were validated with (all pinned).
+    pub anchors: Vec<shared::manifest::PinnedAnchor>,
 }
 
 /// Whether a run wrote the ballots' contents.
@@ -386,6 +388,14 @@ pub fn process(
             out_dir.display()
         );
     }
+    // Only anchors the signed manifest pins decide who may vote as whom.
+    crate::ceremony::check_offered_anchors(&inputs.anchors, inputs.manifest)?;
+    anyhow::ensure!(
+        !inputs.anchors.is_empty(),
+        "no trust anchor to validate voters with (the manifest pins {})",
+        inputs.manifest.trust_anchors.len()
+    );
+    let anchors_used: Vec<_> = inputs.anchors.iter().map(shared::pins::pin_of).collect();
     let checkpoint = import::latest_checkpoint(conn)?.context("no bundle has been imported yet")?;
     let log_key = NoteVerifier::from_vkey(&inputs.manifest.log_key)?;
     let cp = SignedCheckpoint::verify(checkpoint.as_bytes(), &log_key)?;
@@ -678,6 +688,7 @@ pub fn process(
     let mut outcome = Outcome {
         total,
         out_dir: out_dir.to_path_buf(),
+        anchors: anchors_used,
         late_by_witnesses_only,
         alarms: rule
             .alarms(total, late_by_witnesses_only)

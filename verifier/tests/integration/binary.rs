@@ -1,6 +1,7 @@
 //! The real `ballot-verifier` program as county staff run it.
 
 use base64::prelude::*;
+use sha2::Digest;
 use shared::clock::{ManualClock, UnixTime};
 use std::io::{Seek, Write};
 use std::process::Command;
@@ -139,6 +140,7 @@ fn county_staff_run_init_import_process_and_audit() {
         ))
         .args(["--gateway-media", "gw-media", "--out-media", "media"])
         .args(["--declaration-file", "declaration.txt"])
+        .args(["--anchor", "pki/anchors/test-dod-root-ca-3.pem"])
         .args(["--roster-csv", "roster.csv"]));
     assert!(
         home.join("verifier.db").is_file(),
@@ -164,7 +166,14 @@ fn county_staff_run_init_import_process_and_audit() {
         .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
         .expect("the fingerprint is printed")
         .into();
-    gateway::setup::import_setup(&d.join("gw"), &d.join("media"), &fpr, &clock).unwrap();
+    gateway::setup::import_setup(
+        &d.join("gw"),
+        &[testkit::election::dod_anchor(&pki)],
+        &d.join("media"),
+        &fpr,
+        &clock,
+    )
+    .unwrap();
 
     // Two ballots through the gateway's sequencer: one valid, one by a voter
     // whose signature is not the uploader's.
@@ -289,18 +298,47 @@ fn county_staff_run_init_import_process_and_audit() {
         .arg(d.join("pki/anchors/test-dod-root-ca-3.pem")));
     assert_eq!(code, 3, "a rejection makes the exit status 3:\n{out}");
     assert!(out.contains("Accepted (to be counted):      1"), "{out}");
+    // The report names the anchors used, by the hash the manifest pins.
+    let root_sha256 = hex::encode(<[u8; 32]>::from(sha2::Sha256::digest(
+        &pki.root.issued.cert_der,
+    )));
+    assert!(
+        out.contains(&format!("{root_sha256}  test-dod-root-ca-3")),
+        "{out}"
+    );
     assert!(
         out.contains("signed by someone other than the voter"),
         "{out}"
     );
 
-    // The same run with every path relative, as staff type them.
+    // A rogue anchor offered at process is refused before any trustee
+    // types a passphrase: the manifest decides who may vote as whom.
+    let rogue = bin()
+        .current_dir(d)
+        .args(["--home", "home", "--allow-network", "process"])
+        .args(["--share", "trustee-b", "--share", "trustee-c"])
+        .args(["--out", "canvass-rogue"])
+        .args(["--anchor", "pki/anchors/test-county-voter-ca.pem"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&rogue.stderr);
+    assert_eq!(rogue.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("test-county-voter-ca")
+            && err.contains("is not pinned in the signed manifest"),
+        "{err}"
+    );
+    assert!(!err.contains("passphrase"), "refused before asking: {err}");
+    assert!(!d.join("canvass-rogue").exists());
+
+    // The same run with every path relative, as staff type them, and no
+    // anchor given: the pinned ones are used.
     let (out, code) = ok(with_passphrases(&[BOB, CAROL])
         .current_dir(d)
         .args(["--home", "home", "--allow-network", "process"])
         .args(["--share", "trustee-b", "--share", "trustee-c"])
-        .args(["--out", "canvass-relative"])
-        .args(["--anchor", "pki/anchors/test-dod-root-ca-3.pem"]));
+        .args(["--out", "canvass-relative"]));
     assert_eq!(code, 3, "relative paths end like absolute ones:\n{out}");
     assert!(d.join("canvass-relative/report.txt").is_file());
 

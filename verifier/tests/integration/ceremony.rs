@@ -30,6 +30,7 @@ pub(crate) fn params() -> ElectionParams {
         }],
         witness_quorum: 1,
         grace_seconds: 600,
+        anchors: vec![testkit::election::throwaway_anchor()],
     }
 }
 
@@ -130,8 +131,14 @@ fn init_creates_protected_keys_and_signed_media_the_gateway_accepts() {
     )
     .is_err());
     // The gateway imports what init wrote, pinned by the fingerprint.
-    let summary =
-        gateway::setup::import_setup(&d.join("gw"), &d.join("out"), &fpr, &clock).unwrap();
+    let summary = gateway::setup::import_setup(
+        &d.join("gw"),
+        &params().anchors,
+        &d.join("out"),
+        &fpr,
+        &clock,
+    )
+    .unwrap();
     assert!(summary.contains("1 voters"), "{summary}");
 }
 

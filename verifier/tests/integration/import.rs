@@ -37,11 +37,23 @@ impl Gw {
             dir,
             "voter_id,edipi,ballot_style\nV-1,1234567890,s\n",
             (1_792_000_000, 1_794_000_000),
+            None,
         )
     }
 
-    pub(crate) fn with_roster(dir: &Path, csv: &str, window: (u64, u64)) -> Gw {
-        let c = testkit::ElectionSpec::new(csv)
+    /// With `anchors` pinned (a throwaway root when `None`).
+    pub(crate) fn with_roster(
+        dir: &Path,
+        csv: &str,
+        window: (u64, u64),
+        anchors: Option<Vec<shared::pki::Anchor>>,
+    ) -> Gw {
+        let spec = testkit::ElectionSpec::new(csv);
+        let spec = match anchors {
+            Some(a) => spec.anchors(a),
+            None => spec,
+        };
+        let c = spec
             .window(window.0, window.1)
             .origin(ORIGIN)
             .declaration("I am eligible.")

@@ -76,7 +76,12 @@ impl Election {
         let now = time::OffsetDateTime::now_utc();
         let t = now.unix_timestamp() as u64;
         let pki = devpki::generate(now).unwrap();
-        let g = Gw::with_roster(&dir, roster_csv, window(t));
+        let g = Gw::with_roster(
+            &dir,
+            roster_csv,
+            window(t),
+            Some(vec![testkit::election::dod_anchor(&pki)]),
+        );
         let manifest = g.manifest();
         let fpr = shared::pgp::fingerprint_hex(&g.election_key);
         let roster =
@@ -1213,4 +1218,69 @@ fn canvass_outputs_are_private_and_built_in_a_folder_no_one_can_predict() {
         .filter(|n| n.ends_with(".partial") && n != ".canvass.partial")
         .collect();
     assert!(partial.is_empty(), "{partial:?}");
+}
+
+#[test]
+fn only_the_anchors_the_signed_manifest_pins_decide_who_may_vote() {
+    let el = Election::new("voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n", |t| {
+        (t - 10 * 86_400, t + 2 * 86_400)
+    });
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    let jane = &pki.voter("jane-p256").unwrap().issued;
+    let cms = cms_of(pki, jane, &package("2026-general", "s1", "pinned"));
+    g.submit_raw(&[(
+        "V-JANE".into(),
+        "edipi:1234567890".into(),
+        shared::pgp::encrypt(&g.election_key, &cms).unwrap(),
+        Some(t - 3600),
+    )]);
+    let v = el.import();
+    let clock = ManualClock::new(UnixTime(t));
+    let refused = |anchors: Vec<Anchor>, out: &str, want: &str| {
+        let inputs = Inputs {
+            anchors,
+            ..el.inputs()
+        };
+        let out = el.dir.join(out);
+        let err = process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap_err();
+        assert!(format!("{err:#}").contains(want), "{want}: {err:#}");
+        assert!(!out.exists(), "nothing written");
+    };
+    let pinned = el.inputs().anchors;
+    // A root the manifest does not pin, even beside the pinned one.
+    let rogue = Anchor {
+        name: "Rogue Root".into(),
+        cert_der: pki.rogue_ca.issued.cert_der.clone(),
+        policy: IdentityPolicy::dod_default(),
+    };
+    refused(
+        vec![pinned[0].clone(), rogue],
+        "rogue",
+        "\"Rogue Root\" (SHA-256 ",
+    );
+    // The pinned root with a policy the manifest does not accept.
+    let mut widened = pinned[0].clone();
+    widened
+        .policy
+        .accepted_policies
+        .push("2.16.840.1.101.2.1.11.2".into());
+    refused(vec![widened], "widened", "the manifest pins policies");
+    // The pinned root naming voters by another rule.
+    let mut renamed = pinned[0].clone();
+    renamed.policy.rule = shared::x509::IdentityRule::UriPrefix("urn:elsewhere:".into());
+    refused(
+        vec![renamed],
+        "renamed",
+        "the manifest pins identity rule edipi",
+    );
+    refused(vec![], "none", "no trust anchor to validate voters with");
+    // The pinned anchor validates Jane, and the report names it by hash.
+    let (outcome, _) = el.process(&v);
+    assert_eq!(outcome.accepted, 1);
+    assert_eq!(outcome.anchors, el.manifest.trust_anchors);
+    let report = std::fs::read_to_string(el.dir.join("canvass/report.txt")).unwrap();
+    assert!(
+        report.contains(&el.manifest.trust_anchors[0].sha256_hex()),
+        "{report}"
+    );
 }

@@ -112,7 +112,13 @@ fn run(cli: Cli) -> Result<()> {
             let c = Config::load(&config.path)?;
             println!(
                 "{}",
-                gateway::setup::import_setup(&c.data_dir, &media, &election_fingerprint, &clock)?
+                gateway::setup::import_setup(
+                    &c.data_dir,
+                    &gateway::config::load_anchors(&c.trust)?,
+                    &media,
+                    &election_fingerprint,
+                    &clock
+                )?
             );
             Ok(())
         }

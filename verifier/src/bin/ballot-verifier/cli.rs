@@ -13,7 +13,10 @@ fn rfc3339(s: &str) -> Result<UnixTime, String> {
     UnixTime::parse_rfc3339(s).ok_or_else(|| format!("{s} is not a time like 2026-11-03T19:00:00Z"))
 }
 
-/// The trust anchors `process` validates voter certificates with.
+/// Trust anchors for voter certificates. At `init` they are pinned in the
+/// signed manifest (the gateway must be configured with exactly these); at
+/// `process` they may be given again to confirm them, and an anchor the
+/// manifest does not pin is refused.
 #[derive(clap::Args, Debug)]
 pub(crate) struct TrustArgs {
     /// A DoD trust anchor (PEM); repeat for several.
@@ -34,20 +37,31 @@ impl TrustArgs {
     /// The anchors as the shared type the gateway's configuration also
     /// resolves to.
     pub(crate) fn anchors(&self) -> Result<Vec<AnchorSpec>> {
-        let mut out: Vec<AnchorSpec> = self.anchor.iter().cloned().map(AnchorSpec::dod).collect();
+        let named = |p: &PathBuf| {
+            p.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.display().to_string())
+        };
+        let mut out: Vec<AnchorSpec> = self
+            .anchor
+            .iter()
+            .map(|p| AnchorSpec {
+                name: named(p),
+                ..AnchorSpec::dod(p.clone())
+            })
+            .collect();
         if let Some(c) = &self.county_anchor {
             let prefix = self
                 .county_uri_prefix
                 .clone()
                 .context("--county-anchor needs --county-uri-prefix")?;
             out.push(AnchorSpec {
-                name: c.display().to_string(),
+                name: named(c),
                 certificate: c.clone(),
                 identity: IdentityRule::UriPrefix(prefix),
                 policies: self.county_policy.clone(),
             });
         }
-        anyhow::ensure!(!out.is_empty(), "give at least one trust anchor (--anchor)");
         Ok(out)
     }
 }
@@ -72,6 +86,8 @@ pub(crate) struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
     /// Create the election and witness keys, pin the gateway's keys, and write
     /// the signed election manifest and roster onto media for the gateway.
@@ -122,6 +138,8 @@ pub(crate) enum Command {
         max_pdf_bytes: u32,
         #[command(flatten)]
         custody: CustodyArgs,
+        #[command(flatten)]
+        trust: TrustArgs,
     },
     /// Hand the custody of the election key to a new set of trustees (one
     /// leaves, one joins, or the threshold changes): k current trustees give

@@ -97,8 +97,17 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             grace_seconds,
             max_pdf_bytes,
             custody,
+            trust,
         } => {
             verifier::airgap::air_gap_guard(cli.allow_network)?;
+            let mut anchors = Vec::new();
+            for spec in trust.anchors()? {
+                anchors.extend(spec.load()?);
+            }
+            anyhow::ensure!(
+                !anchors.is_empty(),
+                "give the trust anchors voters' certificates chain to (--anchor, --county-anchor): the manifest pins them"
+            );
             let params = ElectionParams {
                 election_id,
                 title,
@@ -117,6 +126,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                     .unwrap_or_else(|| u8::try_from(witnesses.len() / 2 + 1).unwrap_or(u8::MAX)),
                 witnesses,
                 grace_seconds,
+                anchors,
             };
             let csv = std::fs::read_to_string(&roster_csv)
                 .with_context(|| format!("cannot read {}", roster_csv.display()))?;
@@ -133,6 +143,23 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 &passphrases,
                 &clock,
             )?;
+            // The board checks the pinned anchors' hashes against the
+            // published ones before signing.
+            let mut pinned = String::from("Trust anchors pinned in the signed manifest (voters are validated under these only):\n");
+            for a in params.anchors.iter().map(shared::pins::pin_of) {
+                pinned.push_str(&format!(
+                    "  {}  SHA-256 {}\n    identity {}; policies {}\n",
+                    a.name,
+                    a.sha256_hex(),
+                    a.identity,
+                    a.policies.join(", ")
+                ));
+            }
+            pinned.push('\n');
+            let transcript = match transcript.split_once("Checks made:") {
+                Some((before, after)) => format!("{before}{pinned}Checks made:{after}"),
+                None => format!("{transcript}\n{pinned}"),
+            };
             keep_transcript(&cli.home, 1, &transcript)?;
             println!("The election key was created. Its fingerprint, to print in the voters' instructions and to");
             println!("give to the gateway operator for import-setup:\n\n  {fpr}\n");
@@ -218,16 +245,22 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             trust,
         } => {
             verifier::airgap::air_gap_guard(cli.allow_network)?;
-            let mut anchors = Vec::new();
+            let mut offered_anchors = Vec::new();
             for spec in trust.anchors()? {
-                anchors.extend(spec.load()?);
+                offered_anchors.extend(spec.load()?);
             }
+            // Before any trustee types a passphrase.
+            ceremony::check_offered_anchors(
+                &offered_anchors,
+                &ceremony::read_manifest(&cli.home)?,
+            )?;
             let mut source = ceremony::Passphrases::new(cli.passphrase_fd)?;
             let offered = offered_shares(&cli.home, &mut source, &shares)?;
             let pw = verifier::custody::open_keys(&cli.home, &offered)?;
             drop(offered);
             let loaded = ceremony::load(&cli.home, &pw)?;
             let conn = open_state(&cli.home)?;
+            let anchors = ceremony::pinned_anchors(&conn, &loaded.manifest)?;
             let mut inputs = verifier::process::Inputs::new(&loaded, Some(&pw), anchors);
             inputs.again = again.as_deref();
             let mut p1 = progress("checking ballots");
