@@ -25,12 +25,15 @@ use std::time::Duration;
 use x509_cert::certificate::{Certificate, TbsCertificate, Version};
 use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::DistributionPointName;
 use x509_cert::ext::pkix::name::{GeneralName, OtherName};
+pub use x509_cert::ext::pkix::CrlReason;
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, CertificatePolicies, ExtendedKeyUsage, KeyUsage,
     KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
-use x509_cert::ext::pkix::{PolicyMapping, PolicyMappings};
+use x509_cert::ext::pkix::{FreshestCrl, PolicyMapping, PolicyMappings};
 use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
@@ -262,6 +265,48 @@ fn ext<T: Encode>(oid: ObjectIdentifier, critical: bool, value: &T) -> Result<Ex
         critical,
         extn_value: OctetString::new(value.to_der()?)?,
     })
+}
+
+/// One revoked certificate on a CRL.
+#[derive(Debug, Clone, Copy)]
+pub struct CrlEntry<'a> {
+    /// The serial number (DER content bytes).
+    pub serial: &'a [u8],
+    /// revocationDate.
+    pub revoked_at: time::OffsetDateTime,
+    /// reasonCode (none: no extension).
+    pub reason: Option<CrlReason>,
+    /// invalidityDate: since when the key is suspect (none: no extension).
+    pub invalidity: Option<time::OffsetDateTime>,
+}
+
+impl<'a> CrlEntry<'a> {
+    /// `serial` revoked at `revoked_at`, with no reason or invalidity date.
+    pub fn new(serial: &'a [u8], revoked_at: time::OffsetDateTime) -> Self {
+        CrlEntry {
+            serial,
+            revoked_at,
+            reason: None,
+            invalidity: None,
+        }
+    }
+}
+
+/// What kind of CRL [`Ca::crl_with`] makes.
+#[derive(Debug, Clone, Copy)]
+pub enum CrlKind<'a> {
+    /// A complete CRL.
+    Complete,
+    /// A delta CRL (deltaCRLIndicator, critical) on top of CRL number `base`.
+    Delta {
+        /// The base CRL's number.
+        base: u64,
+    },
+    /// A complete-looking base CRL that names a delta CRL (Freshest CRL).
+    PointsToDelta {
+        /// Where the delta is published.
+        url: &'a str,
+    },
 }
 
 /// What goes into one certificate.
@@ -610,17 +655,92 @@ impl Ca {
         this_update: time::OffsetDateTime,
         next_update: time::OffsetDateTime,
     ) -> Result<Vec<u8>> {
-        let sig_alg = self.issued.key.signature_algorithm();
-        let entries = revoked
+        let entries: Vec<CrlEntry<'_>> = revoked
             .iter()
-            .map(|(serial, at)| {
+            .map(|(serial, at)| CrlEntry::new(serial, *at))
+            .collect();
+        self.crl_with(
+            number,
+            &entries,
+            this_update,
+            next_update,
+            CrlKind::Complete,
+        )
+    }
+
+    /// A CRL whose entries may carry a reason and an invalidity date, and
+    /// which may be a delta CRL or point to one.
+    pub fn crl_with(
+        &self,
+        number: u64,
+        entries: &[CrlEntry<'_>],
+        this_update: time::OffsetDateTime,
+        next_update: time::OffsetDateTime,
+        kind: CrlKind<'_>,
+    ) -> Result<Vec<u8>> {
+        let sig_alg = self.issued.key.signature_algorithm();
+        let entries = entries
+            .iter()
+            .map(|e| {
+                let mut exts = Vec::new();
+                if let Some(reason) = e.reason {
+                    exts.push(ext(
+                        const_oid::db::rfc5280::ID_CE_CRL_REASONS,
+                        false,
+                        &reason,
+                    )?);
+                }
+                if let Some(when) = e.invalidity {
+                    exts.push(ext(
+                        const_oid::db::rfc5280::ID_CE_INVALIDITY_DATE,
+                        false,
+                        &GeneralizedTime::from_unix_duration(Duration::from_secs(
+                            when.unix_timestamp().max(0) as u64,
+                        ))?,
+                    )?);
+                }
                 Ok(RevokedCert {
-                    serial_number: SerialNumber::new(serial)?,
-                    revocation_date: der_time(*at)?,
-                    crl_entry_extensions: None,
+                    serial_number: SerialNumber::new(e.serial)?,
+                    revocation_date: der_time(e.revoked_at)?,
+                    crl_entry_extensions: if exts.is_empty() { None } else { Some(exts) },
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut crl_exts = vec![
+            ext(
+                oid::CRL_NUMBER,
+                false,
+                &der::asn1::Uint::new(&number.to_be_bytes())?,
+            )?,
+            ext(
+                const_oid::db::rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
+                false,
+                &AuthorityKeyIdentifier {
+                    key_identifier: Some(OctetString::new(self.ski.clone())?),
+                    authority_cert_issuer: None,
+                    authority_cert_serial_number: None,
+                },
+            )?,
+        ];
+        match kind {
+            CrlKind::Complete => {}
+            CrlKind::Delta { base } => crl_exts.push(ext(
+                const_oid::db::rfc5280::ID_CE_DELTA_CRL_INDICATOR,
+                true,
+                &der::asn1::Uint::new(&base.to_be_bytes())?,
+            )?),
+            CrlKind::PointsToDelta { url } => crl_exts.push(ext(
+                const_oid::db::rfc5280::ID_CE_FRESHEST_CRL,
+                false,
+                &FreshestCrl(vec![DistributionPoint {
+                    distribution_point: Some(DistributionPointName::FullName(vec![
+                        GeneralName::UniformResourceIdentifier(Ia5String::new(url)?),
+                    ])),
+                    reasons: None,
+                    crl_issuer: None,
+                }]),
+            )?),
+        }
         let tbs = TbsCertList {
             version: Version::V2,
             signature: sig_alg.clone(),
@@ -632,22 +752,7 @@ impl Ca {
             } else {
                 Some(entries)
             },
-            crl_extensions: Some(vec![
-                ext(
-                    oid::CRL_NUMBER,
-                    false,
-                    &der::asn1::Uint::new(&number.to_be_bytes())?,
-                )?,
-                ext(
-                    const_oid::db::rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER,
-                    false,
-                    &AuthorityKeyIdentifier {
-                        key_identifier: Some(OctetString::new(self.ski.clone())?),
-                        authority_cert_issuer: None,
-                        authority_cert_serial_number: None,
-                    },
-                )?,
-            ]),
+            crl_extensions: Some(crl_exts),
         };
         let signature = self.issued.key.sign(&tbs.to_der()?)?;
         Ok(CertificateList {

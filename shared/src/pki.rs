@@ -9,15 +9,19 @@
 //! rule webpki does not have: a certificate revoked *after* the ballot was
 //! received still counts (RFC 5280 section 5.3.2's revocationDate).
 //!
-//! A CRL is used only if its issuer name equals the certificate's issuer,
-//! its signature verifies with the issuer's key, the issuer may sign CRLs,
-//! it has no critical extension this code does not understand (so delta and
-//! partitioned CRLs are refused), and it was current: `thisUpdate <= now`
-//! and `nextUpdate >= at`. Every non-anchor certificate of the path must be
-//! covered by such a CRL; a certificate is revoked if a CRL lists it with a
-//! revocationDate at or before `at`.
+//! A CRL is authentic if its issuer name equals the certificate's issuer,
+//! its signature verifies with the issuer's key and the issuer may sign
+//! CRLs; it is read only if it has no critical extension this code does not
+//! understand (a delta CRL is refused by name; so are partitioned ones).
+//! The status is known only if a complete CRL (one that does not name a
+//! delta CRL) was current: `thisUpdate <= now` and `nextUpdate >= at`;
+//! otherwise `RevocationUnknown` names the CA. A certificate stops counting
+//! at its revocationDate, or for keyCompromise at an earlier invalidityDate;
+//! a hold counts only while the newest covering CRL lists it, any other
+//! revocation on any authentic CRL is final. Voter certificates also pass
+//! certificate policy processing through the path (`crate::policy`).
 //!
-//! Why one file of ~1,100 lines: about 840 are path validation, the RFC 5280 profile checks and
+//! Why one file of ~1,300 lines: about 840 are path validation, the RFC 5280 profile checks and
 //! revocation at the time of receipt, one security boundary; the rest are tests. It is the
 //! first file to split next (the profile checks and the CRL index into their own files).
 
@@ -317,6 +321,23 @@ impl rustls_pki_types::SignatureVerificationAlgorithm for CachedAlg {
     }
 }
 
+/// One certificate on a CRL.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// When it stopped counting (Unix seconds).
+    from: i64,
+    /// certificateHold: a suspension a later CRL may lift.
+    on_hold: bool,
+}
+
+/// CRLReason keyCompromise and certificateHold (RFC 5280 section 5.3.1).
+const KEY_COMPROMISE: u8 = 1;
+const CERTIFICATE_HOLD: u8 = 6;
+/// id-ce-freshestCRL: the CRL names a delta CRL.
+const FRESHEST_CRL: &str = "2.5.29.46";
+/// id-ce-deltaCRLIndicator.
+const DELTA_CRL_INDICATOR: &str = "2.5.29.27";
+
 /// A CRL parsed once: what revocation checks need, without re-parsing a
 /// large CRL (DoD CRLs list hundreds of thousands of serials) for every
 /// certificate, and with its signature verified once per issuer key.
@@ -326,8 +347,14 @@ struct IndexedCrl {
     issuer_raw: Vec<u8>,
     this_update: i64,
     next_update: Option<i64>,
-    /// Serial (raw DER content bytes) to revocationDate.
-    revoked: std::collections::HashMap<Vec<u8>, i64>,
+    /// cRLNumber, to order CRLs of one issuer issued in the same second.
+    number: Vec<u8>,
+    /// It names a delta CRL (Freshest CRL): not complete on its own.
+    points_to_delta: bool,
+    /// Serial (raw DER content bytes) to the moment the certificate
+    /// stopped counting: its revocationDate, or for keyCompromise an
+    /// earlier invalidityDate.
+    revoked: std::collections::HashMap<Vec<u8>, Entry>,
     /// Issuer public keys (raw SPKI) already tried, and whether the CRL's
     /// signature verified with each.
     verified: std::sync::Mutex<Vec<(Vec<u8>, bool)>>,
@@ -335,24 +362,59 @@ struct IndexedCrl {
 
 impl IndexedCrl {
     fn new(der: Vec<u8>) -> Result<Self, ChainError> {
+        use x509_parser::extensions::ParsedExtension;
         let crl = parse_crl(&der)?;
         let issuer_raw = crl.issuer().as_raw().to_vec();
         let this_update = asn1_secs(crl.last_update());
         let next_update = crl.next_update().map(asn1_secs);
+        let number = crl
+            .crl_number()
+            .map(|n| n.to_bytes_be())
+            .unwrap_or_default();
+        let points_to_delta = crl
+            .extensions()
+            .iter()
+            .any(|e| e.oid.to_id_string() == FRESHEST_CRL);
         let mut revoked = std::collections::HashMap::new();
         for r in crl.iter_revoked_certificates() {
-            let when = asn1_secs(r.revocation_date);
-            // A serial listed twice: the earliest date counts.
+            let revocation = asn1_secs(r.revocation_date);
+            let mut reason = None;
+            let mut invalidity = None;
+            for e in r.extensions() {
+                match e.parsed_extension() {
+                    ParsedExtension::ReasonCode(c) => reason = Some(c.0),
+                    ParsedExtension::InvalidityDate(t) => invalidity = Some(asn1_secs(*t)),
+                    _ => {}
+                }
+            }
+            // RFC 5280 section 5.3.2: the invalidityDate is when the key
+            // became suspect. For a compromised key, anything it signed
+            // from then on is suspect: that moment counts.
+            let from = match (reason, invalidity) {
+                (Some(KEY_COMPROMISE), Some(i)) => i.min(revocation),
+                _ => revocation,
+            };
+            let entry = Entry {
+                from,
+                on_hold: reason == Some(CERTIFICATE_HOLD),
+            };
+            // A serial listed twice: the earliest moment counts.
             revoked
                 .entry(r.raw_serial().to_vec())
-                .and_modify(|t: &mut i64| *t = (*t).min(when))
-                .or_insert(when);
+                .and_modify(|e: &mut Entry| {
+                    if entry.from < e.from {
+                        *e = entry;
+                    }
+                })
+                .or_insert(entry);
         }
         Ok(IndexedCrl {
             der,
             issuer_raw,
             this_update,
             next_update,
+            number,
+            points_to_delta,
             revoked,
             verified: std::sync::Mutex::new(Vec::new()),
         })
@@ -624,41 +686,60 @@ impl TrustStore {
     ) -> Result<Option<UnixTime>, ChainError> {
         let cert = crate::x509::parse_cert(cert)?;
         let issuer = crate::x509::parse_cert(issuer)?;
-        let mut covered = false;
-        let mut later = None;
-        for crl in &self.crls {
-            if crl.issuer_raw != cert.issuer().as_raw()
-                || crl.issuer_raw != issuer.subject().as_raw()
-            {
-                continue;
-            }
-            if let Ok(Some(ku)) = issuer.key_usage() {
-                if !ku.value.crl_sign() {
-                    continue;
-                }
-            }
-            let current = crl.this_update <= now.0 as i64
-                && crl.next_update.is_some_and(|n| n >= at.0 as i64);
-            if !current || !crl.signed_by(&issuer) {
-                continue;
-            }
-            covered = true;
-            if let Some(&when) = crl.revoked.get(cert.raw_serial()) {
-                if when <= at.0 as i64 {
-                    return Err(ChainError::Revoked {
-                        revoked_at: UnixTime(u64::try_from(when).unwrap_or(0)),
-                    });
-                }
-                let t = UnixTime(u64::try_from(when).unwrap_or(0));
-                later = Some(later.map_or(t, |l: UnixTime| l.min(t)));
+        if let Ok(Some(ku)) = issuer.key_usage() {
+            if !ku.value.crl_sign() {
+                return Err(ChainError::RevocationUnknown {
+                    issuer: issuer.subject().to_string(),
+                });
             }
         }
-        if !covered {
-            return Err(ChainError::RevocationUnknown {
+        // This issuer's authentic CRLs.
+        let authentic: Vec<&IndexedCrl> = self
+            .crls
+            .iter()
+            .filter(|crl| {
+                crl.issuer_raw == cert.issuer().as_raw()
+                    && crl.issuer_raw == issuer.subject().as_raw()
+                    && crl.signed_by(&issuer)
+            })
+            .collect();
+        // The newest complete CRL covering the time of receipt decides
+        // whether the status is known (a base that names a delta CRL is
+        // not complete on its own, and delta CRLs are refused).
+        let newest = authentic
+            .iter()
+            .filter(|crl| {
+                !crl.points_to_delta
+                    && crl.this_update <= now.0 as i64
+                    && crl.next_update.is_some_and(|n| n >= at.0 as i64)
+            })
+            .max_by(|a, b| {
+                (a.this_update, a.number.len(), &a.number).cmp(&(
+                    b.this_update,
+                    b.number.len(),
+                    &b.number,
+                ))
+            })
+            .ok_or_else(|| ChainError::RevocationUnknown {
                 issuer: issuer.subject().to_string(),
-            });
+            })?;
+        let serial = cert.raw_serial();
+        // A hold counts only while the newest CRL still lists it; any other
+        // revocation is final, even when a later CRL dropped the entry
+        // (RFC 5280 lets a CA drop it once the certificate has expired).
+        let mut from: Option<i64> = newest.revoked.get(serial).map(|e| e.from);
+        for crl in &authentic {
+            if let Some(e) = crl.revoked.get(serial).filter(|e| !e.on_hold) {
+                from = Some(from.map_or(e.from, |f| f.min(e.from)));
+            }
         }
-        Ok(later)
+        match from {
+            Some(when) if when <= at.0 as i64 => Err(ChainError::Revoked {
+                revoked_at: UnixTime(u64::try_from(when).unwrap_or(0)),
+            }),
+            Some(when) => Ok(Some(UnixTime(u64::try_from(when).unwrap_or(0)))),
+            None => Ok(None),
+        }
     }
 
     /// Validates a voter's certificate completely, for `purpose`: the path
@@ -888,6 +969,53 @@ fn asn1_secs(t: x509_parser::time::ASN1Time) -> i64 {
     t.timestamp()
 }
 
+/// What a CRL says about itself, for listings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlInfo {
+    /// The issuer's name.
+    pub issuer: String,
+    /// thisUpdate (Unix seconds).
+    pub this_update: i64,
+    /// nextUpdate (Unix seconds), if present.
+    pub next_update: Option<i64>,
+    /// How many certificates it lists.
+    pub entries: usize,
+    /// It names a delta CRL (Freshest CRL): not complete on its own.
+    pub points_to_delta: bool,
+}
+
+/// Reads a CRL with the rules revocation checks use (a delta CRL and an
+/// unknown critical extension are refused).
+pub fn crl_info(der: &[u8]) -> Result<CrlInfo, ChainError> {
+    let indexed = IndexedCrl::new(der.to_vec())?;
+    let crl = parse_crl(der)?;
+    Ok(CrlInfo {
+        issuer: crl.issuer().to_string(),
+        this_update: indexed.this_update,
+        next_update: indexed.next_update,
+        entries: indexed.revoked.len(),
+        points_to_delta: indexed.points_to_delta,
+    })
+}
+
+/// Whether the CRL `crl_der` was issued by the CA certificate `ca_der`:
+/// the issuer names match, the CA may sign CRLs, and the signature
+/// verifies with its key.
+pub fn crl_signed_by(crl_der: &[u8], ca_der: &[u8]) -> bool {
+    let (Ok(crl), Ok(ca)) = (parse_crl(crl_der), crate::x509::parse_cert(ca_der)) else {
+        return false;
+    };
+    if crl.issuer().as_raw() != ca.subject().as_raw() {
+        return false;
+    }
+    if let Ok(Some(ku)) = ca.key_usage() {
+        if !ku.value.crl_sign() {
+            return false;
+        }
+    }
+    crl.verify_signature(ca.public_key()).is_ok()
+}
+
 fn parse_crl(der: &[u8]) -> Result<CertificateRevocationList<'_>, ChainError> {
     let (rest, crl) = CertificateRevocationList::from_der(der)
         .map_err(|e| ChainError::Malformed(format!("CRL: {e}")))?;
@@ -908,6 +1036,16 @@ fn parse_crl(der: &[u8]) -> Result<CertificateRevocationList<'_>, ChainError> {
             ))
         }
         Some(_) => {}
+    }
+    if crl
+        .extensions()
+        .iter()
+        .any(|e| e.oid.to_id_string() == DELTA_CRL_INDICATOR)
+    {
+        return Err(ChainError::Malformed(format!(
+            "a delta CRL from {} (deltaCRLIndicator): delta CRLs are not applied; bring the complete CRL",
+            crl.issuer()
+        )));
     }
     // Only the CRL extensions understood here may be critical.
     const KNOWN: [&str; 1] = ["2.5.29.35"]; // authorityKeyIdentifier

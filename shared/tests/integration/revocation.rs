@@ -322,3 +322,163 @@ fn serial_of(der: &[u8]) -> Vec<u8> {
     let (_, c) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
     c.raw_serial().to_vec()
 }
+
+/// Validates `cert` as received at `received`, checked now.
+fn check(
+    s: &TrustStore,
+    cert: &[u8],
+    received: UnixTime,
+    now: UnixTime,
+) -> Result<Option<UnixTime>, ChainError> {
+    s.verify_voter(
+        cert,
+        &[],
+        shared::x509::Purpose::Authentication,
+        received,
+        now,
+    )
+    .map(|v| v.revoked_later)
+}
+
+#[test]
+fn a_compromised_key_is_revoked_from_its_invalidity_date() {
+    use devpki::{CrlEntry, CrlKind, CrlReason};
+    let c = Chain::new(KeyAlg::P384, KeyAlg::P384);
+    let cert = c.voter(KeyAlg::P256, vec![oid::DOD_MEDIUM_HARDWARE_112]);
+    let serial = serial_of(&cert);
+    let now = t(c.now);
+    // The ballot arrived 3 days ago; the card was revoked yesterday.
+    let received = t(c.now - Duration::days(3));
+    let crl = |reason: Option<CrlReason>, invalid_days_ago: Option<i64>| {
+        c.ca.crl_with(
+            5,
+            &[CrlEntry {
+                reason,
+                invalidity: invalid_days_ago.map(|d| c.now - Duration::days(d)),
+                ..CrlEntry::new(&serial, c.now - Duration::days(1))
+            }],
+            c.now - Duration::hours(1),
+            c.now + Duration::days(7),
+            CrlKind::Complete,
+        )
+        .unwrap()
+    };
+    // keyCompromise, the key suspect since 5 days ago: before the ballot.
+    let s = c.store(vec![
+        c.root_crl(&[]),
+        crl(Some(CrlReason::KeyCompromise), Some(5)),
+    ]);
+    assert!(
+        matches!(check(&s, &cert, received, now), Err(ChainError::Revoked { revoked_at }) if revoked_at == t(c.now - Duration::days(5))),
+        "revoked from the invalidity date"
+    );
+    // keyCompromise, suspect only since 2 days ago: after the ballot, so it
+    // counts, and the later revocation is reported from that date.
+    let s = c.store(vec![
+        c.root_crl(&[]),
+        crl(Some(CrlReason::KeyCompromise), Some(2)),
+    ]);
+    assert_eq!(
+        check(&s, &cert, received, now).unwrap(),
+        Some(t(c.now - Duration::days(2)))
+    );
+    // Another reason with an invalidity date (the card was superseded):
+    // the revocationDate decides.
+    let s = c.store(vec![
+        c.root_crl(&[]),
+        crl(Some(CrlReason::Superseded), Some(5)),
+    ]);
+    assert_eq!(
+        check(&s, &cert, received, now).unwrap(),
+        Some(t(c.now - Duration::days(1)))
+    );
+}
+
+#[test]
+fn the_newest_crl_covering_the_receipt_decides_a_hold_and_nothing_undoes_a_revocation() {
+    use devpki::{CrlEntry, CrlKind, CrlReason};
+    let c = Chain::new(KeyAlg::P384, KeyAlg::P384);
+    let cert = c.voter(KeyAlg::P256, vec![oid::DOD_MEDIUM_HARDWARE_112]);
+    let serial = serial_of(&cert);
+    let now = t(c.now);
+    let received = t(c.now - Duration::hours(2));
+    let issued = |number: u64, hours_ago: i64, entries: &[CrlEntry<'_>]| {
+        c.ca.crl_with(
+            number,
+            entries,
+            c.now - Duration::hours(hours_ago),
+            c.now + Duration::days(7),
+            CrlKind::Complete,
+        )
+        .unwrap()
+    };
+    let held = CrlEntry {
+        reason: Some(CrlReason::CertificateHold),
+        ..CrlEntry::new(&serial, c.now - Duration::days(2))
+    };
+    // On hold in an older CRL, lifted in the newest: the card counts.
+    let s = c.store(vec![
+        c.root_crl(&[]),
+        issued(6, 48, &[held]),
+        issued(7, 3, &[]),
+    ]);
+    assert_eq!(check(&s, &cert, received, now).unwrap(), None);
+    // Still on hold in the newest: refused.
+    let s = c.store(vec![
+        c.root_crl(&[]),
+        issued(6, 48, &[]),
+        issued(7, 3, &[held]),
+    ]);
+    assert!(matches!(
+        check(&s, &cert, received, now),
+        Err(ChainError::Revoked { .. })
+    ));
+    // Revoked (no hold) in an older CRL and missing from the newest: a
+    // revocation is final, whatever a later CRL leaves out.
+    let revoked = CrlEntry::new(&serial, c.now - Duration::days(2));
+    let s = c.store(vec![
+        c.root_crl(&[]),
+        issued(6, 48, &[revoked]),
+        issued(7, 3, &[]),
+    ]);
+    assert!(matches!(
+        check(&s, &cert, received, now),
+        Err(ChainError::Revoked { .. })
+    ));
+}
+
+#[test]
+fn a_delta_crl_is_refused_by_name_and_a_base_naming_one_is_not_complete() {
+    use devpki::CrlKind;
+    let c = Chain::new(KeyAlg::P384, KeyAlg::P384);
+    let cert = c.voter(KeyAlg::P256, vec![oid::DOD_MEDIUM_HARDWARE_112]);
+    let now = t(c.now);
+    let (from, to) = (c.now - Duration::hours(1), c.now + Duration::days(7));
+    let delta =
+        c.ca.crl_with(9, &[], from, to, CrlKind::Delta { base: 8 })
+            .unwrap();
+    let e = TrustStore::new(vec![], vec![], vec![delta.clone()]).unwrap_err();
+    assert!(
+        e.to_string().contains("a delta CRL from") && e.to_string().contains("Edge ID CA-1"),
+        "{e}"
+    );
+    assert!(shared::pki::crl_info(&delta).is_err());
+    // A base CRL that names a delta is the CA saying it is not complete:
+    // alone, the card's status is unknown, and the CA is named.
+    let base =
+        c.ca.crl_with(
+            8,
+            &[],
+            from,
+            to,
+            CrlKind::PointsToDelta {
+                url: "http://crl.example/delta.crl",
+            },
+        )
+        .unwrap();
+    assert!(shared::pki::crl_info(&base).unwrap().points_to_delta);
+    let s = c.store(vec![c.root_crl(&[]), base]);
+    assert!(
+        matches!(check(&s, &cert, now, now), Err(ChainError::RevocationUnknown { issuer }) if issuer.contains("Edge ID CA-1"))
+    );
+}

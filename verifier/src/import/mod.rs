@@ -35,6 +35,7 @@
 //! the last check: a bundle that fails leaves the verifier's state exactly
 //! as it was.
 
+pub mod crls;
 mod media;
 
 use crate::state;

@@ -157,9 +157,15 @@ pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
     }
     if o.revoked_after_receipt > 0 {
         s.push_str(&format!(
-            "\n{} accepted ballot(s) came from a card revoked after the ballot was received; they count.\n",
+            "\n{} accepted ballot(s) came from a card revoked after the ballot was received; they count\n\
+             (the card was valid when the ballot was proven to exist). For the board to note:\n",
             o.revoked_after_receipt
         ));
+        for (voter, leaf, at) in &o.counted_though_revoked_later {
+            s.push_str(&format!(
+                "  voter {voter}, log entry {leaf}: card revoked {at}\n"
+            ));
+        }
     }
     s.push_str(&format!("\n{}\n", o.time_rule));
     match &o.contents {

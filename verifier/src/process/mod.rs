@@ -49,6 +49,7 @@ use rules::{check, counted_leaf, Decision};
 use rusqlite::Connection;
 use sequoia_openpgp::crypto::Password;
 use sequoia_openpgp::Cert;
+use sha2::{Digest, Sha256};
 use shared::checkpoint::SignedCheckpoint;
 use shared::clock::Clock;
 use shared::manifest::{ElectionManifest, ReplacementRule};
@@ -145,6 +146,21 @@ fn remove_partials(parent: &Path, base: &str) -> Result<()> {
 }
 
 /// The error that stops a run when ballots keep running past the limit.
+/// Why the run stopped, in words for the board.
+fn stopped(e: rules::Stop, b: &bounded::Bounded) -> anyhow::Error {
+    match e {
+        rules::Stop::TooManyLate => too_many_late(b),
+        rules::Stop::RevocationUnknown { issuer } => anyhow::anyhow!(
+            "revocation status unknown: no current CRL from {issuer} covers the time a ballot \
+             signed under it was received. The run stops here and writes nothing, because \
+             without that CRL no one can tell whether the card was revoked; this is not the \
+             voter's fault and is never reported as an invalid certificate. Bring a CRL from \
+             that CA covering the time of receipt on the county's media \
+             (ballot-verifier import-crls MEDIA) and run process again"
+        ),
+    }
+}
+
 fn too_many_late(b: &bounded::Bounded) -> anyhow::Error {
     anyhow::anyhow!(
         "{} ballots are still being opened after {} seconds each; stopping rather than \
@@ -337,6 +353,9 @@ pub struct Outcome {
     pub pdfs_with_metadata: u64,
     /// Where the outputs are.
     pub out_dir: PathBuf,
+    /// Counted ballots whose card was revoked after the ballot was proven
+    /// to exist: voter, log entry, revocation time (for the board).
+    pub counted_though_revoked_later: Vec<(String, u64, shared::clock::UnixTime)>,
     /// The trust anchors voters were validated with (all pinned).
     pub anchors: Vec<shared::manifest::PinnedAnchor>,
 }
@@ -424,11 +443,23 @@ pub fn process(
         }
     }
     // The import checked these files' hashes, not their content. A CRL that
-    // does not parse is left out; certificates it would have covered then
-    // fail closed ("revocation unknown").
+    // cannot be used (a delta CRL, a critical extension not understood, bad
+    // DER) is left out and named in the alarms, never dropped silently;
+    // certificates only it would have covered stop the run ("revocation
+    // status unknown").
+    let mut crl_alarms = Vec::new();
     let crls: Vec<Vec<u8>> = crls
         .into_iter()
-        .filter(|c| TrustStore::new(vec![], vec![], vec![c.clone()]).is_ok())
+        .filter(|c| match TrustStore::new(vec![], vec![], vec![c.clone()]) {
+            Ok(_) => true,
+            Err(e) => {
+                crl_alarms.push(format!(
+                    "CRL REFUSED: the CRL with SHA-256 {} was not used: {e}",
+                    hex::encode(Sha256::digest(c))
+                ));
+                false
+            }
+        })
         .collect();
     let trust = TrustStore::new(inputs.anchors.clone(), intermediates, crls)?;
     let now = clock.now();
@@ -503,7 +534,7 @@ pub fn process(
     let mut checked = plan.same_ciphertext.len() as u64;
     let mut written: HashMap<u64, Written> = HashMap::new();
     let mut nonces: HashMap<[u8; 32], u64> = HashMap::new();
-    let mut revoked_later: HashSet<u64> = HashSet::new();
+    let mut revoked_later: HashMap<u64, shared::clock::UnixTime> = HashMap::new();
     let mut late_by_witnesses_only = 0u64;
     // Voters with more leaves first: round k looks only at the voters that
     // have a k-th leaf (a gateway that logs a million leaves for one voter
@@ -545,7 +576,7 @@ pub fn process(
             |(mut leaf, write): (Leaf, bool)| {
                 let when = rule.timing(leaf.index, leaf.entry.received_at);
                 let c = check(&mut leaf, &key, &bounded, inputs, &trust, now, when)
-                    .map_err(|_| too_many_late(&bounded))?;
+                    .map_err(|e| stopped(e, &bounded))?;
                 let file = match (&c.verdict, write) {
                     (Ok(v), true) => Some(write_content(
                         &ballots_dir,
@@ -571,8 +602,8 @@ pub fn process(
                 }
                 let d = match &c.verdict {
                     Ok(v) => {
-                        if v.revoked_later {
-                            revoked_later.insert(index);
+                        if let Some(t) = v.revoked_later {
+                            revoked_later.insert(index, t);
                         }
                         Decision::Valid
                     }
@@ -665,7 +696,7 @@ pub fn process(
             let mut leaf = leaf_at(conn, index)?;
             let when = rule.timing(index, leaf.entry.received_at);
             let c = check(&mut leaf, &key, &bounded, inputs, &trust, now, when)
-                .map_err(|_| too_many_late(&bounded))?;
+                .map_err(|e| stopped(e, &bounded))?;
             let Ok(v) = c.verdict else {
                 bail!("leaf {index} can no longer be opened");
             };
@@ -704,6 +735,7 @@ pub fn process(
                     }),
             )
             .chain(evidence.alarms())
+            .chain(crl_alarms)
             .collect(),
         time_rule: rule.summary(),
         pdfs_with_metadata: written.values().filter(|w| w.metadata_kept).count() as u64,
@@ -731,9 +763,17 @@ pub fn process(
         }
         let (status, reason) = s.columns();
         voters.push_str(&format!("{voter_id},{index},{status},{reason}\n"));
+        if let Some(t) = revoked_later
+            .get(&index)
+            .filter(|_| counted.contains(&index))
+        {
+            outcome
+                .counted_though_revoked_later
+                .push((voter_id.to_owned(), index, *t));
+        }
         Ok(())
     })?;
-    outcome.revoked_after_receipt = revoked_later.intersection(&counted).count() as u64;
+    outcome.revoked_after_receipt = outcome.counted_though_revoked_later.len() as u64;
     let mut rejected: Vec<(Reason, u64)> = by_reason.into_iter().collect();
     rejected.sort();
     outcome.rejected = rejected;

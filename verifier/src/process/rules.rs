@@ -19,6 +19,20 @@ use std::sync::Arc;
 /// The largest decrypted ballot (the package plus the signature around it).
 const MAX_SIGNED: usize = shared::cms::MAX_VOTER_SIGNATURE;
 
+/// Why a run stops rather than deciding a ballot.
+#[derive(Debug)]
+pub(super) enum Stop {
+    /// Too many ballots are still being opened past the time limit.
+    TooManyLate,
+    /// No current CRL from this CA covers a card's path: whether the card
+    /// was revoked is unknown, which is the county's problem to fix (bring
+    /// that CA's CRL), never a voter's ballot to reject.
+    RevocationUnknown {
+        /// The CA whose CRL is missing or stale.
+        issuer: String,
+    },
+}
+
 /// The decision on one ballot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Decision {
@@ -32,7 +46,7 @@ pub(super) enum Decision {
 pub(super) struct Valid {
     /// Its card was revoked after the time the ballot is proven to have
     /// existed (it counts).
-    pub(super) revoked_later: bool,
+    pub(super) revoked_later: Option<UnixTime>,
     /// The opened package.
     pub(super) package: BallotPackage,
 }
@@ -52,7 +66,8 @@ pub(super) struct Checked {
 /// signature once.
 /// Opening (decryption, the CMS signature, the package) runs within
 /// `bounded`'s time limit; a ballot that takes longer is `took-too-long`.
-/// Err: too many ballots are still being opened past the limit.
+/// Err: too many ballots are still being opened past the limit, or a
+/// card's revocation status is unknown.
 pub(super) fn check(
     leaf: &mut Leaf,
     key: &Arc<Cert>,
@@ -61,7 +76,7 @@ pub(super) fn check(
     trust: &TrustStore,
     now: UnixTime,
     when: Timing,
-) -> Result<Checked, Late> {
+) -> Result<Checked, Stop> {
     let ciphertext = std::mem::take(&mut leaf.ciphertext);
     let key = key.clone();
     let opened = bounded.run(move || {
@@ -76,12 +91,12 @@ pub(super) fn check(
         Ok(Err(r)) => return Ok(Checked::refused(r)),
         Err(Late::TimedOut) => return Ok(Checked::refused(Reason::TookTooLong)),
         Err(Late::Panicked) => return Ok(Checked::refused(Reason::MalformedPackage)),
-        Err(e @ Late::TooManyRunning) => return Err(e),
+        Err(Late::TooManyRunning) => return Err(Stop::TooManyLate),
     };
     Ok(Checked {
         nonce: package.as_ref().ok().map(|p| p.nonce),
         signed_at: cms.signing_time,
-        verdict: judge(leaf, inputs, trust, now, when, &cms, package),
+        verdict: judge(leaf, inputs, trust, now, when, &cms, package)?,
     })
 }
 
@@ -96,7 +111,7 @@ impl Checked {
 }
 
 /// The checks after decryption and the signature, in order, each with its
-/// reason.
+/// reason. Err: the run must stop (see [`Stop::RevocationUnknown`]).
 fn judge(
     leaf: &Leaf,
     inputs: &Inputs<'_>,
@@ -105,21 +120,33 @@ fn judge(
     when: Timing,
     cms: &shared::cms::SignedContent,
     package: Result<BallotPackage, Reason>,
+) -> Result<Result<Valid, Reason>, Stop> {
+    let voter = match trust.verify_voter(
+        &cms.signer_cert,
+        &cms.other_certs,
+        shared::x509::Purpose::Signing,
+        when.proven,
+        now,
+    ) {
+        Ok(v) => v,
+        Err(ChainError::RevocationUnknown { issuer }) => {
+            return Err(Stop::RevocationUnknown { issuer })
+        }
+        Err(ChainError::Revoked { .. }) => return Ok(Err(Reason::CertificateRevoked)),
+        Err(_) => return Ok(Err(Reason::CertificateInvalid)),
+    };
+    Ok(judge_signed(leaf, inputs, when, voter, package))
+}
+
+/// [`judge`]'s checks after the signer's certificate was validated.
+fn judge_signed(
+    leaf: &Leaf,
+    inputs: &Inputs<'_>,
+    when: Timing,
+    voter: shared::pki::VerifiedVoter,
+    package: Result<BallotPackage, Reason>,
 ) -> Result<Valid, Reason> {
     let m = inputs.manifest;
-    let at = when.proven;
-    let voter = trust
-        .verify_voter(
-            &cms.signer_cert,
-            &cms.other_certs,
-            shared::x509::Purpose::Signing,
-            at,
-            now,
-        )
-        .map_err(|e| match e {
-            ChainError::Revoked { .. } => Reason::CertificateRevoked,
-            _ => Reason::CertificateInvalid,
-        })?;
     let uploader =
         VoterIdentity::parse_canonical(&leaf.identity).ok_or(Reason::SignerNotUploader)?;
     if voter.facts.identity != uploader {
@@ -166,7 +193,7 @@ fn judge(
         return Err(Reason::AfterDeadline);
     }
     Ok(Valid {
-        revoked_later: voter.revoked_later.is_some(),
+        revoked_later: voter.revoked_later,
         package,
     })
 }

@@ -1220,20 +1220,26 @@ fn canvass_outputs_are_private_and_built_in_a_folder_no_one_can_predict() {
     assert!(partial.is_empty(), "{partial:?}");
 }
 
-#[test]
-fn only_the_anchors_the_signed_manifest_pins_decide_who_may_vote() {
+/// An election with Jane on the roster, who voted `marks` an hour ago.
+fn jane_voted(marks: &str) -> Election {
     let el = Election::new("voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n", |t| {
         (t - 10 * 86_400, t + 2 * 86_400)
     });
-    let (g, pki, t) = (&el.g, &el.pki, el.t);
-    let jane = &pki.voter("jane-p256").unwrap().issued;
-    let cms = cms_of(pki, jane, &package("2026-general", "s1", "pinned"));
-    g.submit_raw(&[(
+    let jane = &el.pki.voter("jane-p256").unwrap().issued;
+    let cms = cms_of(&el.pki, jane, &package("2026-general", "s1", marks));
+    el.g.submit_raw(&[(
         "V-JANE".into(),
         "edipi:1234567890".into(),
-        shared::pgp::encrypt(&g.election_key, &cms).unwrap(),
-        Some(t - 3600),
+        shared::pgp::encrypt(&el.g.election_key, &cms).unwrap(),
+        Some(el.t - 3600),
     )]);
+    el
+}
+
+#[test]
+fn only_the_anchors_the_signed_manifest_pins_decide_who_may_vote() {
+    let el = jane_voted("pinned");
+    let (pki, t) = (&el.pki, el.t);
     let v = el.import();
     let clock = ManualClock::new(UnixTime(t));
     let refused = |anchors: Vec<Anchor>, out: &str, want: &str| {
@@ -1282,5 +1288,105 @@ fn only_the_anchors_the_signed_manifest_pins_decide_who_may_vote() {
     assert!(
         report.contains(&el.manifest.trust_anchors[0].sha256_hex()),
         "{report}"
+    );
+}
+
+#[test]
+fn an_unknown_revocation_status_stops_the_run_until_the_county_brings_its_crl() {
+    use devpki::{CrlKind, CrlReason};
+    let el = jane_voted("a ballot");
+    let (g, pki, t) = (&el.g, &el.pki, el.t);
+    // The gateway shipped the root's CRL but not the ID CA's.
+    let bundle = g.export_with(
+        &el.dir.join("usb"),
+        std::slice::from_ref(&pki.root_crl),
+        std::slice::from_ref(&pki.id_ca.issued.cert_der),
+    );
+    let mut v = verifier_db(&el.dir, "v.db", &g.pins("2026-general"));
+    run(&mut v, &bundle).unwrap();
+    let clock = ManualClock::new(UnixTime(t));
+    let out = el.dir.join("canvass");
+    let err = process(&v, &el.inputs(), &out, &clock, &mut |_, _, _| {}).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("revocation status unknown") && msg.contains("Test DOD ID CA-59"),
+        "{msg}"
+    );
+    assert!(
+        !out.exists(),
+        "nothing written: no voter hears 'certificate invalid'"
+    );
+
+    // The county's own media: a delta CRL is refused by name, a CRL from a
+    // CA the verifier does not know is refused, and either refusal imports
+    // nothing.
+    let media = el.dir.join("county-crls");
+    std::fs::create_dir(&media).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let (from, to) = (
+        now - time::Duration::hours(1),
+        now + time::Duration::days(7),
+    );
+    std::fs::write(media.join("id-ca-59.crl"), &pki.id_ca_crl).unwrap();
+    std::fs::write(
+        media.join("id-ca-59-delta.crl"),
+        pki.id_ca
+            .crl_with(99, &[], from, to, CrlKind::Delta { base: 1 })
+            .unwrap(),
+    )
+    .unwrap();
+    let anchors = el.inputs().anchors;
+    let e = verifier::import::crls::import_county_crls(&mut v, &media, &anchors).unwrap_err();
+    assert!(format!("{e:#}").contains("a delta CRL from"), "{e:#}");
+    std::fs::remove_file(media.join("id-ca-59-delta.crl")).unwrap();
+    std::fs::write(
+        media.join("stranger.crl"),
+        pki.rogue_ca.crl(1, &[], from, to).unwrap(),
+    )
+    .unwrap();
+    let e = verifier::import::crls::import_county_crls(&mut v, &media, &anchors).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("not signed by any CA this verifier knows"),
+        "{e:#}"
+    );
+    assert!(process(&v, &el.inputs(), &out, &clock, &mut |_, _, _| {}).is_err());
+    std::fs::remove_file(media.join("stranger.crl")).unwrap();
+
+    // The ID CA's CRL, on the county's media: the run goes through. It
+    // lists Rick, revoked before the ballot; Jane counts.
+    let imported = verifier::import::crls::import_county_crls(&mut v, &media, &anchors).unwrap();
+    assert_eq!(imported.len(), 1);
+    assert!(imported[0].issuer.contains("Test DOD ID CA-59"));
+    let (outcome, _) = el.process(&v);
+    assert_eq!(outcome.accepted, 1);
+
+    // A key compromised before the ballot: a newer CRL from the county
+    // revokes Jane from the invalidity date, and her ballot no longer
+    // counts.
+    let serial = {
+        let c = shared::x509::parse_cert(&pki.voter("jane-p256").unwrap().issued.cert_der).unwrap();
+        c.raw_serial().to_vec()
+    };
+    let compromised = pki
+        .id_ca
+        .crl_with(
+            50,
+            &[devpki::CrlEntry {
+                reason: Some(CrlReason::KeyCompromise),
+                invalidity: Some(now - time::Duration::days(1)),
+                ..devpki::CrlEntry::new(&serial, now - time::Duration::minutes(30))
+            }],
+            now - time::Duration::minutes(20),
+            to,
+            CrlKind::Complete,
+        )
+        .unwrap();
+    std::fs::write(media.join("id-ca-59.crl"), compromised).unwrap();
+    verifier::import::crls::import_county_crls(&mut v, &media, &anchors).unwrap();
+    let (outcome, decisions) = el.process_at(&v, "canvass-2", t);
+    assert_eq!(outcome.accepted, 0);
+    assert_eq!(
+        decisions.statuses,
+        vec![Decided::Rejected(Reason::CertificateRevoked)]
     );
 }

@@ -157,6 +157,13 @@ pub(crate) enum Command {
         /// The media folder holding bundle-NNNNNN folders (or one bundle folder).
         media: PathBuf,
     },
+    /// Import the county's own CRLs from its own media (every *.crl, *.pem
+    /// and *.der at the top of the folder): complete CRLs only, each from a
+    /// CA this verifier knows and verified with its key; all or none.
+    ImportCrls {
+        /// The media folder holding the CRL files.
+        media: PathBuf,
+    },
     /// Decide every imported ballot and write the canvass outputs. Before the
     /// deadline plus the grace period: statuses, counts and the signed
     /// status file only. After it: the final canvass, with the ballots'

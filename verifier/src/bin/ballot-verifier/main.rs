@@ -169,6 +169,30 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             );
             Ok(ok)
         }
+        Command::ImportCrls { media } => {
+            let mut conn = open_state(&cli.home)?;
+            let manifest = ceremony::read_manifest(&cli.home)?;
+            let anchors = ceremony::pinned_anchors(&conn, &manifest)?;
+            let imported = verifier::import::crls::import_county_crls(&mut conn, &media, &anchors)?;
+            for c in &imported {
+                println!(
+                    "{}: CRL from {}, {} to {}, {} revoked certificate(s){}\n  SHA-256 {}",
+                    c.file,
+                    c.issuer,
+                    shared::clock::UnixTime(c.this_update.max(0) as u64),
+                    shared::clock::UnixTime(c.next_update.max(0) as u64),
+                    c.entries,
+                    if c.known { " (already imported)" } else { "" },
+                    c.sha256
+                );
+            }
+            println!(
+                "{} CRL(s) checked and imported; process uses them with the bundles' CRLs \
+                 (per CA, the newest covering each ballot's time of receipt).",
+                imported.len()
+            );
+            Ok(ok)
+        }
         Command::Import { media } => {
             let mut conn = open_state(&cli.home)?;
             let mut dirs = verifier::import::bundles_on(&media).map_err(|e| {
