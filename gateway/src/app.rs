@@ -18,13 +18,16 @@ use tokio::net::TcpListener;
 pub struct Gateway {
     /// The request handlers' state.
     pub state: Arc<AppState>,
-    /// The TLS configuration.
-    pub tls: Arc<rustls::ServerConfig>,
+    /// The TLS configuration (reloaded without a restart).
+    pub tls: Arc<crate::reload::Live<rustls::ServerConfig>>,
     /// The sequencer's writer thread; it ends when every handle to the
     /// sequencer is dropped.
     pub writer: std::thread::JoinHandle<()>,
     /// The background task that has checkpoints witnessed.
     pub witnessing: crate::witnessing::Witnessing,
+    /// Reloads CRLs and the TLS certificate when their files change or on
+    /// SIGHUP.
+    pub reloader: Arc<crate::reload::Reloader>,
 }
 
 /// Loads keys, the imported election, the trust store and the TLS
@@ -34,8 +37,9 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
     let reader = store::open(&config.db_path())?;
     let election = setup::load_election(&reader)?;
     setup::check_anchors(&config::load_anchors(&config.trust)?, &election.manifest)?;
-    let trust =
-        Arc::new(config::load_trust(&config.trust).context("loading trust anchors and CRLs")?);
+    let trust = Arc::new(crate::reload::Live::new(
+        config::load_trust(&config.trust).context("loading trust anchors and CRLs")?,
+    ));
     let (seq, writer) = Sequencer::start(
         &config.db_path(),
         keys.log,
@@ -58,7 +62,20 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         &config.tls.private_key,
         "key",
     )?))?;
-    let tls = Arc::new(tls::server_config(chain, key, verifier)?);
+    let tls = Arc::new(crate::reload::Live::new(tls::server_config(
+        chain,
+        key,
+        verifier.clone(),
+    )?));
+    let reloader = Arc::new(crate::reload::Reloader::new(
+        config.clone(),
+        election.manifest.clone(),
+        trust.clone(),
+        tls.clone(),
+        verifier,
+        clock.clone(),
+        seq.clone(),
+    ));
     let latest_witnessed = crate::witnessing::load_latest(&reader)?;
     let state = Arc::new(AppState::new(
         config.server.clone(),
@@ -84,6 +101,7 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         tls,
         writer,
         witnessing,
+        reloader,
     })
 }
 
@@ -104,9 +122,12 @@ impl Gateway {
             tls,
             writer,
             witnessing,
+            reloader,
         } = self;
         let (stop_witnessing, witnessing_stopped) = tokio::sync::watch::channel(false);
         let witnessing_task = tokio::spawn(witnessing.run(witnessing_stopped));
+        let (stop_reloading, reloading_stopped) = tokio::sync::watch::channel(false);
+        let reload_task = tokio::spawn(reloader.watch(reloading_stopped));
         let (stop_health, mut health_stopped) = tokio::sync::watch::channel(false);
         let health_task = health.map(|h| {
             let state = state.clone();
@@ -122,6 +143,8 @@ impl Gateway {
         if let Some(t) = health_task {
             let _ = t.await;
         }
+        let _ = stop_reloading.send(true);
+        let _ = reload_task.await;
         let _ = stop_witnessing.send(true);
         let _ = witnessing_task.await;
         state.seq.stop().await;
@@ -137,11 +160,17 @@ impl Gateway {
     /// it through [`Gateway::serve`]'s shutdown order.
     pub fn spawn(self, listener: TcpListener, health: Option<TcpListener>) -> Serving {
         let state = self.state.clone();
+        let reloader = self.reloader.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(self.serve(listener, health, async move {
             let _ = stopped.await;
         }));
-        Serving { state, stop, task }
+        Serving {
+            state,
+            reloader,
+            stop,
+            task,
+        }
     }
 }
 
@@ -150,6 +179,8 @@ impl Gateway {
 pub struct Serving {
     /// The request handlers' state.
     pub state: Arc<AppState>,
+    /// Reloads the CRLs and the TLS certificate (as SIGHUP does).
+    pub reloader: Arc<crate::reload::Reloader>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -157,7 +188,9 @@ pub struct Serving {
 impl Serving {
     /// Stops serving and waits until the log writer has finished.
     pub async fn stop(self) -> Result<()> {
-        let Serving { state, stop, task } = self;
+        let Serving {
+            state, stop, task, ..
+        } = self;
         drop(state);
         let _ = stop.send(());
         task.await.context("the server task failed")?

@@ -78,6 +78,9 @@ pub struct ServerConfig {
     /// Bounds the memory uploads take: about this many times the largest
     /// upload, whatever the number of connections.
     pub max_uploads_in_memory: usize,
+    /// How often the CRL, intermediate, anchor and TLS files are checked
+    /// for changes; a change (or SIGHUP) reloads them without a restart.
+    pub reload_check_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             http2_max_pending_reset_streams: 20,
             max_requests_per_connection: 100,
             max_uploads_in_memory: 256,
+            reload_check_secs: 30,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod export;
 mod h2guard;
 pub mod refusals;
+pub mod reload;
 pub mod sequencer;
 pub mod server;
 pub mod setup;

@@ -31,7 +31,7 @@ fn provider() -> Arc<CryptoProvider> {
 /// Verifies voter certificates during the handshake.
 #[derive(Debug)]
 pub struct VoterCertVerifier {
-    trust: Arc<TrustStore>,
+    trust: Arc<crate::reload::Live<TrustStore>>,
     clock: Arc<dyn Clock>,
     hints: Vec<DistinguishedName>,
     provider: Arc<CryptoProvider>,
@@ -40,8 +40,9 @@ pub struct VoterCertVerifier {
 
 impl VoterCertVerifier {
     /// A verifier for the anchors of `trust`, checking at `clock`'s time.
-    pub fn new(trust: Arc<TrustStore>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(trust: Arc<crate::reload::Live<TrustStore>>, clock: Arc<dyn Clock>) -> Self {
         let hints = trust
+            .get()
             .anchors()
             .iter()
             .filter_map(|a| {
@@ -103,6 +104,7 @@ impl ClientCertVerifier for VoterCertVerifier {
         let presented: Vec<Vec<u8>> = intermediates.iter().take(8).map(|c| c.to_vec()).collect();
         match self
             .trust
+            .get()
             .check_path(end_entity, &presented, Usage::ClientAuth, now, now)
         {
             Ok(_) => Ok(ClientCertVerified::assertion()),

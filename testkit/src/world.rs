@@ -252,6 +252,11 @@ impl Running {
     pub async fn stop(self) {
         self.serving.stop().await.unwrap();
     }
+
+    /// Its reloader (what SIGHUP and a change of the CRL files trigger).
+    pub fn reloader(&self) -> Arc<gateway::reload::Reloader> {
+        self.serving.reloader.clone()
+    }
 }
 
 /// Uploads `body` as a ballot.

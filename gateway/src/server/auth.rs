@@ -26,6 +26,7 @@ pub(crate) fn voter(state: &AppState, info: &ConnInfo) -> Result<Voter, Refusal>
     let now = state.clock.now();
     let v = state
         .trust
+        .get()
         .verify_voter(ee, rest, shared::x509::Purpose::Authentication, now, now)
         .map_err(|e| Refusal::from(voter_cert_code(&e)).detail(e.to_string()))?;
     let identity = v.facts.identity.to_canonical();

@@ -21,10 +21,9 @@ use tokio::sync::Semaphore;
 pub async fn run(
     listener: TcpListener,
     state: Arc<AppState>,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Arc<crate::reload::Live<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let max_connections = state
         .server
         .max_connections
@@ -66,7 +65,8 @@ pub async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
+        // The TLS configuration current now (a reload swaps it).
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls.get());
         let state = state.clone();
         let builder = builder.clone();
         let stopping = stopping.subscribe();

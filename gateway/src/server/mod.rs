@@ -45,8 +45,8 @@ pub struct AppState {
     pub server: ServerConfig,
     /// The election.
     pub election: Election,
-    /// Trust anchors and CRLs.
-    pub trust: Arc<TrustStore>,
+    /// Trust anchors and CRLs (reloaded without a restart).
+    pub trust: Arc<crate::reload::Live<TrustStore>>,
     /// The log writer.
     pub seq: Sequencer,
     /// The clock.
@@ -67,7 +67,7 @@ impl AppState {
         server: ServerConfig,
         limits: &Limits,
         election: Election,
-        trust: Arc<TrustStore>,
+        trust: Arc<crate::reload::Live<TrustStore>>,
         seq: Sequencer,
         clock: Arc<dyn Clock>,
         reader: rusqlite::Connection,

@@ -11,6 +11,7 @@ mod binaries;
 mod crash;
 mod disk;
 mod fixture;
+mod reload;
 mod sequencer;
 mod server;
 mod witnessing;
