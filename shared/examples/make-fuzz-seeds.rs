@@ -110,6 +110,30 @@ fn main() {
         &shared::cms::sign(&package, &maria.issued.cert_der, &[], &rsa).expect("sign"),
     );
 
+    // CRLs: the development ones (empty and one revocation) and one whose
+    // entries carry a reason and an invalidity date.
+    seed("crl", "root-empty", &pki.root_crl);
+    seed("crl", "id-ca-one-revoked", &pki.id_ca_crl);
+    {
+        let now = time::OffsetDateTime::now_utc();
+        let serial = [0x12u8, 0x34, 0x56];
+        let crl = pki
+            .id_ca
+            .crl_with(
+                7,
+                &[devpki::CrlEntry {
+                    reason: Some(devpki::CrlReason::KeyCompromise),
+                    invalidity: Some(now - time::Duration::days(2)),
+                    ..devpki::CrlEntry::new(&serial, now - time::Duration::days(1))
+                }],
+                now - time::Duration::hours(1),
+                now + time::Duration::days(7),
+                devpki::CrlKind::Complete,
+            )
+            .expect("crl");
+        seed("crl", "reason-and-invalidity", &crl);
+    }
+
     // The election manifest, bare and signed, and a signed roster and status
     // file (the targets pin another fingerprint, so these stop at the
     // signer check; the bare forms go deeper).

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod cms;
 pub mod codec;
+mod crl_index;
 pub mod der_limits;
 pub mod files;
 pub mod linkage;

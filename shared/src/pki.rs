@@ -26,11 +26,10 @@
 //! first file to split next (the profile checks and the CRL index into their own files).
 
 use crate::clock::UnixTime;
+use crate::crl_index::CrlIndex;
 use crate::x509::{voter_facts, CertFacts, IdentityError, IdentityPolicy, IdentityRule, Purpose};
 use rustls_pki_types::{CertificateDer, TrustAnchor};
 use thiserror::Error;
-use x509_parser::prelude::FromDer;
-use x509_parser::revocation_list::CertificateRevocationList;
 
 /// The longest chain accepted, counting the end entity and the anchor.
 /// DoD chains are three deep; five leaves room for a bridge.
@@ -321,106 +320,53 @@ impl rustls_pki_types::SignatureVerificationAlgorithm for CachedAlg {
     }
 }
 
-/// One certificate on a CRL.
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    /// When it stopped counting (Unix seconds).
-    from: i64,
-    /// certificateHold: a suspension a later CRL may lift.
-    on_hold: bool,
-}
-
-/// CRLReason keyCompromise and certificateHold (RFC 5280 section 5.3.1).
-const KEY_COMPROMISE: u8 = 1;
-const CERTIFICATE_HOLD: u8 = 6;
-/// id-ce-freshestCRL: the CRL names a delta CRL.
-const FRESHEST_CRL: &str = "2.5.29.46";
-/// id-ce-deltaCRLIndicator.
-const DELTA_CRL_INDICATOR: &str = "2.5.29.27";
-
-/// A CRL parsed once: what revocation checks need, without re-parsing a
-/// large CRL (DoD CRLs list hundreds of thousands of serials) for every
-/// certificate, and with its signature verified once per issuer key.
+/// A CRL indexed once (`crate::crl_index`), with its signature verified
+/// once per issuer key. Its DER is kept only until a configured CA's key
+/// verified it (a DoD CRL is tens of megabytes).
 #[derive(Debug)]
 struct IndexedCrl {
-    der: Vec<u8>,
-    issuer_raw: Vec<u8>,
-    this_update: i64,
-    next_update: Option<i64>,
-    /// cRLNumber, to order CRLs of one issuer issued in the same second.
-    number: Vec<u8>,
-    /// It names a delta CRL (Freshest CRL): not complete on its own.
-    points_to_delta: bool,
-    /// Serial (raw DER content bytes) to the moment the certificate
-    /// stopped counting: its revocationDate, or for keyCompromise an
-    /// earlier invalidityDate.
-    revoked: std::collections::HashMap<Vec<u8>, Entry>,
+    index: CrlIndex,
+    der: std::sync::Mutex<Option<Vec<u8>>>,
     /// Issuer public keys (raw SPKI) already tried, and whether the CRL's
     /// signature verified with each.
     verified: std::sync::Mutex<Vec<(Vec<u8>, bool)>>,
 }
 
+impl std::ops::Deref for IndexedCrl {
+    type Target = CrlIndex;
+    fn deref(&self) -> &CrlIndex {
+        &self.index
+    }
+}
+
 impl IndexedCrl {
-    fn new(der: Vec<u8>) -> Result<Self, ChainError> {
-        use x509_parser::extensions::ParsedExtension;
-        let crl = parse_crl(&der)?;
-        let issuer_raw = crl.issuer().as_raw().to_vec();
-        let this_update = asn1_secs(crl.last_update());
-        let next_update = crl.next_update().map(asn1_secs);
-        let number = crl
-            .crl_number()
-            .map(|n| n.to_bytes_be())
-            .unwrap_or_default();
-        let points_to_delta = crl
-            .extensions()
-            .iter()
-            .any(|e| e.oid.to_id_string() == FRESHEST_CRL);
-        let mut revoked = std::collections::HashMap::new();
-        for r in crl.iter_revoked_certificates() {
-            let revocation = asn1_secs(r.revocation_date);
-            let mut reason = None;
-            let mut invalidity = None;
-            for e in r.extensions() {
-                match e.parsed_extension() {
-                    ParsedExtension::ReasonCode(c) => reason = Some(c.0),
-                    ParsedExtension::InvalidityDate(t) => invalidity = Some(asn1_secs(*t)),
-                    _ => {}
+    /// Indexes `der`, verifying it now with each of `cas` that bears its
+    /// issuer's name; once one verifies, the DER is dropped.
+    fn new(der: Vec<u8>, cas: &[&[u8]]) -> Result<Self, ChainError> {
+        let index = CrlIndex::new(&der)?;
+        let crl = IndexedCrl {
+            index,
+            der: std::sync::Mutex::new(Some(der)),
+            verified: std::sync::Mutex::new(Vec::new()),
+        };
+        let mut any = false;
+        for ca in cas {
+            if let Ok(c) = crate::x509::parse_cert(ca) {
+                if c.subject().as_raw() == crl.issuer_raw.as_slice() {
+                    any |= crl.signed_by(&c);
                 }
             }
-            // RFC 5280 section 5.3.2: the invalidityDate is when the key
-            // became suspect. For a compromised key, anything it signed
-            // from then on is suspect: that moment counts.
-            let from = match (reason, invalidity) {
-                (Some(KEY_COMPROMISE), Some(i)) => i.min(revocation),
-                _ => revocation,
-            };
-            let entry = Entry {
-                from,
-                on_hold: reason == Some(CERTIFICATE_HOLD),
-            };
-            // A serial listed twice: the earliest moment counts.
-            revoked
-                .entry(r.raw_serial().to_vec())
-                .and_modify(|e: &mut Entry| {
-                    if entry.from < e.from {
-                        *e = entry;
-                    }
-                })
-                .or_insert(entry);
         }
-        Ok(IndexedCrl {
-            der,
-            issuer_raw,
-            this_update,
-            next_update,
-            number,
-            points_to_delta,
-            revoked,
-            verified: std::sync::Mutex::new(Vec::new()),
-        })
+        if any {
+            if let Ok(mut d) = crl.der.lock() {
+                *d = None;
+            }
+        }
+        Ok(crl)
     }
 
-    /// Whether the CRL's signature verifies with `issuer`'s key (cached).
+    /// Whether the CRL's signature verifies with `issuer`'s key (cached;
+    /// a key not tried before the DER was dropped did not sign it).
     fn signed_by(&self, issuer: &x509_parser::certificate::X509Certificate<'_>) -> bool {
         let spki = issuer.public_key().raw;
         if let Ok(v) = self.verified.lock() {
@@ -428,9 +374,12 @@ impl IndexedCrl {
                 return *ok;
             }
         }
-        let ok = parse_crl(&self.der)
-            .map(|crl| crl.verify_signature(issuer.public_key()).is_ok())
-            .unwrap_or(false);
+        let ok = match self.der.lock() {
+            Ok(d) => d.as_deref().is_some_and(|der| {
+                crate::crl_index::signed(der).is_ok_and(|s| s.verifies_with(issuer.public_key()))
+            }),
+            Err(_) => false,
+        };
         if let Ok(mut v) = self.verified.lock() {
             // Bounded: a client could present many different issuer keys.
             if v.len() < 64 {
@@ -536,9 +485,15 @@ impl TrustStore {
                 .to_owned();
             webpki_anchors.push(ta);
         }
+        // Configured CAs verify each CRL now, so its DER need not be kept.
+        let cas: Vec<&[u8]> = anchors
+            .iter()
+            .map(|a| a.cert_der.as_slice())
+            .chain(intermediates.iter().map(Vec::as_slice))
+            .collect();
         let crls = crls
             .into_iter()
-            .map(IndexedCrl::new)
+            .map(|der| IndexedCrl::new(der, &cas))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(TrustStore {
             anchors,
@@ -727,9 +682,9 @@ impl TrustStore {
         // A hold counts only while the newest CRL still lists it; any other
         // revocation is final, even when a later CRL dropped the entry
         // (RFC 5280 lets a CA drop it once the certificate has expired).
-        let mut from: Option<i64> = newest.revoked.get(serial).map(|e| e.from);
+        let mut from: Option<i64> = newest.get(serial).map(|e| e.from);
         for crl in &authentic {
-            if let Some(e) = crl.revoked.get(serial).filter(|e| !e.on_hold) {
+            if let Some(e) = crl.get(serial).filter(|e| !e.on_hold) {
                 from = Some(from.map_or(e.from, |f| f.min(e.from)));
             }
         }
@@ -987,14 +942,13 @@ pub struct CrlInfo {
 /// Reads a CRL with the rules revocation checks use (a delta CRL and an
 /// unknown critical extension are refused).
 pub fn crl_info(der: &[u8]) -> Result<CrlInfo, ChainError> {
-    let indexed = IndexedCrl::new(der.to_vec())?;
-    let crl = parse_crl(der)?;
+    let index = CrlIndex::new(der)?;
     Ok(CrlInfo {
-        issuer: crl.issuer().to_string(),
-        this_update: indexed.this_update,
-        next_update: indexed.next_update,
-        entries: indexed.revoked.len(),
-        points_to_delta: indexed.points_to_delta,
+        issuer: index.issuer.clone(),
+        this_update: index.this_update,
+        next_update: index.next_update,
+        entries: index.len(),
+        points_to_delta: index.points_to_delta,
     })
 }
 
@@ -1002,10 +956,14 @@ pub fn crl_info(der: &[u8]) -> Result<CrlInfo, ChainError> {
 /// the issuer names match, the CA may sign CRLs, and the signature
 /// verifies with its key.
 pub fn crl_signed_by(crl_der: &[u8], ca_der: &[u8]) -> bool {
-    let (Ok(crl), Ok(ca)) = (parse_crl(crl_der), crate::x509::parse_cert(ca_der)) else {
+    let (Ok(index), Ok(signed), Ok(ca)) = (
+        CrlIndex::new(crl_der),
+        crate::crl_index::signed(crl_der),
+        crate::x509::parse_cert(ca_der),
+    ) else {
         return false;
     };
-    if crl.issuer().as_raw() != ca.subject().as_raw() {
+    if index.issuer_raw.as_slice() != ca.subject().as_raw() {
         return false;
     }
     if let Ok(Some(ku)) = ca.key_usage() {
@@ -1013,58 +971,7 @@ pub fn crl_signed_by(crl_der: &[u8], ca_der: &[u8]) -> bool {
             return false;
         }
     }
-    crl.verify_signature(ca.public_key()).is_ok()
-}
-
-fn parse_crl(der: &[u8]) -> Result<CertificateRevocationList<'_>, ChainError> {
-    let (rest, crl) = CertificateRevocationList::from_der(der)
-        .map_err(|e| ChainError::Malformed(format!("CRL: {e}")))?;
-    if !rest.is_empty() {
-        return Err(ChainError::Malformed("CRL: trailing bytes".into()));
-    }
-    // RFC 5280 section 5.2.3: a CRL carries a cRLNumber, not critical.
-    const CRL_NUMBER: &str = "2.5.29.20";
-    match crl
-        .extensions()
-        .iter()
-        .find(|e| e.oid.to_id_string() == CRL_NUMBER)
-    {
-        None => return Err(ChainError::Malformed("CRL has no cRLNumber".into())),
-        Some(e) if e.critical => {
-            return Err(ChainError::Malformed(
-                "CRL's cRLNumber is marked critical".into(),
-            ))
-        }
-        Some(_) => {}
-    }
-    if crl
-        .extensions()
-        .iter()
-        .any(|e| e.oid.to_id_string() == DELTA_CRL_INDICATOR)
-    {
-        return Err(ChainError::Malformed(format!(
-            "a delta CRL from {} (deltaCRLIndicator): delta CRLs are not applied; bring the complete CRL",
-            crl.issuer()
-        )));
-    }
-    // Only the CRL extensions understood here may be critical.
-    const KNOWN: [&str; 1] = ["2.5.29.35"]; // authorityKeyIdentifier
-    for ext in crl.extensions() {
-        if ext.critical && !KNOWN.contains(&ext.oid.to_id_string().as_str()) {
-            return Err(ChainError::Malformed(format!(
-                "CRL has an unsupported critical extension {}",
-                ext.oid.to_id_string()
-            )));
-        }
-    }
-    for r in crl.iter_revoked_certificates() {
-        if r.extensions().iter().any(|e| e.critical) {
-            return Err(ChainError::Malformed(
-                "CRL entry has a critical extension".into(),
-            ));
-        }
-    }
-    Ok(crl)
+    signed.verifies_with(ca.public_key())
 }
 
 #[cfg(test)]
