@@ -153,3 +153,66 @@ async fn a_new_crl_takes_effect_under_load_and_a_bad_one_changes_nothing() {
     assert!(done.load(Ordering::SeqCst) >= 8);
     r.stop().await;
 }
+
+/// The leaf certificate the gateway on `port` presents.
+async fn served_certificate(w: &World, port: u16) -> Vec<u8> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let cfg = w.tls_for(&w.pki.voter("jane-p256").unwrap().issued, &[b"http/1.1"]);
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_tls_certificate_is_served_after_a_reload_and_a_mismatched_key_is_refused() {
+    let w = World::new(Limits::default());
+    let r = w.start().await;
+    let server = w.dir.path().join("pki/server");
+    assert_eq!(served_certificate(&w, r.port).await, w.pki.server.cert_der);
+
+    // The certificate is renewed (a new key, a new certificate for the
+    // same name), written beside the old files and renamed into place.
+    let now = time::OffsetDateTime::now_utc();
+    let renewed = w
+        .pki
+        .root
+        .issue(&devpki::CertSpec {
+            ekus: vec![devpki::oid::SERVER_AUTH],
+            dns: vec!["localhost".into()],
+            ..devpki::CertSpec::leaf(
+                "CN=localhost,O=Renewed Gateway,C=US",
+                devpki::KeyAlg::P256,
+                now,
+                90,
+            )
+        })
+        .unwrap();
+    let put = |name: &str, data: &[u8]| {
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = server.join(format!(".{name}.new"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .unwrap();
+        std::io::Write::write_all(&mut f, data).unwrap();
+        std::fs::rename(&tmp, server.join(name)).unwrap();
+    };
+    put("localhost.key.pem", renewed.key.pkcs8_pem().as_bytes());
+    put("localhost.cert.pem", renewed.cert_pem().as_bytes());
+    r.reloader().reload().unwrap();
+    assert_eq!(served_certificate(&w, r.port).await, renewed.cert_der);
+
+    // A key that does not match its certificate: refused whole, and the
+    // renewed certificate stays in service.
+    put("localhost.key.pem", w.pki.server.key.pkcs8_pem().as_bytes());
+    let e = r.reloader().reload().unwrap_err();
+    assert!(format!("{e:#}").contains("do not match"), "{e:#}");
+    assert_eq!(served_certificate(&w, r.port).await, renewed.cert_der);
+    r.stop().await;
+}
