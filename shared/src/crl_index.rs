@@ -122,6 +122,20 @@ pub(crate) fn signed(der: &[u8]) -> Result<Signed<'_>, ChainError> {
     })
 }
 
+/// The issuer's name (DER) of a CRL, read without its entries.
+pub(crate) fn issuer_raw(der: &[u8]) -> Result<&[u8], ChainError> {
+    let s = signed(der)?;
+    let (tbs, _, _) = element(s.tbs)?;
+    let mut rest = tbs.data;
+    let (first, _, after) = element(rest)?;
+    if first.tag() == Tag::Integer {
+        rest = after;
+    }
+    let (_, _, after) = element(rest)?; // signature AlgorithmIdentifier
+    let (_, raw, _) = element(after)?;
+    Ok(raw)
+}
+
 impl CrlIndex {
     /// Reads `der`: refuses a delta CRL by name, a critical extension not
     /// understood (a partitioned CRL), a critical entry extension, and a

@@ -956,14 +956,15 @@ pub fn crl_info(der: &[u8]) -> Result<CrlInfo, ChainError> {
 /// the issuer names match, the CA may sign CRLs, and the signature
 /// verifies with its key.
 pub fn crl_signed_by(crl_der: &[u8], ca_der: &[u8]) -> bool {
-    let (Ok(index), Ok(signed), Ok(ca)) = (
-        CrlIndex::new(crl_der),
+    // The name first: a DoD CRL is not indexed once per candidate CA.
+    let (Ok(issuer), Ok(signed), Ok(ca)) = (
+        crate::crl_index::issuer_raw(crl_der),
         crate::crl_index::signed(crl_der),
         crate::x509::parse_cert(ca_der),
     ) else {
         return false;
     };
-    if index.issuer_raw.as_slice() != ca.subject().as_raw() {
+    if issuer != ca.subject().as_raw() {
         return false;
     }
     if let Ok(Some(ku)) = ca.key_usage() {
