@@ -311,6 +311,42 @@ fn county_staff_run_init_import_process_and_audit() {
         "{out}"
     );
 
+    // The county's own CRLs, from its own media: the ID CA's (a CA the
+    // bundles brought); the gateway had shipped the same bytes.
+    std::fs::create_dir(d.join("county-crls")).unwrap();
+    std::fs::copy(
+        d.join("pki/crls/test-dod-id-ca-59.crl"),
+        d.join("county-crls/id-ca-59.crl"),
+    )
+    .unwrap();
+    let (out, _) = ok(bin()
+        .current_dir(d)
+        .args(["--home", "home", "import-crls", "county-crls"]));
+    assert!(
+        out.contains("CRL from C=US, O=U.S. Government, OU=DoD, OU=PKI, CN=Test DOD ID CA-59")
+            && out.contains("(already imported)")
+            && out.contains("1 CRL(s) checked and imported"),
+        "{out}"
+    );
+    // A CRL from a CA the verifier does not know (the county voter CA is not
+    // pinned in this election) is refused, naming the file.
+    std::fs::copy(
+        d.join("pki/crls/test-county-voter-ca.crl"),
+        d.join("county-crls/county.crl"),
+    )
+    .unwrap();
+    let refused = bin()
+        .current_dir(d)
+        .args(["--home", "home", "import-crls", "county-crls"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("county.crl") && err.contains("not signed by any CA this verifier knows"),
+        "{err}"
+    );
+
     // A rogue anchor offered at process is refused before any trustee
     // types a passphrase: the manifest decides who may vote as whom.
     let rogue = bin()
