@@ -683,7 +683,7 @@ impl TrustStore {
         // revocation is final, even when a later CRL dropped the entry
         // (RFC 5280 lets a CA drop it once the certificate has expired).
         let mut from: Option<i64> = newest.get(serial).map(|e| e.from);
-        for crl in &authentic {
+        for crl in authentic.iter().filter(|c| !std::ptr::eq(**c, *newest)) {
             if let Some(e) = crl.get(serial).filter(|e| !e.on_hold) {
                 from = Some(from.map_or(e.from, |f| f.min(e.from)));
             }
