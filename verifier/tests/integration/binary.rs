@@ -347,6 +347,22 @@ fn county_staff_run_init_import_process_and_audit() {
         "{err}"
     );
 
+    // Passphrases on standard input leave no room to ask for the media
+    // there: --share is required, and nothing is read or written.
+    let clash = with_passphrases(&[BOB, CAROL])
+        .current_dir(d)
+        .args(["--home", "home", "--allow-network", "process"])
+        .args(["--out", "canvass-clash"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&clash.stderr);
+    assert_eq!(clash.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("give each of the 2 trustees' media with --share"),
+        "{err}"
+    );
+    assert!(!d.join("canvass-clash").exists());
+
     // A rogue anchor offered at process is refused before any trustee
     // types a passphrase: the manifest decides who may vote as whom.
     let rogue = bin()

@@ -239,7 +239,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             verifier::airgap::air_gap_guard(cli.allow_network)?;
             verifier::custody::check_plan(custody.threshold, &custody.trustees)?;
             let mut source = ceremony::Passphrases::new(cli.passphrase_fd)?;
-            let offered = offered_shares(&cli.home, &mut source, &shares)?;
+            let offered = offered_shares(&cli.home, &mut source, &shares, cli.passphrase_fd)?;
             let passphrases =
                 trustee_passphrases(cli.passphrase_fd, &custody.trustees, Some(&mut source))?;
             let record = verifier::custody::read_record(&cli.home.join("keys"))?;
@@ -279,7 +279,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 &ceremony::read_manifest(&cli.home)?,
             )?;
             let mut source = ceremony::Passphrases::new(cli.passphrase_fd)?;
-            let offered = offered_shares(&cli.home, &mut source, &shares)?;
+            let offered = offered_shares(&cli.home, &mut source, &shares, cli.passphrase_fd)?;
             let pw = verifier::custody::open_keys(&cli.home, &offered)?;
             drop(offered);
             let loaded = ceremony::load(&cli.home, &pw)?;
@@ -390,9 +390,18 @@ fn offered_shares(
     home: &std::path::Path,
     source: &mut ceremony::Passphrases,
     given: &[std::path::PathBuf],
+    passphrase_fd: Option<u32>,
 ) -> Result<Vec<(std::path::PathBuf, sequoia_openpgp::crypto::Password)>> {
     let record = verifier::custody::read_record(&home.join("keys"))?;
     let k = usize::from(record.threshold);
+    if given.len() < k && passphrase_fd == Some(0) {
+        // Folders asked on standard input would be read from the
+        // passphrase lines.
+        anyhow::bail!(
+            "standard input carries the passphrases (--passphrase-fd 0): give each of the {k} \
+             trustees' media with --share"
+        );
+    }
     println!(
         "The election key is held by {} trustees; {} of them open it.",
         record.trustees.len(),
