@@ -8,16 +8,18 @@
 
 use super::media::Folder;
 use super::ImportError;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use rusqlite::params;
 use sha2::{Digest, Sha256};
-use shared::pki::{crls_from_pem_or_der, Anchor, TrustStore};
+use shared::pki::{crls_from_pem_or_der, Anchor};
 use std::path::Path;
 
 /// The largest CRL file read: DoD CRLs run to tens of megabytes.
 pub const MAX_CRL_FILE: u64 = 256 * 1024 * 1024;
 /// The most CRL files one import takes.
 pub const MAX_CRL_FILES: usize = 1024;
+/// The most CRL bytes one import holds before writing them (all or none).
+pub const MAX_CRL_TOTAL: u64 = 1024 * 1024 * 1024;
 
 /// One CRL imported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,19 +79,23 @@ pub fn import_county_crls(
         }
     }
     let mut found = Vec::new();
+    let mut total: u64 = 0;
     for name in &names {
         let shown = shared::text::printable(name);
         let data = root.read(name, MAX_CRL_FILE)?;
+        total += data.len() as u64;
+        if total > MAX_CRL_TOTAL {
+            bail!("the CRL files on the media hold more than {MAX_CRL_TOTAL} bytes together");
+        }
         let ders = crls_from_pem_or_der(&data).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
         if ders.is_empty() {
             bail!("{shown} holds no CRL");
         }
         for der in ders {
-            // Parses it with the same rules revocation checks use: a delta
-            // CRL or an unknown critical extension is refused here, by name.
-            TrustStore::new(vec![], vec![], vec![der.clone()])
+            // Read with the rules revocation checks use: a delta CRL or an
+            // unknown critical extension is refused here, by name.
+            let info = shared::pki::crl_info(&der)
                 .map_err(|e| anyhow::anyhow!("{shown}: refused: {e}"))?;
-            let info = shared::pki::crl_info(&der).with_context(|| format!("{shown}"))?;
             cas.iter()
                 .find(|ca| shared::pki::crl_signed_by(&der, ca))
                 .ok_or_else(|| {

@@ -450,7 +450,7 @@ pub fn process(
     let mut crl_alarms = Vec::new();
     let crls: Vec<Vec<u8>> = crls
         .into_iter()
-        .filter(|c| match TrustStore::new(vec![], vec![], vec![c.clone()]) {
+        .filter(|c| match shared::pki::crl_info(c) {
             Ok(_) => true,
             Err(e) => {
                 crl_alarms.push(format!(
