@@ -85,6 +85,7 @@ pub fn build(config: &Config, clock: Arc<dyn Clock>) -> Result<Gateway> {
         seq,
         clock.clone(),
         reader,
+        config.data_dir.clone(),
     ));
     if let Ok(mut w) = state.witnessed.write() {
         *w = latest_witnessed;

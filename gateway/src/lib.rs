@@ -7,6 +7,7 @@ pub mod app;
 pub mod config;
 pub mod export;
 mod h2guard;
+pub mod metrics;
 pub mod refusals;
 pub mod reload;
 pub mod sequencer;

@@ -11,6 +11,9 @@
 //! never with the number of refusals. One sample detail per counter is
 //! kept, escaped and cut to [`MAX_SAMPLE`] characters.
 
+use crate::metrics::RefusalLabels;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -50,6 +53,9 @@ pub struct Count {
 #[derive(Debug, Default)]
 pub struct Refusals {
     counters: Mutex<HashMap<Key, Count>>,
+    /// Every refusal since start, by kind and code, for the metrics (never
+    /// taken; bounded by the number of codes).
+    totals: Family<RefusalLabels, Counter>,
 }
 
 impl Refusals {
@@ -62,12 +68,19 @@ impl Refusals {
         at: u64,
         detail: &str,
     ) {
+        let code = cut(code, 64);
+        self.totals
+            .get_or_create(&RefusalLabels {
+                kind,
+                code: code.clone(),
+            })
+            .inc();
         let Ok(mut map) = self.counters.lock() else {
             return;
         };
         let mut key = Key {
             kind,
-            code: cut(code, 64),
+            code,
             source: identity.map_or_else(|| UNAUTHENTICATED.to_owned(), |i| cut(i, 128)),
         };
         if map.len() >= MAX_COUNTERS && !map.contains_key(&key) {
@@ -82,6 +95,11 @@ impl Refusals {
         c.count += 1;
         c.first_at = c.first_at.min(at);
         c.last_at = c.last_at.max(at);
+    }
+
+    /// The running totals by kind and code (the metrics register a handle).
+    pub fn totals(&self) -> Family<RefusalLabels, Counter> {
+        self.totals.clone()
     }
 
     /// Whether no refusal was counted since the last take.

@@ -275,9 +275,25 @@ impl Sequencer {
         Ok((Sequencer { tx, log, refusals }, handle))
     }
 
+    /// Every refusal counted since start, by kind and code (for the
+    /// metrics).
+    pub fn refusal_totals(
+        &self,
+    ) -> prometheus_client::metrics::family::Family<
+        crate::metrics::RefusalLabels,
+        prometheus_client::metrics::counter::Counter,
+    > {
+        self.refusals.totals()
+    }
+
     /// The shared log.
     pub fn log(&self) -> &SharedLog {
         &self.log
+    }
+
+    /// The size of the latest signed checkpoint (0 before the first, or if the lock is poisoned).
+    pub fn checkpoint_size(&self) -> u64 {
+        self.log.read().map(|l| l.checkpoint_size).unwrap_or(0)
     }
 
     /// Logs an upload; returns its receipt once it is durable.

@@ -518,6 +518,20 @@ impl TrustStore {
         &self.anchors
     }
 
+    /// Each loaded CRL's issuer and nextUpdate (Unix seconds), for
+    /// monitoring: the newest CRL per issuer decides how long the store
+    /// stays current.
+    pub fn crl_next_updates(&self) -> Vec<(String, Option<i64>)> {
+        let mut latest: std::collections::BTreeMap<&str, Option<i64>> = Default::default();
+        for c in &self.crls {
+            let e = latest.entry(c.issuer.as_str()).or_insert(c.next_update);
+            if c.next_update > *e {
+                *e = c.next_update;
+            }
+        }
+        latest.into_iter().map(|(i, n)| (i.to_owned(), n)).collect()
+    }
+
     /// Validates the path from `end_entity` (with `presented`
     /// intermediates) to an anchor at time `at`, and its revocation status
     /// as of `at`, using CRLs current at `now` (see the module

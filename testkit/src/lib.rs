@@ -13,6 +13,7 @@
 
 pub mod election;
 pub mod hostile;
+pub mod lazyfs;
 pub mod observers;
 pub mod pdf;
 pub mod poor_link;

@@ -58,10 +58,19 @@ pub fn write_config(config: &Config, path: &Path) -> PathBuf {
 
 /// The real server in this process on 127.0.0.1:0; returns it and its port.
 pub async fn start(config: &Config, clock: Arc<dyn Clock>) -> (Serving, u16) {
+    let (serving, port, _) = start_with_health(config, clock).await;
+    (serving, port)
+}
+
+/// The real server in this process on 127.0.0.1:0 with its health and
+/// metrics listener; returns it, its port and the health listener's port.
+pub async fn start_with_health(config: &Config, clock: Arc<dyn Clock>) -> (Serving, u16, u16) {
     let gw = gateway::app::build(config, clock).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let health = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    (gw.spawn(listener, None), port)
+    let health_port = health.local_addr().unwrap().port();
+    (gw.spawn(listener, Some(health)), port, health_port)
 }
 
 /// `ballot-gateway serve` (the binary at `bin`) as a child process; returns

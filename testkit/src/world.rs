@@ -47,6 +47,8 @@ pub struct World {
 pub struct Running {
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// Its health and metrics listener's port on 127.0.0.1.
+    pub health_port: u16,
     serving: Serving,
 }
 
@@ -130,9 +132,14 @@ impl World {
 
     /// Starts the real server in this process.
     pub async fn start(&self) -> Running {
-        let (serving, port) =
-            crate::server::start(&self.config, Arc::new(self.county.clock.clone())).await;
-        Running { port, serving }
+        let (serving, port, health_port) =
+            crate::server::start_with_health(&self.config, Arc::new(self.county.clock.clone()))
+                .await;
+        Running {
+            port,
+            health_port,
+            serving,
+        }
     }
 
     /// A client presenting no certificate.

@@ -1,10 +1,13 @@
-//! `GET /healthz` in plain HTTP on its own listener, meant for loopback
-//! only (monitoring on the same host).
+//! `GET /healthz` and `GET /metrics` (Prometheus, [`crate::metrics`]) in
+//! plain HTTP on their own listener, meant for loopback only (monitoring
+//! on the same host).
 
 use super::refusal::Refusal;
 use super::routes::json;
 use super::AppState;
-use http::{Request, StatusCode};
+use bytes::Bytes;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::api::{ErrorCode, HealthAnswer};
@@ -12,6 +15,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+
+/// Where the Prometheus metrics are served.
+pub(crate) const METRICS: &str = "/metrics";
 
 /// Serves the health endpoint on `listener` until `shutdown` completes.
 pub async fn run_health(
@@ -31,12 +37,7 @@ pub async fn run_health(
                 let state = state.clone();
                 async move {
                     let r = if req.uri().path() == shared::api::HEALTH {
-                        let log_size = state
-                            .seq
-                            .log()
-                            .read()
-                            .map(|l| l.checkpoint_size)
-                            .unwrap_or(0);
+                        let log_size = state.seq.checkpoint_size();
                         json(
                             StatusCode::OK,
                             &HealthAnswer {
@@ -44,6 +45,14 @@ pub async fn run_health(
                                 log_size,
                             },
                         )
+                    } else if req.uri().path() == METRICS {
+                        let mut r =
+                            Response::new(Full::new(Bytes::from(state.metrics.render(&state))));
+                        r.headers_mut().insert(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+                        );
+                        r
                     } else {
                         Refusal::from(ErrorCode::NotFound).response()
                     };

@@ -59,10 +59,14 @@ pub struct AppState {
     voter_limits: rate::VoterLimits,
     /// Uploads whose bodies may be in memory at once.
     upload_slots: Semaphore,
+    /// The Prometheus metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
-    /// Assembles the state.
+    /// Assembles the state. (Each argument is a separate part the app builds at start-up;
+    /// grouping them into a struct would only rename the list.)
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         server: ServerConfig,
         limits: &Limits,
@@ -71,13 +75,16 @@ impl AppState {
         seq: Sequencer,
         clock: Arc<dyn Clock>,
         reader: rusqlite::Connection,
+        data_dir: std::path::PathBuf,
     ) -> Self {
         let upload_slots = Semaphore::new(
             server
                 .max_uploads_in_memory
                 .clamp(1, Semaphore::MAX_PERMITS),
         );
+        let metrics = crate::metrics::Metrics::new(data_dir, seq.refusal_totals());
         AppState {
+            metrics,
             server,
             election,
             trust,

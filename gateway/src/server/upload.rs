@@ -7,6 +7,7 @@ use super::auth::voter;
 use super::refusal::{structure_code, Refusal};
 use super::routes::json;
 use super::{AppState, ConnInfo};
+use crate::metrics::UploadLabels;
 use crate::sequencer::{NewBallot, SubmitError};
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
@@ -31,9 +32,23 @@ pub(crate) async fn upload(
     state: &AppState,
     info: &ConnInfo,
 ) -> Result<Response<Full<Bytes>>, Refusal> {
+    let started = std::time::Instant::now();
     let (parts, body) = req.into_parts();
     let mut body = Some(body);
     let result = accept_upload(&parts, &mut body, state, info).await;
+    let labels = match &result {
+        Ok((_, duplicate)) => UploadLabels {
+            outcome: if *duplicate { "duplicate" } else { "accepted" },
+            code: "",
+        },
+        Err(r) => UploadLabels {
+            outcome: "refused",
+            code: r.code.as_str(),
+        },
+    };
+    state
+        .metrics
+        .upload(labels, started.elapsed().as_secs_f64());
     if result.is_err() {
         if let Some(body) = body {
             let budget = state.election.max_upload() as u64 + DRAIN_ALLOWANCE;
@@ -43,7 +58,7 @@ pub(crate) async fn upload(
             }
         }
     }
-    result
+    result.map(|(r, _)| r)
 }
 
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
@@ -132,7 +147,7 @@ async fn accept_upload(
     body: &mut Option<Incoming>,
     state: &AppState,
     info: &ConnInfo,
-) -> Result<Response<Full<Bytes>>, Refusal> {
+) -> Result<(Response<Full<Bytes>>, bool), Refusal> {
     let voter = voter(state, info)?;
     let identity = voter.identity.as_str();
     let refuse = |code: ErrorCode| Refusal::from(code).identity(identity);
@@ -226,14 +241,17 @@ async fn accept_upload(
         duplicate = accepted.duplicate,
         "ballot logged"
     );
-    Ok(json(
-        StatusCode::OK,
-        &ReceiptAnswer {
-            leaf_index: accepted.leaf_index,
-            voter_id: accepted.voter_id,
-            salt: hex::encode(accepted.salt),
-            duplicate: accepted.duplicate,
-            receipt: accepted.receipt,
-        },
+    Ok((
+        json(
+            StatusCode::OK,
+            &ReceiptAnswer {
+                leaf_index: accepted.leaf_index,
+                voter_id: accepted.voter_id,
+                salt: hex::encode(accepted.salt),
+                duplicate: accepted.duplicate,
+                receipt: accepted.receipt,
+            },
+        ),
+        accepted.duplicate,
     ))
 }

@@ -19,12 +19,72 @@ const VOTERS: usize = 6;
 const PER_VOTER: usize = 150;
 
 /// An upload the gateway acknowledged: its bytes and the answer.
-struct Acked {
-    upload: Arc<Vec<u8>>,
-    answer: shared::api::ReceiptAnswer,
+/// For each extra voter, `per_voter` different 20 KB ballots, prepared once.
+pub fn ballot_pools(w: &World, per_voter: usize) -> Vec<Arc<Vec<Arc<Vec<u8>>>>> {
+    w.extra
+        .iter()
+        .map(|v| {
+            Arc::new(
+                (0..per_voter)
+                    .map(|i| {
+                        let mut content = format!("%PDF-1.7 ballot {i} ").into_bytes();
+                        content.resize(20_000, b'.');
+                        Arc::new(w.ballot_of(v, content))
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
-async fn uploader(
+/// One uploader per extra voter, each sending its pool's ballots in turn
+/// from a random place, until [`Load::finish`].
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    pub fn start(
+        w: &World,
+        port: u16,
+        pools: &[Arc<Vec<Arc<Vec<u8>>>>],
+        rng: &mut impl Rng,
+        acked: &Arc<Mutex<Vec<Acked>>>,
+    ) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = w
+            .extra
+            .iter()
+            .zip(pools)
+            .map(|(v, pool)| {
+                tokio::spawn(uploader(
+                    w.client_at(port, v),
+                    pool.clone(),
+                    rng.gen_range(0..pool.len()),
+                    stop.clone(),
+                    acked.clone(),
+                ))
+            })
+            .collect();
+        Load { stop, tasks }
+    }
+
+    /// Stops the uploaders (after the server is gone) and waits for them.
+    pub async fn finish(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+    }
+}
+
+pub struct Acked {
+    pub upload: Arc<Vec<u8>>,
+    pub answer: shared::api::ReceiptAnswer,
+}
+
+pub async fn uploader(
     gw: Gateway,
     pool: Arc<Vec<Arc<Vec<u8>>>>,
     start: usize,
@@ -72,21 +132,7 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     // Uploads are prepared once; a voter sends each of theirs in turn and
     // starts over, so some sends are retries of a ballot the gateway already
     // holds (which must come back with the same receipt, across crashes).
-    let pools: Vec<Arc<Vec<Arc<Vec<u8>>>>> = w
-        .extra
-        .iter()
-        .map(|v| {
-            Arc::new(
-                (0..PER_VOTER)
-                    .map(|i| {
-                        let mut content = format!("%PDF-1.7 ballot {i} ").into_bytes();
-                        content.resize(20_000, b'.');
-                        Arc::new(w.ballot_of(v, content))
-                    })
-                    .collect(),
-            )
-        })
-        .collect();
+    let pools = ballot_pools(&w, PER_VOTER);
 
     let seed: u64 = std::env::var("CRASH_SEED")
         .ok()
@@ -99,29 +145,12 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     for round in 0..ROUNDS {
         let (mut child, port) =
             spawn_server(env!("CARGO_BIN_EXE_ballot-gateway").as_ref(), &config);
-        let stop = Arc::new(AtomicBool::new(false));
-        let tasks: Vec<_> = w
-            .extra
-            .iter()
-            .zip(&pools)
-            .map(|(v, pool)| {
-                tokio::spawn(uploader(
-                    w.client_at(port, v),
-                    pool.clone(),
-                    rng.gen_range(0..PER_VOTER),
-                    stop.clone(),
-                    acked.clone(),
-                ))
-            })
-            .collect();
+        let load = Load::start(&w, port, &pools, &mut rng, &acked);
         tokio::time::sleep(Duration::from_millis(rng.gen_range(20..600))).await;
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         kills += 1;
-        stop.store(true, Ordering::SeqCst);
-        for t in tasks {
-            t.await.unwrap();
-        }
+        load.finish().await;
         println!(
             "round {round}: {} acknowledged so far",
             acked.lock().unwrap().len()
@@ -133,6 +162,32 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     // refuses to serve otherwise), and everything acknowledged must be in it.
     let (mut child, port) = spawn_server(env!("CARGO_BIN_EXE_ballot-gateway").as_ref(), &config);
     let gw = w.client_at(port, &w.extra[0]);
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert!(
+        acked.len() >= ROUNDS,
+        "too little load reached the gateway: {} acknowledged",
+        acked.len()
+    );
+    let (checkpoints, size) = every_receipt_holds(&w, &w.db(), &gw, &acked).await;
+    println!(
+        "{ROUNDS} SIGKILLs: {} acknowledged uploads, {checkpoints} distinct checkpoints, final log size {size}",
+        acked.len(),
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Checks every acknowledged upload against the gateway serving at `gw` and
+/// its database `db`: stored with the same bytes at its index, included in
+/// the latest checkpoint, and every checkpoint a receipt carried a prefix
+/// of it; the database passes SQLite's integrity check. Returns the number
+/// of distinct checkpoints and the final log size.
+pub async fn every_receipt_holds(
+    w: &World,
+    db: &rusqlite::Connection,
+    gw: &Gateway,
+    acked: &[Acked],
+) -> (usize, u64) {
     let log_key = NoteVerifier::from_vkey(&w.county.manifest.log_key).unwrap();
     let latest = gw
         .request(Method::GET, "/v1/log/checkpoint", None)
@@ -142,15 +197,8 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
     let latest = shared::checkpoint::SignedCheckpoint::verify(&latest.body, &log_key)
         .unwrap()
         .checkpoint;
-    let acked = std::mem::take(&mut *acked.lock().unwrap());
-    assert!(
-        acked.len() >= ROUNDS,
-        "too little load reached the gateway: {} acknowledged",
-        acked.len()
-    );
-    let db = w.db();
     let mut sizes = std::collections::BTreeMap::new();
-    for a in &acked {
+    for a in acked {
         let (receipt, cp) =
             voter::client::check_receipt(&w.county.manifest, &a.upload, &a.answer).unwrap();
         // The ballot is stored at its index with the acknowledged bytes.
@@ -200,12 +248,5 @@ async fn sigkill_under_load_never_loses_an_acknowledged_ballot() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(integrity, "ok");
-    println!(
-        "{ROUNDS} SIGKILLs: {} acknowledged uploads, {} distinct checkpoints, final log size {}",
-        acked.len(),
-        sizes.len(),
-        latest.size
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    (sizes.len(), latest.size)
 }

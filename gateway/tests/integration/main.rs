@@ -11,6 +11,8 @@ mod binaries;
 mod crash;
 mod disk;
 mod fixture;
+mod metrics;
+mod power;
 mod reload;
 mod sequencer;
 mod server;
