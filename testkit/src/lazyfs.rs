@@ -65,6 +65,8 @@ impl LazyFs {
         {
             return Err("fusermount3 is missing (Debian package fuse3)".into());
         }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let dir = std::fs::canonicalize(dir).map_err(|e| e.to_string())?;
         let (mount, backing) = (dir.join("mnt"), dir.join("backing"));
         for d in [&mount, &backing] {

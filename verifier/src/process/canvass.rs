@@ -84,7 +84,8 @@ impl Flusher {
         Flusher { queue, thread }
     }
 
-    fn send(&self, f: std::fs::File) -> Result<()> {
+    /// Queues a written file to be flushed.
+    pub(super) fn send(&self, f: std::fs::File) -> Result<()> {
         self.queue
             .send(f)
             .map_err(|_| anyhow::anyhow!("cannot flush the ballots to disk (the flushing stopped)"))
@@ -113,17 +114,18 @@ pub(super) fn write_new(
         .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(data)?;
-    // Made durable all at once by `sync_outputs` before the folder is
-    // renamed into place.
+    // Made durable by the caller (each output file goes to the `Flusher`)
+    // before the folder is renamed into place.
     f.set_modified(mtime)?;
     Ok(f)
 }
 
-/// Flushes everything written under `dir` (one `syncfs` for the whole file
-/// system instead of an `fsync` per ballot file), then the folders.
+/// Flushes the output folders (their files were flushed one by one by the
+/// `Flusher`). No `syncfs`: on a FUSE file system (LazyFS in the power-loss
+/// test; ntfs-3g or exfat-fuse on a county's USB drive) it does not reach
+/// the file system's own cache, and the power-loss test lost whole reports.
 pub(super) fn sync_outputs(dir: &Path) -> Result<()> {
     let d = std::fs::File::open(dir)?;
-    rustix::fs::syncfs(&d).context("cannot flush the outputs to disk")?;
     if dir.join("ballots").exists() {
         std::fs::File::open(dir.join("ballots"))?.sync_all()?;
     }

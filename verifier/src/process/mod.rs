@@ -711,7 +711,11 @@ pub fn process(
         for w in names {
             index.push_str(&format!("{},{}\n", w.name, w.media_type));
         }
-        write_new(&ballots_dir.join("INDEX.csv"), index.as_bytes(), fixed_time)?;
+        flusher.send(write_new(
+            &ballots_dir.join("INDEX.csv"),
+            index.as_bytes(),
+            fixed_time,
+        )?)?;
     }
 
     // The identity side.
@@ -777,17 +781,21 @@ pub fn process(
     let mut rejected: Vec<(Reason, u64)> = by_reason.into_iter().collect();
     rejected.sort();
     outcome.rejected = rejected;
-    write_new(&tmp.join("voters.csv"), voters.as_bytes(), fixed_time)?;
-    write_new(
+    flusher.send(write_new(
+        &tmp.join("voters.csv"),
+        voters.as_bytes(),
+        fixed_time,
+    )?)?;
+    flusher.send(write_new(
         &tmp.join("report.txt"),
         report_text(inputs.manifest, &outcome, &cp).as_bytes(),
         fixed_time,
-    )?;
-    write_new(
+    )?)?;
+    flusher.send(write_new(
         &tmp.join("report.json"),
         report_json(inputs.manifest, &outcome, &cp).as_bytes(),
         fixed_time,
-    )?;
+    )?)?;
 
     // The status file: the final checkpoint, cosigned by the witness key.
     let cosigned = inputs
@@ -800,7 +808,11 @@ pub fn process(
     };
     let signed =
         shared::signed::sign_document(&status.to_bytes()?, inputs.election_key, inputs.password)?;
-    write_new(&tmp.join(shared::media::STATUS_FILE), &signed, fixed_time)?;
+    flusher.send(write_new(
+        &tmp.join(shared::media::STATUS_FILE),
+        &signed,
+        fixed_time,
+    )?)?;
     flusher.finish()?;
     sync_outputs(&tmp)?;
     std::fs::rename(&tmp, out_dir).context("cannot move the outputs into place")?;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// The program, with `passphrases` on its standard input, one per line, and
 /// `--passphrase-fd 0` (never in argv or the environment).
-fn with_passphrases(passphrases: &[&str]) -> Command {
+pub(crate) fn with_passphrases(passphrases: &[&str]) -> Command {
     let mut file = tempfile::tempfile().unwrap();
     for p in passphrases {
         writeln!(file, "{p}").unwrap();
@@ -30,11 +30,11 @@ fn refused_with(c: &mut Command) -> String {
 }
 
 /// The three trustees' passphrases, in their order at `init`.
-const ALICE: &str = "alice's long passphrase";
+pub(crate) const ALICE: &str = "alice's long passphrase";
 const BOB: &str = "bob's long passphrase";
-const CAROL: &str = "carol's long passphrase";
+pub(crate) const CAROL: &str = "carol's long passphrase";
 
-fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     with_passphrases(&[])
 }
 
@@ -66,10 +66,19 @@ fn ok(c: &mut Command) -> (String, i32) {
     (String::from_utf8_lossy(&out.stdout).into_owned(), code)
 }
 
-#[test]
-fn county_staff_run_init_import_process_and_audit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let d = tmp.path();
+/// The county's setup as staff run it, in `d`: the development PKI in
+/// `d/pki`, the gateway's keys (`d/gw`, `d/gw-media`), `ballot-verifier init`
+/// with three trustees (two open the key) writing the verifier's `home` and
+/// the signed `d/media`, and the gateway's import of that setup.
+pub(crate) struct County {
+    pub(crate) pki: devpki::DevPki,
+    pub(crate) clock: ManualClock,
+    pub(crate) fpr: String,
+    /// What `init` printed.
+    pub(crate) out: String,
+}
+
+pub(crate) fn init_county(d: &std::path::Path, home: &std::path::Path) -> County {
     let now = time::OffsetDateTime::now_utc();
     let t = now.unix_timestamp() as u64;
     let clock = ManualClock::new(UnixTime(t));
@@ -93,14 +102,14 @@ fn county_staff_run_init_import_process_and_audit() {
     )
     .unwrap();
     let fmt = |s: u64| UnixTime(s).to_rfc3339();
-    let home = d.join("home");
     // Every path relative to the working folder, as staff type them.
     for m in ["trustee-a", "trustee-b", "trustee-c"] {
         std::fs::create_dir(d.join(m)).unwrap();
     }
     let (out, _) = ok(with_passphrases(&[ALICE, BOB, CAROL])
         .current_dir(d)
-        .args(["--home", "home"])
+        .arg("--home")
+        .arg(home)
         .arg("--allow-network")
         .args([
             "init",
@@ -142,6 +151,40 @@ fn county_staff_run_init_import_process_and_audit() {
         .args(["--declaration-file", "declaration.txt"])
         .args(["--anchor", "pki/anchors/test-dod-root-ca-3.pem"])
         .args(["--roster-csv", "roster.csv"]));
+    let fpr: String = out
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .expect("the fingerprint is printed")
+        .into();
+    gateway::setup::import_setup(
+        &d.join("gw"),
+        &[testkit::election::dod_anchor(&pki)],
+        &d.join("media"),
+        &fpr,
+        &clock,
+    )
+    .unwrap();
+    County {
+        pki,
+        clock,
+        fpr,
+        out,
+    }
+}
+
+#[test]
+fn county_staff_run_init_import_process_and_audit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let home = d.join("home");
+    let County {
+        pki,
+        clock,
+        fpr,
+        out,
+        ..
+    } = init_county(d, &home);
     assert!(
         home.join("verifier.db").is_file(),
         "init made the home folder"
@@ -160,20 +203,6 @@ fn county_staff_run_init_import_process_and_audit() {
         let shares: Vec<_> = std::fs::read_dir(d.join(m)).unwrap().collect();
         assert_eq!(shares.len(), 1, "one share on {m}'s media");
     }
-    let fpr: String = out
-        .lines()
-        .map(str::trim)
-        .find(|l| l.len() == 64 && l.bytes().all(|b| b.is_ascii_hexdigit()))
-        .expect("the fingerprint is printed")
-        .into();
-    gateway::setup::import_setup(
-        &d.join("gw"),
-        &[testkit::election::dod_anchor(&pki)],
-        &d.join("media"),
-        &fpr,
-        &clock,
-    )
-    .unwrap();
 
     // Two ballots through the gateway's sequencer: one valid, one by a voter
     // whose signature is not the uploader's.

@@ -8,4 +8,5 @@ mod binary;
 mod ceremony;
 mod custody;
 mod import;
+mod power;
 mod process;
