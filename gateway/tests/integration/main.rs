@@ -7,6 +7,7 @@
 #![allow(unreachable_pub, dead_code)]
 
 mod abuse;
+mod backup;
 mod binaries;
 mod crash;
 mod disk;

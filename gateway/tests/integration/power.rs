@@ -12,7 +12,7 @@
 //! runs 100). Without LazyFS or FUSE the test prints SKIPPED and why.
 
 use crate::crash::{every_receipt_holds, Load};
-use crate::fixture::{heavy, spawn_server, World};
+use crate::fixture::{heavy, spawn_server, Reaper, World};
 use gateway::config::Limits;
 use rand::{Rng, SeedableRng};
 use std::process::{Command, Stdio};
@@ -23,7 +23,7 @@ use testkit::lazyfs::LazyFs;
 const VOTERS: usize = 4;
 
 /// The bundles in `media`, by sequence (finished folders only).
-fn bundles(media: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub fn bundles(media: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found: Vec<_> = std::fs::read_dir(media)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -38,18 +38,17 @@ fn bundles(media: &std::path::Path) -> Vec<std::path::PathBuf> {
     found
 }
 
-/// Kills a server the test started if the test fails while it runs (it
-/// would otherwise outlive the test and hold the mount busy).
-struct Reaper(std::process::Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Runs `ballot-gateway export` to its end; it must succeed.
+pub fn export_ok(bin: &str, config: &std::path::Path, media: &std::path::Path) {
+    let out = export(bin, config, media).wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-fn export(bin: &str, config: &std::path::Path, media: &std::path::Path) -> std::process::Child {
+pub fn export(bin: &str, config: &std::path::Path, media: &std::path::Path) -> std::process::Child {
     Command::new(bin)
         .args(["export", "--config"])
         .arg(config)
@@ -172,14 +171,7 @@ async fn power_cuts_lose_no_acknowledged_ballot_and_no_bundle() {
     // An export after the cuts finishes whatever a cut interrupted, and the
     // media's bundles form one chain the verifier accepts, bundle after
     // bundle, up to the final log.
-    let out = export(bin, &config_file, &media)
-        .wait_with_output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "export after the cuts failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    export_ok(bin, &config_file, &media);
     let mut verifier = verifier::state::open(&verifier::state::db_path(&w.county.home)).unwrap();
     let mut log_size = 0;
     let found = bundles(&media);

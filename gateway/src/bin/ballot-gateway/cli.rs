@@ -64,6 +64,25 @@ pub(crate) enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Copy the keys and a consistent snapshot of the database to a new
+    /// folder, while the gateway serves (checked before it says done).
+    Backup {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// A new or empty folder for the backup (keep it as safe as the keys).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a backup the gateway's data folder (which must not exist or be
+    /// empty). Ballots acknowledged after the backup are not in it: read
+    /// docs/operations.md before restoring an older backup.
+    Restore {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The backup folder written by `ballot-gateway backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Import the verifier's signed status file.
     ImportStatus {
         #[command(flatten)]

@@ -149,6 +149,38 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Backup { config, out } => {
+            let c = Config::load(&config.path)?;
+            let s = gateway::backup::backup(&c.data_dir, &out, &clock)?;
+            println!(
+                "Backup written to {} and checked: the log up to size {} ({} bytes of database), \
+                 and the gateway's secret keys. Keep it as safe as the keys themselves.",
+                out.display(),
+                s.log_size,
+                s.db_bytes
+            );
+            Ok(())
+        }
+        Command::Restore { config, from } => {
+            let c = Config::load(&config.path)?;
+            let s = gateway::backup::restore(&from, &c.data_dir, &clock)?;
+            println!(
+                "Restored {} from {} and checked: the log up to size {}.",
+                c.data_dir.display(),
+                from.display(),
+                s.log_size
+            );
+            println!(
+                "If this gateway acknowledged any ballot after the backup was taken (its log \
+                 was larger than {}), those ballots are not here and their voters' receipts \
+                 now contradict this log: it is a fork. Witnesses will refuse to cosign it, \
+                 the verifier will refuse bundles that do not extend what it imported, and \
+                 voters checking their receipts will see it. Announce it and follow \
+                 \"Restoring from a backup\" in docs/operations.md before serving.",
+                s.log_size
+            );
+            Ok(())
+        }
         Command::ImportStatus { config, file } => {
             let c = Config::load(&config.path)?;
             println!(
