@@ -13,6 +13,7 @@ mod crash;
 mod disk;
 mod fixture;
 mod metrics;
+mod packaging;
 mod power;
 mod reload;
 mod sequencer;
