@@ -126,6 +126,25 @@ async fn metrics_count_uploads_refusals_and_report_log_crls_and_disk() {
     let free = series("ballot_gateway_storage_free_bytes");
     let size = series("ballot_gateway_storage_size_bytes");
     assert!(free > 0.0 && free <= size, "free {free} of {size}");
+    // Every series the example alert rules use is in the scrape.
+    let rules = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../packaging/prometheus/ballot-gateway-alerts.yml"),
+    )
+    .unwrap();
+    let mut used: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("ballot_gateway_"))
+        .collect();
+    used.sort_unstable();
+    used.dedup();
+    assert!(used.len() >= 6, "{used:?}");
+    for name in used {
+        assert!(
+            m.keys().any(|k| k == name || k.starts_with(&format!("{name}{{"))),
+            "the alert rules use {name}, which the gateway does not serve:\n{body}"
+        );
+    }
     // Nothing a voter sent or is appears in the metrics.
     assert!(!body.contains("edipi") && !body.contains("urn:") && !body.contains("127.0.0.1"));
 
