@@ -7,6 +7,7 @@ pub mod api;
 pub mod ballot;
 pub mod bundle;
 pub mod checkpoint;
+pub mod cli_docs;
 pub mod clock;
 pub mod cms;
 pub mod codec;

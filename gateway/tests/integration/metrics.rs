@@ -141,7 +141,8 @@ async fn metrics_count_uploads_refusals_and_report_log_crls_and_disk() {
     assert!(used.len() >= 6, "{used:?}");
     for name in used {
         assert!(
-            m.keys().any(|k| k == name || k.starts_with(&format!("{name}{{"))),
+            m.keys()
+                .any(|k| k == name || k.starts_with(&format!("{name}{{"))),
             "the alert rules use {name}, which the gateway does not serve:\n{body}"
         );
     }

@@ -24,6 +24,13 @@ pub(crate) struct ConfigArg {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// Write the manual pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The folder to write man/ and completions/ into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Create the gateway's transfer key and log key, and write their public
     /// halves to the media folder for the county's verifier.
     Init {

@@ -88,6 +88,15 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let clock = SystemClock;
     match cli.command {
+        Command::GenerateDocs { out } => {
+            let files = shared::cli_docs::write(
+                <Cli as clap::CommandFactory>::command(),
+                env!("CARGO_BIN_NAME"),
+                &out,
+            )?;
+            println!("{} files written under {}", files.len(), out.display());
+            Ok(())
+        }
         Command::Init {
             data_dir,
             log_origin,

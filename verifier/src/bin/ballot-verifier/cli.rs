@@ -89,6 +89,13 @@ pub(crate) struct Cli {
 // Parsed once per run: the size of the largest variant does not matter.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
+    /// Write the manual pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The folder to write man/ and completions/ into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Create the election and witness keys, pin the gateway's keys, and write
     /// the signed election manifest and roster onto media for the gateway.
     Init {

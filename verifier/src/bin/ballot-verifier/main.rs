@@ -81,6 +81,15 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
     let clock = SystemClock;
     let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
+        Command::GenerateDocs { out } => {
+            let files = shared::cli_docs::write(
+                <Cli as clap::CommandFactory>::command(),
+                env!("CARGO_BIN_NAME"),
+                &out,
+            )?;
+            println!("{} files written under {}", files.len(), out.display());
+            Ok(ok)
+        }
         Command::Init {
             gateway_media,
             out_media,

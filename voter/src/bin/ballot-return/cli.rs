@@ -96,6 +96,13 @@ pub(crate) struct SendArgs {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum Command {
+    /// Write the manual pages and shell completions (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The folder to write man/ and completions/ into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Sign, seal and send your marked ballot; save the receipt.
     Send(Box<SendArgs>),
     /// Check that your ballots are still in the county's log, and what

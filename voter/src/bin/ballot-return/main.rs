@@ -572,6 +572,13 @@ fn main() -> std::process::ExitCode {
             Command::Card { card } => {
                 show_card(&card).map_err(|e| e.context("the card could not be read"))
             }
+            Command::GenerateDocs { out } => shared::cli_docs::write(
+                <Cli as clap::CommandFactory>::command(),
+                env!("CARGO_BIN_NAME"),
+                &out,
+            )
+            .map(|files| println!("{} files written under {}", files.len(), out.display()))
+            .map_err(|e| anyhow::Error::from(e).context("the documentation could not be written")),
         }
     });
     match result {
