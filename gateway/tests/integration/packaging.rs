@@ -13,7 +13,9 @@ fn packaging() -> PathBuf {
 /// The unit with its programs pointed at this checkout's (the installed
 /// paths do not exist here).
 fn unit_here(tmp: &Path, name: &str) -> PathBuf {
-    let text = std::fs::read_to_string(packaging().join("systemd").join(name)).unwrap();
+    let text = std::fs::read_to_string(packaging().join("systemd").join(name))
+        .or_else(|_| std::fs::read_to_string(packaging().join("systemd/crl-refresh").join(name)))
+        .unwrap();
     let text = text
         .replace(
             "/usr/bin/ballot-gateway",
