@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Send your marked ballot to your county election office over the
 /// internet, signed with your CAC and sealed so only the county can open it.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "ballot-return", version, about)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) command: Command,
