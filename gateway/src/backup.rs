@@ -59,7 +59,8 @@ pub struct Manifest {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileEntry {
-    /// Its path inside the backup, one of [`FILES`].
+    /// Its path inside the backup: `gateway.db`, `keys/transfer.key` or
+    /// `keys/log.key`.
     pub path: String,
     /// Its size in bytes.
     pub size: u64,
