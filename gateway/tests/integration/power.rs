@@ -91,10 +91,11 @@ async fn power_cuts_lose_no_acknowledged_ballot_and_no_bundle() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    // Enough different ballots that the log keeps growing over a long run
-    // (a voter's send of a ballot already logged is answered as a retry):
-    // a round takes about 500 uploads, and 100 rounds with 8 ballots per
-    // voter per cut filled the log by the sixth cut.
+    // Different ballots for a long run (a voter's send of a ballot already
+    // logged is answered as a retry, which must keep its receipt too): a
+    // round takes about 500 uploads, so with 40 per voter per cut the log
+    // of a 100-cut run grows for about its first third (with 8 it was full
+    // by the sixth cut).
     let per_voter = 150.max(cuts as usize * 40);
     let pools = crate::crash::ballot_pools(&w, per_voter);
     let seed: u64 = std::env::var("POWER_SEED")
