@@ -21,6 +21,7 @@
 //! voters' and auditors' checks report it. The operator must say so
 //! publicly; see `docs/operations.md`.
 
+use crate::export::fsync_dir;
 use crate::{sequencer, setup, store};
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -85,12 +86,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the folder {}", dir.display()))
-}
-
-fn fsync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("cannot flush the folder {}", dir.display()))
 }
 
 /// Streams `from` to the new file `to` (mode 0600), fsynced; returns its
@@ -353,7 +348,26 @@ pub fn restore(from: &Path, data_dir: &Path, clock: &dyn Clock) -> Result<Summar
     let result = (|| -> Result<Summary> {
         create_private_dir(&staging.join(setup::KEYS_DIR))?;
         for f in &m.files {
-            let (size, sha256) = copy_hashed(&from.join(&f.path), &staging.join(&f.path))?;
+            // A link, or a file of another size than listed, is refused
+            // before anything is copied (no unbounded copy of what a
+            // damaged or tampered backup holds).
+            let src = from.join(&f.path);
+            let meta = std::fs::symlink_metadata(&src)
+                .with_context(|| format!("{} is missing from the backup", f.path))?;
+            ensure!(
+                meta.file_type().is_file() && meta.len() == f.size,
+                "{} in the backup is not the file {MANIFEST} lists (a {} of {} bytes; listed \
+                 a file of {} bytes): the backup is damaged or was changed",
+                f.path,
+                if meta.file_type().is_file() {
+                    "file"
+                } else {
+                    "link or folder"
+                },
+                meta.len(),
+                f.size
+            );
+            let (size, sha256) = copy_hashed(&src, &staging.join(&f.path))?;
             ensure!(
                 size == f.size && sha256 == f.sha256,
                 "{} in the backup is not the file {MANIFEST} lists ({} bytes, SHA-256 {}; \

@@ -41,9 +41,11 @@ pub struct ExportSummary {
     pub witnessed: usize,
 }
 
-fn fsync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)?.sync_all()?;
-    Ok(())
+/// Flushes a folder's entries (a new or renamed file is durable only then).
+pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("cannot flush the folder {}", dir.display()))
 }
 
 fn write_file(path: &Path, data: &[u8]) -> Result<FileRef> {

@@ -149,6 +149,30 @@ async fn a_backup_taken_while_serving_restores_to_a_log_the_verifier_extends() {
         .path()
         .join(".restored-damaged.restore-partial")
         .exists());
+    // So is one whose key file became a link, or a database of another size.
+    let key = damaged.join("keys/log.key");
+    std::fs::remove_file(&key).unwrap();
+    std::os::unix::fs::symlink(backup.join("keys/log.key"), &key).unwrap();
+    std::fs::remove_file(&db).unwrap();
+    std::fs::copy(backup.join("gateway.db"), &db).unwrap();
+    let out = gateway_cmd(&["restore"], &bad_config, "--from", &damaged);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("link or folder"),
+        "{err}"
+    );
+    std::fs::remove_file(&key).unwrap();
+    std::fs::copy(backup.join("keys/log.key"), &key).unwrap();
+    let mut longer = std::fs::read(&db).unwrap();
+    longer.extend_from_slice(&[0; 4096]);
+    std::fs::write(&db, longer).unwrap();
+    let out = gateway_cmd(&["restore"], &bad_config, "--from", &damaged);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("damaged or was changed"),
+        "{err}"
+    );
+    assert!(!config.data_dir.exists());
 
     // The restore, into a new data folder.
     config.data_dir = tmp.path().join("restored");
