@@ -24,6 +24,7 @@ pub mod pgp;
 pub mod pins;
 pub mod pki;
 pub mod policy;
+pub mod printed;
 pub mod receipt;
 pub mod roster;
 pub mod signed;

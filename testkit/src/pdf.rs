@@ -80,3 +80,74 @@ fn write(objects: &[String], trailer_extra: &str) -> Vec<u8> {
     );
     out
 }
+
+/// A PDF as poppler reads it: its text (`pdftotext -layout`) and each
+/// page rendered to PNG (`pdftoppm`, 100 dpi), written beside `pdf`.
+#[derive(Debug)]
+pub struct Rendered {
+    /// The text of every page.
+    pub text: String,
+    /// The PNG of each page, in order.
+    pub pages: Vec<std::path::PathBuf>,
+}
+
+/// Renders `pdf` with poppler's tools; `Err` says why it cannot here
+/// (poppler-utils not installed: the caller prints SKIPPED), and a PDF
+/// poppler refuses panics the test with poppler's own words.
+pub fn render(pdf: &std::path::Path) -> Result<Rendered, String> {
+    use std::process::Command;
+    let have = |tool: &str| {
+        Command::new(tool)
+            .arg("-v")
+            .output()
+            .map(|o| o.status.success() || !o.stderr.is_empty())
+            .unwrap_or(false)
+    };
+    if !have("pdftoppm") || !have("pdftotext") {
+        return Err("pdftoppm and pdftotext (Debian's poppler-utils) are not installed".into());
+    }
+    let text = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(pdf)
+        .arg("-")
+        .output()
+        .map_err(|e| e.to_string())?;
+    assert!(
+        text.status.success(),
+        "pdftotext refused {}: {}",
+        pdf.display(),
+        String::from_utf8_lossy(&text.stderr)
+    );
+    let prefix = pdf.with_extension("page");
+    let png = Command::new("pdftoppm")
+        .args(["-png", "-r", "100"])
+        .arg(pdf)
+        .arg(&prefix)
+        .output()
+        .map_err(|e| e.to_string())?;
+    assert!(
+        png.status.success() && png.stderr.is_empty(),
+        "pdftoppm on {}: {}",
+        pdf.display(),
+        String::from_utf8_lossy(&png.stderr)
+    );
+    let dir = pdf.parent().unwrap_or(std::path::Path::new("."));
+    let stem = prefix
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut pages: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{stem}-")))
+                && p.extension().is_some_and(|x| x == "png")
+        })
+        .collect();
+    pages.sort();
+    Ok(Rendered {
+        text: String::from_utf8_lossy(&text.stdout).into_owned(),
+        pages,
+    })
+}

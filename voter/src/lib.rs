@@ -8,5 +8,6 @@
 
 pub mod card;
 pub mod client;
+pub mod printable;
 pub mod receipts;
 pub mod tls;

@@ -201,6 +201,21 @@ pub(super) fn report_text(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
             a.policies.join(", ")
         ));
     }
+    s.push_str("Revocation was checked with these CRLs:\n");
+    if o.crls.is_empty() {
+        s.push_str("  none\n");
+    }
+    for c in &o.crls {
+        s.push_str(&format!(
+            "  {}  {}\n      issued {}, next update {}, {} entries\n",
+            c.sha256,
+            c.issuer,
+            c.this_update,
+            c.next_update
+                .map_or_else(|| "none".to_owned(), |t| t.to_string()),
+            c.entries
+        ));
+    }
     s.push_str(&format!(
         "The list of voters and the status of each ballot is in voters.csv.\n\
          The signed status file for the gateway is {}.\n\
@@ -238,6 +253,13 @@ pub(super) fn report_json(m: &ElectionManifest, o: &Outcome, cp: &SignedCheckpoi
             "sha256": a.sha256_hex(),
             "identity": a.identity.to_string(),
             "policies": a.policies,
+        })).collect::<Vec<_>>(),
+        "crls": o.crls.iter().map(|c| serde_json::json!({
+            "issuer": c.issuer,
+            "sha256": c.sha256,
+            "this_update": c.this_update.0,
+            "next_update": c.next_update.map(|t| t.0),
+            "entries": c.entries,
         })).collect::<Vec<_>>(),
         "log_size": cp.checkpoint.size,
         "log_root": hex::encode(cp.checkpoint.root),

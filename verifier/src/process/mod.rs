@@ -36,6 +36,7 @@ mod canvass;
 mod leaves;
 mod parallel;
 mod pdf;
+mod report_pdf;
 mod rules;
 mod timing;
 
@@ -45,6 +46,7 @@ use canvass::{report_json, report_text, sync_outputs, write_content, write_new, 
 use leaves::{leaf_at, voter_ids, Leaf};
 use parallel::in_parallel;
 use rand::seq::SliceRandom;
+use report_pdf::report_pdf;
 use rules::{check, counted_leaf, Decision};
 use rusqlite::Connection;
 use sequoia_openpgp::crypto::Password;
@@ -358,6 +360,23 @@ pub struct Outcome {
     pub counted_though_revoked_later: Vec<(String, u64, shared::clock::UnixTime)>,
     /// The trust anchors voters were validated with (all pinned).
     pub anchors: Vec<shared::manifest::PinnedAnchor>,
+    /// The CRLs revocation was checked with.
+    pub crls: Vec<CrlUsed>,
+}
+
+/// A CRL a run used, for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlUsed {
+    /// Its issuer's name.
+    pub issuer: String,
+    /// thisUpdate and nextUpdate.
+    pub this_update: shared::clock::UnixTime,
+    /// nextUpdate, if it has one.
+    pub next_update: Option<shared::clock::UnixTime>,
+    /// How many certificates it lists.
+    pub entries: usize,
+    /// SHA-256 of the file, in hex.
+    pub sha256: String,
 }
 
 /// Whether a run wrote the ballots' contents.
@@ -448,10 +467,24 @@ pub fn process(
     // certificates only it would have covered stop the run ("revocation
     // status unknown").
     let mut crl_alarms = Vec::new();
+    let mut crls_used = Vec::new();
     let crls: Vec<Vec<u8>> = crls
         .into_iter()
         .filter(|c| match shared::pki::crl_info(c) {
-            Ok(_) => true,
+            Ok(info) => {
+                crls_used.push(CrlUsed {
+                    issuer: info.issuer,
+                    this_update: shared::clock::UnixTime(
+                        u64::try_from(info.this_update).unwrap_or(0),
+                    ),
+                    next_update: info
+                        .next_update
+                        .map(|t| shared::clock::UnixTime(u64::try_from(t).unwrap_or(0))),
+                    entries: info.entries,
+                    sha256: hex::encode(Sha256::digest(c)),
+                });
+                true
+            }
             Err(e) => {
                 crl_alarms.push(format!(
                     "CRL REFUSED: the CRL with SHA-256 {} was not used: {e}",
@@ -724,6 +757,7 @@ pub fn process(
         total,
         out_dir: out_dir.to_path_buf(),
         anchors: anchors_used,
+        crls: crls_used,
         late_by_witnesses_only,
         alarms: rule
             .alarms(total, late_by_witnesses_only)
@@ -789,6 +823,11 @@ pub fn process(
     flusher.send(write_new(
         &tmp.join("report.txt"),
         report_text(inputs.manifest, &outcome, &cp).as_bytes(),
+        fixed_time,
+    )?)?;
+    flusher.send(write_new(
+        &tmp.join("report.pdf"),
+        &report_pdf(inputs.manifest, &outcome, &cp)?,
         fixed_time,
     )?)?;
     flusher.send(write_new(

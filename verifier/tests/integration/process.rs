@@ -542,6 +542,52 @@ fn every_reason_is_decided_and_no_output_links_a_voter_to_a_ballot() {
         report.contains("revoked after the ballot was received"),
         "{report}"
     );
+    // Issue 17, part 3: the report the board prints and signs says the
+    // same, read back by poppler (another PDF implementation) and drawn.
+    let pdf = out.join("report.pdf");
+    assert!(std::fs::read(&pdf).unwrap().starts_with(b"%PDF-"));
+    let root = hex::encode(cp.checkpoint.root);
+    match testkit::pdf::render(&pdf) {
+        Err(why) => println!("SKIPPED reading report.pdf back: {why}"),
+        Ok(r) => {
+            let text = r.text.split_whitespace().collect::<Vec<_>>().join(" ");
+            for want in [
+                manifest.title.as_str(),
+                "Alarms for the board",
+                "1 alarm(s): look into each before certifying.",
+                "RELABELLED BALLOTS",
+                "Ballots received and logged 14",
+                "Accepted (to be counted) 3",
+                "Superseded by a later ballot 1",
+                "Rejected 10",
+                "certificate had been revoked before the ballot was received",
+                "came from a card revoked after the ballot was received",
+                "voter V-RICK",
+                "14 entries",
+                root.as_str(),
+                outcome.anchors[0].sha256_hex().as_str(),
+                outcome.crls[0].sha256.as_str(),
+                "Board member: signature",
+            ] {
+                assert!(
+                    text.contains(want),
+                    "report.pdf lacks {want:?}:\n{}",
+                    r.text
+                );
+            }
+            assert!(!text.contains("counts"), "ballot content in report.pdf");
+            assert!(!r.pages.is_empty());
+            for page in &r.pages {
+                let png = std::fs::read(page).unwrap();
+                assert!(
+                    png.starts_with(b"\x89PNG") && png.len() > 5_000,
+                    "{}",
+                    page.display()
+                );
+            }
+            println!("report.pdf: {} page(s) rendered", r.pages.len());
+        }
+    }
     // A second run refuses to overwrite.
     assert!(process(&v, &inputs, &out, &clock, &mut |_, _, _| {}).is_err());
 }
@@ -1202,6 +1248,7 @@ fn canvass_outputs_are_private_and_built_in_a_folder_no_one_can_predict() {
     for f in [
         "voters.csv",
         "report.txt",
+        "report.pdf",
         "report.json",
         "status.signed",
         "ballots/INDEX.csv",

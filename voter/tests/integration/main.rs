@@ -147,6 +147,61 @@ async fn a_voter_sends_and_checks_with_the_real_program() {
     assert!(text.contains(&format!("{}: election", files[0])), "{text}");
     assert!(text.contains("entry 1, received 20"), "{text}");
 
+    // Issue 17, part 3: the receipt on paper, read back by poppler.
+    let printed = as_user(w.dir.path(), GATEWAY_CA)
+        .args(["print", "--out", "."])
+        .output()
+        .unwrap();
+    let text = said(&printed);
+    assert!(printed.status.success(), "{text}");
+    let pdf = w.dir.path().join(files[0].replace(".json", ".pdf"));
+    let saved: voter::client::SavedReceipt =
+        serde_json::from_slice(&std::fs::read(folder.join(&files[0])).unwrap()).unwrap();
+    match testkit::pdf::render(&pdf) {
+        Err(why) => println!("SKIPPED reading the printed receipt back: {why}"),
+        Ok(r) => {
+            assert_eq!(r.pages.len(), 1, "one page: {}", r.text);
+            let flat = r.text.split_whitespace().collect::<Vec<_>>().join(" ");
+            for want in [
+                "Receipt for your returned ballot",
+                "written into the county's public log as entry number 0",
+                "It does not show how you voted",
+                saved.message_sha256.as_str(),
+                "ballot-return status",
+                "The county's ballot-audit program is the authoritative check",
+                "tlog-proof",
+            ] {
+                assert!(
+                    flat.contains(want),
+                    "the receipt lacks {want:?}:\n{}",
+                    r.text
+                );
+            }
+            // Every line of the receipt is on the paper (long lines broken
+            // at the margin).
+            let squeezed: String = r.text.split_whitespace().collect();
+            for line in saved.receipt.lines().filter(|l| !l.is_empty()) {
+                let line: String = line.split_whitespace().collect();
+                assert!(
+                    squeezed.contains(&line),
+                    "{line:?} not on the paper:\n{}",
+                    r.text
+                );
+            }
+        }
+    }
+    // Printing again does not overwrite the paper copy.
+    let again_printed = as_user(w.dir.path(), GATEWAY_CA)
+        .args(["print", "--out", "."])
+        .output()
+        .unwrap();
+    assert!(!again_printed.status.success());
+    assert!(
+        said(&again_printed).contains("exists"),
+        "{}",
+        said(&again_printed)
+    );
+
     let text = said(&status);
     assert!(status.status.success(), "{text}");
     // Witnesses down: the voter is told each ballot is logged, not yet

@@ -118,6 +118,18 @@ pub(crate) enum Command {
         #[command(flatten)]
         receipts: ReceiptsArgs,
     },
+    /// Write a receipt as a one-page PDF to print and keep: every receipt
+    /// in your receipts folder, or the files given, each beside its file
+    /// (or in --out).
+    Print {
+        /// Receipt files; all of your receipts folder if none are given.
+        files: Vec<PathBuf>,
+        /// The folder to write the PDFs into.
+        #[arg(long, value_name = "FOLDER")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        receipts: ReceiptsArgs,
+    },
     /// List the receipts you have kept.
     Receipts {
         #[command(flatten)]

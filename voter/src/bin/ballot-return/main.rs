@@ -405,6 +405,28 @@ async fn send(args: SendArgs) -> Result<()> {
 }
 
 /// The receipts to check: the files given, or every one in the folder.
+/// Each receipt as a printable PDF, beside its file or in `out`; an
+/// existing PDF is not overwritten.
+fn print_receipts(files: &[PathBuf], out: Option<&Path>, args: &ReceiptsArgs) -> Result<()> {
+    for (path, saved) in receipts_to_check(files, args)? {
+        let pdf = voter::printable::receipt_pdf(&saved)
+            .with_context(|| format!("cannot lay out {}", path.display()))?;
+        let target = match out {
+            Some(dir) => dir.join(path.with_extension("pdf").file_name().unwrap_or_default()),
+            None => path.with_extension("pdf"),
+        };
+        shared::files::write_new(&target, &pdf, 0o600)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        println!(
+            "Entry {} of election {}: {}",
+            saved.leaf_index,
+            shared::text::printable(&saved.election_id),
+            target.display()
+        );
+    }
+    Ok(())
+}
+
 fn receipts_to_check(
     files: &[PathBuf],
     args: &ReceiptsArgs,
@@ -566,6 +588,12 @@ fn main() -> std::process::ExitCode {
             } => status(files, ca, receipts)
                 .await
                 .map_err(|e| e.context("the check did not complete")),
+            Command::Print {
+                files,
+                out,
+                receipts,
+            } => print_receipts(&files, out.as_deref(), &receipts)
+                .map_err(|e| e.context("the receipts could not be written as PDF")),
             Command::Receipts { receipts } => {
                 list_receipts(receipts).map_err(|e| e.context("the receipts could not be listed"))
             }
