@@ -30,6 +30,11 @@ pub const STATUS_FILE: &str = "/v1/status-file";
 /// `GET`, with the voter's client certificate: the caller's own roster
 /// entry, a [`VoterAnswer`] (what `ballot-return send` puts in the ballot).
 pub const VOTER: &str = "/v1/voter";
+/// `GET`: what an observer's page shows, an [`ObserverAnswer`] (public, no
+/// certificate needed).
+pub const OBSERVER: &str = "/v1/observer";
+/// `GET`: the observer's page (HTML), with its script and style beside it.
+pub const OBSERVER_PAGE: &str = "/";
 /// `GET` on the health listener: a [`HealthAnswer`].
 pub const HEALTH: &str = "/healthz";
 /// The media type of an upload's body.
@@ -76,6 +81,65 @@ impl ReceiptAnswer {
     pub fn salt_bytes(&self) -> Option<[u8; 32]> {
         hex::decode(&self.salt).ok()?.try_into().ok()
     }
+}
+
+/// The answer to `GET /v1/observer`: the public facts of the election and
+/// its log, for the observer's page. Everything in it is the gateway's
+/// word, but the checkpoints and keys can be checked: the checkpoints are
+/// signed notes, and the keys are the signed manifest's (served whole at
+/// `/v1/election`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserverAnswer {
+    /// The election id.
+    pub election_id: String,
+    /// Its title.
+    pub title: String,
+    /// The county or state.
+    pub jurisdiction: String,
+    /// When ballots are first accepted (RFC 3339).
+    pub opens_at: String,
+    /// The deadline (RFC 3339).
+    pub closes_at: String,
+    /// The fingerprint of the election key that signed the manifest.
+    pub election_fingerprint: String,
+    /// The log's origin line.
+    pub log_origin: String,
+    /// The log's verifier key (C2SP signed-note vkey).
+    pub log_key: String,
+    /// The witnesses the manifest names, and how many must cosign.
+    pub witnesses: Vec<ObserverWitness>,
+    /// How many witnesses must cosign a checkpoint.
+    pub witness_quorum: u8,
+    /// The latest signed checkpoint, if the log has one.
+    pub checkpoint: Option<String>,
+    /// The latest checkpoint a quorum of witnesses cosigned, if any.
+    pub witnessed: Option<String>,
+    /// Counts from the latest status file the gateway imported, if any.
+    pub status: Option<ObserverCounts>,
+}
+
+/// A witness as the manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserverWitness {
+    /// Its name (the vkey's name).
+    pub name: String,
+    /// Its cosigner key (vkey).
+    pub key: String,
+}
+
+/// The counts of the latest status file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObserverCounts {
+    /// Ballots the status file decides (the log size it covers).
+    pub ballots: u64,
+    /// Valid (counted or replaced by the same voter's later ballot: the
+    /// public file does not say which).
+    pub valid: u64,
+    /// Rejected, by reason name, in the order of the reason codes.
+    pub rejected: Vec<(String, u64)>,
 }
 
 /// The answer to `GET /v1/voter` (`200`): the roster entry of the voter

@@ -11,6 +11,7 @@
 // Test support: a failed setup step should stop the test with its error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+pub mod browser;
 pub mod election;
 pub mod hostile;
 pub mod lazyfs;

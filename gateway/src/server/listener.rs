@@ -189,10 +189,22 @@ async fn serve_connection<S>(
                 } else {
                     state.server.request_timeout_secs
                 });
-                let r = match tokio::time::timeout(timeout, handle(req, &state, &info)).await {
+                let mut r = match tokio::time::timeout(timeout, handle(req, &state, &info)).await {
                     Ok(r) => r,
                     Err(_) => Refusal::from(ErrorCode::RequestTimeout).response(),
                 };
+                if last {
+                    // The last answer says so itself: hyper then closes
+                    // the connection once it is written, and never reads
+                    // a request past the budget, however quickly the
+                    // client sends it (the graceful shutdown below may
+                    // come after that request was read, on a busy
+                    // machine).
+                    r.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
                 Ok::<_, std::convert::Infallible>(r)
             }
         })

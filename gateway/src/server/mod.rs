@@ -20,6 +20,7 @@ mod auth;
 mod election;
 mod health;
 mod listener;
+mod observer;
 mod rate;
 mod refusal;
 mod routes;

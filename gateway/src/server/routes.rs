@@ -170,6 +170,10 @@ async fn route(
             | ["v1", "log", ..]
             | ["v1", "status-file"],
         ) => Err(ErrorCode::MethodNotAllowed.into()),
+        (&Method::GET, api::OBSERVER, _) => super::observer::answer(state),
+        (&Method::GET, page, _) => {
+            super::observer::asset(page).ok_or_else(|| ErrorCode::NotFound.into())
+        }
         _ => Err(ErrorCode::NotFound.into()),
     }
 }

@@ -13,6 +13,7 @@ mod crash;
 mod disk;
 mod fixture;
 mod metrics;
+mod observer_page;
 mod packaging;
 mod power;
 mod reload;

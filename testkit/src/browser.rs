@@ -1,0 +1,191 @@
+//! A real browser for the page tests: Debian's Chromium, headless, driven
+//! through WebDriver (its chromedriver) by fantoccini. Screenshots go to
+//! `target/screenshots/`, where the README's images are taken from
+//! (`scripts/screenshots` copies them to `docs/screenshots/`).
+
+use base64::prelude::*;
+use fantoccini::{Client, ClientBuilder};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub use fantoccini::Locator;
+
+/// A browser session and the chromedriver behind it (killed on drop).
+pub struct Browser {
+    /// The WebDriver session.
+    pub client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Browser")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn found(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// The folder screenshots are written to.
+pub fn screenshots_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("screenshots")
+}
+
+/// The base64 SHA-256 of a certificate's public key, as Chromium's
+/// `--ignore-certificate-errors-spki-list` takes it: the browser then
+/// trusts that one server key (the development gateway's) and no other.
+pub fn spki_pin(cert_pem: &[u8]) -> String {
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(cert_pem)
+        .map(|c: rustls_pki_types::CertificateDer<'static>| c.to_vec())
+        .expect("a PEM certificate");
+    let cert = x509_spki(&der);
+    BASE64_STANDARD.encode(Sha256::digest(cert))
+}
+
+/// The DER of a certificate's SubjectPublicKeyInfo.
+fn x509_spki(der: &[u8]) -> Vec<u8> {
+    use der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(der).expect("a certificate");
+    cert.tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .expect("SPKI encodes")
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium that trusts the server
+    /// key `spki_pin` ([`spki_pin`]). `Err` says why it cannot run here
+    /// (Chromium or chromedriver not installed): the caller prints SKIPPED.
+    pub async fn start(spki_pin: &str) -> Result<Browser, String> {
+        let (Some(chromium), Some(driver)) = (found("chromium"), found("chromedriver")) else {
+            return Err(
+                "chromium and chromedriver (Debian's chromium, chromium-driver) are not installed"
+                    .into(),
+            );
+        };
+        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let mut child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start chromedriver: {e}"))?;
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-extensions".into(),
+            "--hide-scrollbars".into(),
+            "--window-size=1000,1300".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+            format!("--ignore-certificate-errors-spki-list={spki_pin}"),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": chromium, "args": args }),
+        );
+        // chromedriver takes a moment to listen; on a loaded machine more.
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = String::new();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("chromedriver ended at once ({status})"));
+            }
+            match ClientBuilder::rustls()
+                .map_err(|e| e.to_string())?
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Ok(Browser {
+                        client,
+                        driver: child,
+                        _profile: profile,
+                    })
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        Err(format!("could not open a browser session: {last}"))
+    }
+
+    /// Writes a screenshot of the window as `name`.png.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let dir = screenshots_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    /// Writes a screenshot as `name`.png with the element `css` scrolled
+    /// into view (its bottom at the window's).
+    pub async fn screenshot_at(&self, name: &str, css: &str) -> PathBuf {
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView({block: 'end'});",
+                vec![serde_json::Value::from(css)],
+            )
+            .await
+            .unwrap();
+        self.screenshot(name).await
+    }
+
+    /// The text of the first element matching `css`, once it shows
+    /// `wanted` (waiting at most 60 s: a loaded machine is slow); panics
+    /// with what it showed instead.
+    pub async fn wait_text(&self, css: &str, wanted: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..600 {
+            if let Ok(e) = self.client.find(Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if t.contains(wanted) {
+                        return t;
+                    }
+                    last = t;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{css} never showed {wanted:?}; it showed {last:?}");
+    }
+
+    /// Ends the session.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
