@@ -72,7 +72,7 @@ fn x509_spki(der: &[u8]) -> Vec<u8> {
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium that trusts the server
-    /// key `spki_pin` ([`spki_pin`]). `Err` says why it cannot run here
+    /// key `spki_pin` ([`spki_pin`]; empty for none). `Err` says why it cannot run here
     /// (Chromium or chromedriver not installed): the caller prints SKIPPED.
     pub async fn start(spki_pin: &str) -> Result<Browser, String> {
         let (Some(chromium), Some(driver)) = (found("chromium"), found("chromedriver")) else {
@@ -93,7 +93,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start chromedriver: {e}"))?;
-        let args = vec![
+        let args: Vec<String> = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -107,8 +107,11 @@ impl Browser {
             "--hide-scrollbars".into(),
             "--window-size=1000,1300".into(),
             format!("--user-data-dir={}", profile.path().display()),
-            format!("--ignore-certificate-errors-spki-list={spki_pin}"),
         ];
+        let mut args = args;
+        if !spki_pin.is_empty() {
+            args.push(format!("--ignore-certificate-errors-spki-list={spki_pin}"));
+        }
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),

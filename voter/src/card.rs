@@ -189,6 +189,12 @@ impl Pin {
         Ok(Pin(line))
     }
 
+    /// A PIN the voter typed into `ballot-return`'s own page (which hands
+    /// it over once and keeps no copy).
+    pub fn typed(pin: Zeroizing<String>) -> Pin {
+        Pin(pin)
+    }
+
     fn auth(&self) -> AuthPin {
         AuthPin::from(self.0.as_str().to_owned())
     }

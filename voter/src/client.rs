@@ -645,6 +645,28 @@ pub fn parse_address(url: &str) -> Result<(String, u16)> {
     Ok((host, port))
 }
 
+/// The ballot's media type from its file name: `.pdf` a marked PDF
+/// ballot, `.json` a selections file.
+pub fn media_type_for_name(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    match ext.as_str() {
+        "pdf" => Some(shared::ballot::MEDIA_PDF),
+        "json" => Some(shared::ballot::MEDIA_SELECTIONS),
+        _ => None,
+    }
+}
+
+/// The file name extension of a media type (for the voter's file picker).
+pub fn extension_for(media_type: &str) -> &'static str {
+    if media_type.eq_ignore_ascii_case(shared::ballot::MEDIA_PDF) {
+        ".pdf"
+    } else if media_type.eq_ignore_ascii_case(shared::ballot::MEDIA_SELECTIONS) {
+        ".json"
+    } else {
+        ""
+    }
+}
+
 /// What `ballot-return` saves after a successful upload.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SavedReceipt {

@@ -8,6 +8,8 @@
 
 pub mod card;
 pub mod client;
+pub mod page;
 pub mod printable;
 pub mod receipts;
+pub mod signing;
 pub mod tls;

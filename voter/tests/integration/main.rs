@@ -281,4 +281,5 @@ fn a_mistyped_fingerprint_is_refused_before_anything_is_sent() {
 }
 
 mod card;
+mod page;
 mod poor_link;

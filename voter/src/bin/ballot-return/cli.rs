@@ -10,12 +10,13 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "ballot-return", version, about)]
 pub(crate) struct Cli {
+    /// What to do; with none, the page opens in your browser (`open`).
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub(crate) command: Option<Command>,
 }
 
 /// How the gateway is trusted, and, for development, a key in a file.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Default)]
 pub(crate) struct Connection {
     /// The certificate authority of the gateway's TLS certificate (PEM),
     /// for test setups; otherwise this computer's trust store is used.
@@ -33,7 +34,7 @@ pub(crate) struct Connection {
 }
 
 /// Where receipts are kept.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Default)]
 pub(crate) struct ReceiptsArgs {
     /// The receipts folder; your own data folder's ballot-return/receipts
     /// if not given.
@@ -42,7 +43,7 @@ pub(crate) struct ReceiptsArgs {
 }
 
 /// Which card, and how to reach it.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Default)]
 pub(crate) struct CardArgs {
     /// The card software's PKCS #11 module (OpenSC, ActivClient); found in
     /// the usual places if not given.
@@ -56,6 +57,27 @@ pub(crate) struct CardArgs {
     /// or the environment.
     #[arg(long)]
     pub(crate) pin_fd: Option<u32>,
+}
+
+/// What `open` takes: all optional.
+#[derive(clap::Args, Debug, Default)]
+pub(crate) struct OpenArgs {
+    /// The gateway address from your ballot instructions, to fill in.
+    pub(crate) gateway: Option<String>,
+    /// The election key fingerprint from your instructions, to fill in.
+    pub(crate) election_fingerprint: Option<String>,
+    #[command(flatten)]
+    pub(crate) conn: Connection,
+    #[command(flatten)]
+    pub(crate) card: CardArgs,
+    #[command(flatten)]
+    pub(crate) receipts: ReceiptsArgs,
+    /// How many times to try on a poor connection.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) attempts: u32,
+    /// Print the page's one-time address instead of opening a browser.
+    #[arg(long)]
+    pub(crate) no_browser: bool,
 }
 
 /// What `send` needs.
@@ -103,6 +125,10 @@ pub(crate) enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Open ballot-return's page in your browser (what running it with no
+    /// command does): it walks you through sending your ballot and checking
+    /// on it later. It is served on this computer only (127.0.0.1).
+    Open(Box<OpenArgs>),
     /// Sign, seal and send your marked ballot; save the receipt.
     Send(Box<SendArgs>),
     /// Check that your ballots are still in the county's log, and what

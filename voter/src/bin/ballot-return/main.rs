@@ -5,7 +5,7 @@ mod cli;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{CardArgs, Cli, Command, Connection, ReceiptsArgs, SendArgs};
+use cli::{CardArgs, Cli, Command, Connection, OpenArgs, ReceiptsArgs, SendArgs};
 use rustls_pki_types::CertificateDer;
 use std::cell::RefCell;
 use std::io::IsTerminal;
@@ -34,30 +34,14 @@ fn credentials(
     let (Some(cert_path), Some(key_path)) = (&conn.cert, &conn.key) else {
         return with_card(url, card, roots, extra);
     };
-    let mut chain = shared::pki::tls_chain_from_pem(&read(cert_path, "your certificate")?)?;
     let key_pem = zeroize::Zeroizing::new(read(key_path, "your key")?);
-    let tls_key = shared::pki::tls_key_from_pem(&key_pem)?;
-    let signing_key = shared::cms::VoterKey::from_pem(&key_pem).context("your key cannot sign")?;
-    let cert = chain
-        .first()
-        .map(|c| c.to_vec())
-        .context("your certificate file is empty")?;
-    let others: Vec<Vec<u8>> = chain
-        .iter()
-        .skip(1)
-        .chain(extra.iter())
-        .map(|c| c.to_vec())
-        .collect();
-    chain.extend(extra);
-    let tls = voter::tls::client_config(roots, Some((chain, tls_key)), &[b"http/1.1"])?;
-    Ok((
-        Gateway::new(url, tls)?,
-        Credentials {
-            cert,
-            chain: others,
-            key: Box::new(signing_key),
-        },
-    ))
+    voter::signing::from_pem(
+        url,
+        &read(cert_path, "your certificate")?,
+        &key_pem,
+        extra,
+        roots,
+    )
 }
 
 /// The credentials of the voter's card: the PIN is asked once and tried
@@ -97,24 +81,7 @@ fn with_card(
         "The card logs in with '{}' and signs your ballot with '{}'.",
         auth.label, signing.label
     );
-    let tls_key = Arc::new(c.key(auth, "PIV Authentication", Some(pin.clone()))?);
-    let sign_key = c.key(signing, "Digital Signature", Some(pin))?;
-    let mut chain = vec![CertificateDer::from(auth.der.clone())];
-    chain.extend(extra.iter().cloned());
-    let tls = voter::tls::client_config_with_key(
-        roots,
-        chain,
-        Arc::new(card::TlsKey(tls_key)),
-        &[b"http/1.1"],
-    )?;
-    Ok((
-        Gateway::new(url, tls)?,
-        Credentials {
-            cert: signing.der.clone(),
-            chain: extra.iter().map(|c| c.to_vec()).collect(),
-            key: Box::new(sign_key),
-        },
-    ))
+    voter::signing::from_card(url, &c, pin, extra, roots)
 }
 
 fn show_card(args: &CardArgs) -> Result<()> {
@@ -404,7 +371,63 @@ async fn send(args: SendArgs) -> Result<()> {
     Ok(())
 }
 
-/// The receipts to check: the files given, or every one in the folder.
+/// Serves the voter's page until the voter closes it.
+async fn open(args: OpenArgs) -> Result<()> {
+    let OpenArgs {
+        gateway,
+        election_fingerprint,
+        conn,
+        card,
+        receipts,
+        attempts,
+        no_browser,
+    } = args;
+    let pem = match (conn.cert, conn.key) {
+        (Some(c), Some(k)) => Some((c, k)),
+        _ => None,
+    };
+    let serving = voter::page::serve(voter::page::Options {
+        gateway,
+        fingerprint: election_fingerprint,
+        ca: conn.ca,
+        pem,
+        chain: conn.chain,
+        pkcs11_module: card.pkcs11_module,
+        card_label: card.card_label,
+        receipts: receipts_folder(&receipts)?,
+        attempts,
+    })
+    .await?;
+    // The address carries a one-time token: printed for the voter only
+    // when asked, never put on another program's command line.
+    let _forwarder = if no_browser {
+        println!("Open this address in your browser (it works once, on this computer only):");
+        println!("{}", serving.url);
+        None
+    } else {
+        match voter::page::open_browser(&serving.url) {
+            Ok(f) => {
+                println!(
+                    "ballot-return's page is open in your browser (http://127.0.0.1:{}).",
+                    serving.port
+                );
+                Some(f)
+            }
+            Err(e) => {
+                println!("Your browser could not be opened ({e:#}). Open this address in it (it works once, on this computer only):");
+                println!("{}", serving.url);
+                None
+            }
+        }
+    };
+    println!("Keep this window open while you use the page; close it with the page's Close button or Ctrl+C.");
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    serving
+        .done
+        .await
+        .map_err(|e| anyhow::anyhow!("the page stopped: {e}"))
+}
+
 /// Each receipt as a printable PDF, beside its file or in `out`; an
 /// existing PDF is not overwritten.
 fn print_receipts(files: &[PathBuf], out: Option<&Path>, args: &ReceiptsArgs) -> Result<()> {
@@ -427,6 +450,7 @@ fn print_receipts(files: &[PathBuf], out: Option<&Path>, args: &ReceiptsArgs) ->
     Ok(())
 }
 
+/// The receipts to check: the files given, or every one in the folder.
 fn receipts_to_check(
     files: &[PathBuf],
     args: &ReceiptsArgs,
@@ -577,7 +601,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = rt.block_on(async {
-        match cli.command {
+        match cli.command.unwrap_or_else(|| Command::Open(Box::default())) {
+            Command::Open(args) => open(*args)
+                .await
+                .map_err(|e| e.context("the page could not be opened")),
             Command::Send(args) => send(*args)
                 .await
                 .map_err(|e| e.context("your ballot was NOT sent")),
