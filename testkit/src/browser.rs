@@ -28,8 +28,27 @@ impl std::fmt::Debug for Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver leads a process group of its own, which the browser
+        // it started joins: the whole group goes, even when a test panics
+        // before closing the session (a killed chromedriver alone leaves
+        // Chromium running).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// A program a test started, killed when the test ends however it ends.
+#[derive(Debug)]
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -86,7 +105,9 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .map_err(|e| e.to_string())?
             .port();
-        let mut child = Command::new(driver)
+        let mut child = Command::new(driver);
+        std::os::unix::process::CommandExt::process_group(&mut child, 0);
+        let mut child = child
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -187,8 +208,55 @@ impl Browser {
         panic!("{css} never showed {wanted:?}; it showed {last:?}");
     }
 
+    /// Visible text whose contrast with its background is below WCAG 2.1
+    /// AA (4.5:1, or 3:1 for large text: 24 px, or 18.66 px bold);
+    /// disabled controls are exempt, as WCAG says. Each as "text: ratio".
+    pub async fn contrast_failures(&self) -> Vec<String> {
+        let v = self
+            .client
+            .execute(CONTRAST, vec![])
+            .await
+            .expect("the contrast check runs");
+        serde_json::from_value(v).expect("a list of failures")
+    }
+
     /// Ends the session.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;
     }
 }
+
+/// The contrast check, run in the page (WCAG 2.1 relative luminance).
+const CONTRAST: &str = r#"
+const parse = (c) => {
+  const m = c.match(/rgba?\(([^)]+)\)/);
+  if (!m) return [0, 0, 0, 1];
+  const p = m[1].split(',').map((x) => parseFloat(x));
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
+const lum = ([r, g, b]) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (e) => {
+  for (let n = e; n; n = n.parentElement) {
+    const c = parse(getComputedStyle(n).backgroundColor);
+    if (c[3] > 0) return c;
+  }
+  return [255, 255, 255, 1];
+};
+const out = [];
+for (const e of document.body.querySelectorAll('*')) {
+  if (e.closest('[hidden]') || e.getClientRects().length === 0) continue;
+  if (e.disabled || e.closest('.visually-hidden')) continue;
+  const own = Array.from(e.childNodes).filter((n) => n.nodeType === 3 && n.textContent.trim()).map((n) => n.textContent.trim()).join(' ');
+  if (!own) continue;
+  const st = getComputedStyle(e);
+  const a = lum(parse(st.color)), b = lum(background(e));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const px = parseFloat(st.fontSize), bold = parseInt(st.fontWeight, 10) >= 700;
+  const need = (px >= 24 || (px >= 18.66 && bold)) ? 3 : 4.5;
+  if (ratio < need) out.push(own.slice(0, 60) + ': ' + ratio.toFixed(2));
+}
+return out;
+"#;

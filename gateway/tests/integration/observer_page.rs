@@ -107,6 +107,7 @@ async fn observers_see_the_log_and_check_receipts_in_their_browser() {
     let counts = b.wait_text("#counts", "Status").await;
     assert!(counts.contains("3 ballots"), "{counts}");
     b.screenshot("observer-1-log").await;
+    assert_eq!(b.contrast_failures().await, Vec::<String>::new());
 
     // Jane's genuine receipt.
     let said = check(&b, &jane.receipt).await;

@@ -7,8 +7,8 @@
 use gateway::config::Limits;
 use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use testkit::browser::{Browser, Locator};
+use std::process::{Command, Stdio};
+use testkit::browser::{Browser, KillOnDrop, Locator};
 use testkit::softhsm::{self, Carries};
 use testkit::world::World;
 
@@ -23,7 +23,7 @@ fn open_page(
     gateway: &str,
     fpr: &str,
     extra: &[std::ffi::OsString],
-) -> (Child, String) {
+) -> (KillOnDrop, String) {
     c.current_dir(dir)
         .args(["open", gateway, fpr, "--no-browser", "--ca", GATEWAY_CA])
         .args(["--receipts", "receipts"])
@@ -45,7 +45,7 @@ fn open_page(
     };
     // The rest of its output is not needed; keep the pipe drained.
     std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    (KillOnDrop(child), url)
 }
 
 async fn click(b: &Browser, id: &str) {
@@ -111,7 +111,7 @@ async fn a_voter_returns_a_ballot_through_the_page() {
     );
     let c = card.command(env!("CARGO_BIN_EXE_ballot-return"));
     let gateway = format!("https://localhost:{}", r.port);
-    let (mut child, url) = open_page(
+    let (child, url) = open_page(
         c,
         &dir,
         &gateway,
@@ -125,7 +125,7 @@ async fn a_voter_returns_a_ballot_through_the_page() {
         Ok(b) => b,
         Err(why) => {
             println!("SKIPPED the voter's page in a browser: {why}");
-            let _ = child.kill();
+            drop(child);
             r.stop().await;
             return;
         }
@@ -166,6 +166,7 @@ async fn a_voter_returns_a_ballot_through_the_page() {
         .await;
     assert!(facts.contains("Ballots accepted until"), "{facts}");
     b.screenshot("voter-2-declaration").await;
+    assert_eq!(b.contrast_failures().await, Vec::<String>::new());
     click(&b, "declaration-go").await;
     let e = b.wait_text("#error", "you must make the declaration").await;
     assert!(e.contains("I make this declaration"), "{e}");
@@ -240,6 +241,7 @@ async fn a_voter_returns_a_ballot_through_the_page() {
     assert!(e.contains("tries are left"), "{e}");
     b.wait_text("#card-tries", "few tries are left").await;
     b.screenshot("voter-4-wrong-pin").await;
+    assert_eq!(b.contrast_failures().await, Vec::<String>::new());
     assert_eq!(w.ballots_stored(), 0);
 
     // 5-6. The right PIN: sent, with progress, and the receipt.
@@ -252,6 +254,7 @@ async fn a_voter_returns_a_ballot_through_the_page() {
     let facts = b.wait_text("#receipt-facts", "Receipt saved as").await;
     assert!(facts.contains("receipts"), "{facts}");
     b.screenshot("voter-5-receipt").await;
+    assert_eq!(b.contrast_failures().await, Vec::<String>::new());
     assert_eq!(w.ballots_stored(), 1);
     let kept: Vec<_> = std::fs::read_dir(dir.join("receipts"))
         .unwrap()
@@ -323,7 +326,8 @@ async fn a_voter_returns_a_ballot_through_the_page() {
     );
     // The page's own Close button ends ballot-return.
     click(&b, "close").await;
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let mut child = child;
+    let status = tokio::task::spawn_blocking(move || child.0.wait())
         .await
         .unwrap()
         .unwrap();
@@ -358,22 +362,21 @@ async fn the_page_says_plainly_when_the_election_is_closed_or_the_gateway_is_dow
     // A closed election: said before anything else is asked.
     let c = Command::new(env!("CARGO_BIN_EXE_ballot-return"));
     let gateway = format!("https://localhost:{}", r.port);
-    let (mut child, url) = open_page(c, &dir, &gateway, &w.county.fpr, &dev);
+    let (child, url) = open_page(c, &dir, &gateway, &w.county.fpr, &dev);
     b.client.goto(&url).await.unwrap();
     visible(&b, "election").await;
     click(&b, "election-go").await;
     let e = b.wait_text("#error", "Voting closed at").await;
     assert!(e.contains("contact your election office"), "{e}");
     b.screenshot("voter-7-closed").await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 
     // A gateway that is down.
     let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = down.local_addr().unwrap().port();
     drop(down);
     let c = Command::new(env!("CARGO_BIN_EXE_ballot-return"));
-    let (mut child, url) = open_page(
+    let (child, url) = open_page(
         c,
         &dir,
         &format!("https://localhost:{port}"),
@@ -388,8 +391,75 @@ async fn the_page_says_plainly_when_the_election_is_closed_or_the_gateway_is_dow
         .await;
     assert!(e.contains(&format!("localhost:{port}")), "{e}");
     b.screenshot("voter-8-gateway-down").await;
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     b.close().await;
     r.stop().await;
+}
+
+/// With no command, `ballot-return` opens the page in the system browser
+/// (xdg-open here, a stand-in that records what it was given): the
+/// one-time address travels in a private file, never on a command line
+/// that other users of the computer can read.
+#[test]
+fn with_no_command_the_browser_opens_the_page_and_the_token_stays_off_command_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = dir.path().join("opened.log");
+    let opener = bin.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\nprintf 'arg %s\\nmode %s\\n' \"$*\" \"$(stat -c %a \"$1\")\" >> {log}\ncat \"$1\" >> {log}\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ballot-return"))
+        .env("PATH", path)
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let child = KillOnDrop(child);
+    let mut lines = std::io::BufReader::new(out).lines();
+    let said = lines.next().unwrap().unwrap();
+    assert!(
+        said.starts_with("ballot-return's page is open in your browser (http://127.0.0.1:"),
+        "{said}"
+    );
+    let opened = std::fs::read_to_string(&log).unwrap();
+    let arg = opened.lines().next().unwrap();
+    assert!(
+        arg.starts_with("arg /") && arg.ends_with("/open-ballot-return.html"),
+        "{opened}"
+    );
+    assert!(
+        !arg.contains("?t="),
+        "the token was on a command line: {arg}"
+    );
+    assert!(opened.contains("\nmode 600\n"), "{opened}");
+    let url = opened
+        .split("url=")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.contains("/?t="),
+        "{url}"
+    );
+    // It is the page's real one-time address: it works once.
+    assert_eq!(curl(&[&url]), "303");
+    assert_eq!(curl(&[&url]), "403");
+    drop(child);
 }
