@@ -422,6 +422,13 @@ fn county_staff_run_init_import_process_and_audit() {
         .args(["--out", "canvass-relative"]));
     assert_eq!(code, 3, "relative paths end like absolute ones:\n{out}");
     assert!(d.join("canvass-relative/report.txt").is_file());
+    assert!(
+        out.contains("The report to print, review and sign: canvass-relative/report.pdf"),
+        "{out}"
+    );
+    assert!(std::fs::read(d.join("canvass-relative/report.pdf"))
+        .unwrap()
+        .starts_with(b"%PDF-"));
 
     std::fs::write(d.join("receipt.tlog-proof"), &receipt).unwrap();
     // The consistency proof from the receipt's checkpoint (1 entry) to the

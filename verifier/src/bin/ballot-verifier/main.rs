@@ -300,6 +300,10 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let outcome =
                 verifier::process::process(&conn, &inputs, &out, &clock, &mut |d, t, _| p1(d, t))?;
             print!("{}", std::fs::read_to_string(out.join("report.txt"))?);
+            println!(
+                "\nThe report to print, review and sign: {}",
+                out.join("report.pdf").display()
+            );
             if !outcome.alarms.is_empty() {
                 println!("\nThe report opens with ALARMS for the board to look into before certifying; exit status 4 says so.");
                 return Ok(std::process::ExitCode::from(4));
