@@ -734,3 +734,20 @@ mod tempfile_like {
 fn gone() -> anyhow::Error {
     anyhow!("the sending stopped unexpectedly")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_decoded_and_compared_in_constant_time() {
+        assert_eq!(percent_decode("marked%20ballot.pdf"), "marked ballot.pdf");
+        assert_eq!(percent_decode("%C3%A9lection.pdf"), "élection.pdf");
+        // A stray or short escape is kept as it is.
+        assert_eq!(percent_decode("100%.pdf"), "100%.pdf");
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "abcd"));
+    }
+}

@@ -224,11 +224,26 @@ async fn a_voter_returns_a_ballot_through_the_page() {
         "is named like a application/pdf file but is not one",
     )
     .await;
+    // Dropped on the page (a drop event carrying a file, as the browser
+    // makes one when a file is dragged from the desktop).
+    let drop_file = |name: &str, text: &str| {
+        format!(
+            "const dt = new DataTransfer(); dt.items.add(new File([{text:?}], {name:?})); \
+             document.getElementById('drop').dispatchEvent(new DragEvent('drop', {{dataTransfer: dt, bubbles: true, cancelable: true}}));"
+        )
+    };
+    b.client
+        .execute(&drop_file("dropped.pdf", "%PDF-1.7 dropped"), vec![])
+        .await
+        .unwrap();
+    b.wait_text("#file-chosen", "dropped.pdf").await;
+    b.wait_text("#file-chosen", "is ready to be signed and sent")
+        .await;
+    // The file picker: the marked ballot replaces the dropped one.
     file.send_keys(&dir.join("ballot.pdf").display().to_string())
         .await
         .unwrap();
-    b.wait_text("#file-chosen", "is ready to be signed and sent")
-        .await;
+    b.wait_text("#file-chosen", "ballot.pdf (").await;
     click(&b, "ballot-go").await;
 
     // 4. The card, and a wrong PIN: told with the tries left, nothing sent.
