@@ -413,6 +413,33 @@ pub fn export(
     }))
 }
 
+/// The meta key of the imported status file's counts (JSON, a
+/// [`shared::api::ObserverCounts`]).
+pub const STATUS_COUNTS: &str = "status_counts";
+
+/// The counts the observer's page shows: valid, and rejected by reason in
+/// the order of the reason codes.
+fn status_counts(statuses: &[shared::status::Status]) -> shared::api::ObserverCounts {
+    let mut by_reason: std::collections::BTreeMap<u8, (String, u64)> = Default::default();
+    let mut valid = 0;
+    for s in statuses {
+        match s {
+            shared::status::Status::Valid => valid += 1,
+            shared::status::Status::Rejected(r) => {
+                by_reason
+                    .entry(r.code())
+                    .or_insert((r.name().to_owned(), 0))
+                    .1 += 1;
+            }
+        }
+    }
+    shared::api::ObserverCounts {
+        ballots: statuses.len() as u64,
+        valid,
+        rejected: by_reason.into_values().collect(),
+    }
+}
+
 /// `ballot-gateway import-status`: verifies the verifier's status file
 /// (signed by the election key; its checkpoint signed by this gateway's log
 /// key, cosigned by the verifier's witness key, and equal to a checkpoint
@@ -464,6 +491,12 @@ pub fn import_status(data_dir: &Path, file: &Path, clock: &dyn Clock) -> Result<
         }
     }
     store::meta_put(&tx, "status_file", &bytes)?;
+    // Counted once here, not on each request for the observer's page.
+    store::meta_put(
+        &tx,
+        STATUS_COUNTS,
+        &serde_json::to_vec(&status_counts(&status.statuses))?,
+    )?;
     store::record_event(
         &tx,
         &SecurityEvent {
@@ -480,4 +513,28 @@ pub fn import_status(data_dir: &Path, file: &Path, clock: &dyn Clock) -> Result<
         "imported the status of each of the {} ballot(s) the county decided",
         status.statuses.len()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::status::{Reason, Status};
+
+    #[test]
+    fn the_observer_counts_are_valid_and_rejections_by_reason_in_code_order() {
+        let c = super::status_counts(&[
+            Status::Rejected(Reason::AfterDeadline),
+            Status::Valid,
+            Status::Rejected(Reason::CertificateRevoked),
+            Status::Rejected(Reason::AfterDeadline),
+            Status::Valid,
+        ]);
+        assert_eq!((c.ballots, c.valid), (5, 2));
+        assert_eq!(
+            c.rejected,
+            vec![
+                ("certificate-revoked".to_owned(), 1),
+                ("after-deadline".to_owned(), 2)
+            ]
+        );
+    }
 }

@@ -35,6 +35,20 @@ pub const VOTER: &str = "/v1/voter";
 pub const OBSERVER: &str = "/v1/observer";
 /// `GET`: the observer's page (HTML), with its script and style beside it.
 pub const OBSERVER_PAGE: &str = "/";
+/// The headers of every page a browser shows (the observer's page on the
+/// gateway, the voter's page of `ballot-return`): the page may load and
+/// reach nothing but its own server, in no frame, and is never cached.
+pub const PAGE_HEADERS: [(&str, &str); 5] = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+         img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("cache-control", "no-store"),
+];
 /// `GET` on the health listener: a [`HealthAnswer`].
 pub const HEALTH: &str = "/healthz";
 /// The media type of an upload's body.

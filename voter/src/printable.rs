@@ -11,12 +11,10 @@ use shared::receipt::Receipt;
 pub fn receipt_pdf(saved: &SavedReceipt) -> Result<Vec<u8>> {
     let receipt =
         Receipt::parse(saved.receipt.as_bytes()).context("the saved receipt cannot be read")?;
-    let cp_body = receipt
-        .checkpoint
-        .split_once("\n\n")
-        .map_or(receipt.checkpoint.as_str(), |(body, _)| body);
-    let cp = Checkpoint::parse_text(&format!("{cp_body}\n"))
+    let note = shared::note::Note::parse(receipt.checkpoint.as_bytes())
         .context("the receipt's checkpoint cannot be read")?;
+    let cp =
+        Checkpoint::parse_text(note.text()).context("the receipt's checkpoint cannot be read")?;
     let mut p = shared::printed::Printed::new(
         "Receipt for your returned ballot",
         &format!(

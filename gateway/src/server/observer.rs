@@ -17,7 +17,6 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use shared::api::{ErrorCode, ObserverAnswer, ObserverCounts, ObserverWitness};
-use shared::status::Reason;
 
 const PAGE: &str = include_str!("observer/index.html");
 const SCRIPT: &str = include_str!("observer/observer.js");
@@ -26,12 +25,6 @@ const STYLE: &str = include_str!("observer/observer.css");
 /// The paths of the page's parts.
 pub(crate) const SCRIPT_PATH: &str = "/observer.js";
 pub(crate) const STYLE_PATH: &str = "/observer.css";
-
-/// Only this origin's script, style and connections; no frames, forms,
-/// plugins or base changes.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                   connect-src 'self'; img-src 'self'; base-uri 'none'; \
-                   form-action 'none'; frame-ancestors 'none'";
 
 /// One of the page's files, with the headers a static, public page wants.
 pub(crate) fn asset(path: &str) -> Option<Response<Full<Bytes>>> {
@@ -44,20 +37,9 @@ pub(crate) fn asset(path: &str) -> Option<Response<Full<Bytes>>> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    for (name, value) in shared::api::PAGE_HEADERS {
+        h.insert(name, HeaderValue::from_static(value));
+    }
     Some(r)
 }
 
@@ -89,7 +71,10 @@ pub(crate) fn answer(state: &AppState) -> Result<Response<Full<Bytes>>, Refusal>
             .map_err(unavailable)?
             .map(|f| String::from_utf8_lossy(&f).into_owned())
             .unwrap_or_default();
-        (fingerprint, counts(&c).map_err(unavailable)?)
+        let status = store::meta_get(&c, crate::export::STATUS_COUNTS)
+            .map_err(unavailable)?
+            .and_then(|b| serde_json::from_slice::<ObserverCounts>(&b).ok());
+        (fingerprint, status)
     };
     let witnesses = m
         .witnesses
@@ -117,40 +102,4 @@ pub(crate) fn answer(state: &AppState) -> Result<Response<Full<Bytes>>, Refusal>
             status,
         },
     ))
-}
-
-/// The counts of the imported status file, if one was imported.
-fn counts(c: &rusqlite::Connection) -> Result<Option<ObserverCounts>, store::StoreError> {
-    let mut stmt =
-        c.prepare("SELECT status, reason, COUNT(*) FROM statuses GROUP BY status, reason")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    let mut out = ObserverCounts {
-        ballots: 0,
-        valid: 0,
-        rejected: Vec::new(),
-    };
-    let mut by_code: Vec<(u8, String, u64)> = Vec::new();
-    for row in rows {
-        let (status, reason, n) = row?;
-        let n = u64::try_from(n).unwrap_or(0);
-        out.ballots += n;
-        let reason = u8::try_from(reason).ok().and_then(Reason::from_code);
-        match (status, reason) {
-            (4, _) => out.valid += n,
-            (_, Some(r)) => by_code.push((r.code(), r.name().to_owned(), n)),
-            _ => by_code.push((u8::MAX, "unknown".to_owned(), n)),
-        }
-    }
-    if out.ballots == 0 {
-        return Ok(None);
-    }
-    by_code.sort();
-    out.rejected = by_code.into_iter().map(|(_, name, n)| (name, n)).collect();
-    Ok(Some(out))
 }

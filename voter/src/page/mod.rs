@@ -31,9 +31,6 @@ const PAGE: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/page.js");
 const STYLE: &str = include_str!("assets/page.css");
 
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-                   connect-src 'self'; img-src 'self'; base-uri 'none'; \
-                   form-action 'none'; frame-ancestors 'none'";
 const COOKIE: &str = "ballot_return_session";
 /// The largest JSON request the page sends.
 const MAX_JSON: usize = 16 * 1024;
@@ -183,20 +180,9 @@ impl From<anyhow::Error> for Said {
 
 fn secured(mut r: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for (name, value) in shared::api::PAGE_HEADERS {
+        h.insert(name, HeaderValue::from_static(value));
+    }
     r
 }
 
@@ -668,11 +654,11 @@ async fn status(s: &Shared) -> Result<Response<Full<Bytes>>, Said> {
 /// line (other users can read those): a private file that forwards to it
 /// is opened instead. Returns the file, to be removed once the page was
 /// opened.
-pub fn open_browser(url: &str) -> Result<tempfile_like::Forwarder> {
-    tempfile_like::Forwarder::open(url)
+pub fn open_browser(url: &str) -> Result<forwarder::Forwarder> {
+    forwarder::Forwarder::open(url)
 }
 
-mod tempfile_like {
+mod forwarder {
     //! The forwarding file, in a fresh private folder.
 
     use anyhow::{bail, Context, Result};

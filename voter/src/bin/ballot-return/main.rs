@@ -145,16 +145,11 @@ fn show_card(args: &CardArgs) -> Result<()> {
 }
 
 fn media_type_for(path: &Path) -> Result<String> {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("pdf") => Ok(shared::ballot::MEDIA_PDF.into()),
-        Some("json") => Ok(shared::ballot::MEDIA_SELECTIONS.into()),
-        _ => bail!("cannot tell the ballot's file type from its name; give --media-type"),
-    }
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(client::media_type_for_name)
+        .map(str::to_owned)
+        .context("cannot tell the ballot's file type from its name; give --media-type")
 }
 
 /// Shows an upload's progress: one line redrawn on a terminal, a line at
