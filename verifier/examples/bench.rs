@@ -25,6 +25,19 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU seconds this process used so far, all threads (user, system).
+fn cpu_seconds() -> (f64, f64) {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the command name in parentheses: utime and stime are fields
+    // 14 and 15, in clock ticks (100 per second on Linux).
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    (f[11] / 100.0, f[12] / 100.0)
+}
+
 fn prepare(dir: &Path, n: usize, size: usize) {
     let now = testkit::now();
     let pki = devpki::generate(now).unwrap();
@@ -102,9 +115,11 @@ fn run(dir: &Path) {
         .unwrap()
         .remove(0);
     let rss0 = peak_rss_mb();
+    let c0 = cpu_seconds();
     let t0 = Instant::now();
     let r = verifier::import::import(&mut conn, &bundle, &clock, &mut |_, _| {}).unwrap();
     let import_time = t0.elapsed();
+    let c1 = cpu_seconds();
     let n = match r {
         verifier::import::Imported::New { entries, .. } => entries,
         other => panic!("{other:?}"),
@@ -115,6 +130,7 @@ fn run(dir: &Path) {
     let t1 = Instant::now();
     let o = verifier::process::process(&conn, &inputs, &out, &clock, &mut |_, _, _| {}).unwrap();
     let process_time = t1.elapsed();
+    let c2 = cpu_seconds();
     let total = import_time + process_time;
     println!(
         "ballots: {n} (accepted {}, rejected {}; contents written: {})",
@@ -128,6 +144,13 @@ fn run(dir: &Path) {
         n as f64 / import_time.as_secs_f64(),
         process_time.as_secs_f64(),
         n as f64 / process_time.as_secs_f64()
+    );
+    println!(
+        "CPU time (user + system): import {:.2} + {:.2} s; process {:.2} + {:.2} s",
+        c1.0 - c0.0,
+        c1.1 - c0.1,
+        c2.0 - c1.0,
+        c2.1 - c1.1
     );
     println!(
         "import + process: {:.2} s, {:.0} ballots/s, {:.2} ms per ballot",

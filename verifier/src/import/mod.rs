@@ -478,6 +478,13 @@ fn check_checkpoints(
 /// Check 5: every entry in order (leaf index, election, ballot file by
 /// derived name, size and SHA-256 as listed and as logged), written into
 /// `tx` and added to `tree`; then the manifest must still hash as signed.
+///
+/// Two threads: one reads the manifest and the ballot files and checks
+/// them ([`read_entries`]), the other (this one) writes what passed into
+/// the database, so reading and hashing the next ballots overlaps writing
+/// the last ones. The entries pass in order through a queue of two, so
+/// memory stays flat, and the first entry in the log's order that fails
+/// is the error reported, as when one thread did everything.
 fn import_entries(
     tx: &rusqlite::Transaction<'_>,
     root: &Folder,
@@ -487,12 +494,15 @@ fn import_entries(
     new_size: u64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<(), ImportError> {
-    let header = &opened.header;
+    let (first_index, entry_count, sequence) = (
+        opened.header.first_index,
+        opened.header.entry_count,
+        opened.header.sequence,
+    );
     let mut insert = tx.prepare(
         "INSERT INTO leaves (leaf_index, leaf_hash, log_entry, salt, voter_id, identity, client_cert, received_at, ciphertext, bundle)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
-    let mut next = header.first_index;
     let mut previous_at: Option<(u64, shared::clock::UnixTime)> = tx
         .query_row(
             "SELECT leaf_index, received_at FROM leaves ORDER BY leaf_index DESC LIMIT 1",
@@ -505,87 +515,68 @@ fn import_entries(
             },
         )
         .optional()?;
-    while let Some(e) = BundleEntry::read(&mut opened.reader).map_err(malformed)? {
-        if e.leaf_index != next || next >= new_size {
-            return Err(ImportError::Malformed(format!(
-                "entry for leaf {} where leaf {next} was expected",
-                e.leaf_index
-            )));
-        }
-        if e.log_entry.election_id != pins.election_id {
-            return Err(ImportError::WrongElection {
-                expected: format!("election {}", pins.election_id),
-                found: format!("election {} (leaf {next})", e.log_entry.election_id),
-            });
-        }
-        let name = bundle::ballot_file_name(next);
-        let limit = e.ballot_size.min(MAX_BALLOT_FILE);
-        if e.ballot_size > MAX_BALLOT_FILE {
-            return Err(ImportError::TooLarge {
-                path: name,
-                size: e.ballot_size,
-                limit: MAX_BALLOT_FILE,
-            });
-        }
-        let ciphertext = root.read(&name, limit)?;
-        if ciphertext.len() as u64 != e.ballot_size {
-            return Err(ImportError::FileMismatch {
-                path: name,
-                reason: format!(
-                    "{} bytes, but the manifest lists {}",
-                    ciphertext.len(),
-                    e.ballot_size
-                ),
-            });
-        }
-        let digest: Hash = Sha256::digest(&ciphertext).into();
-        if digest != e.ballot_sha256 || digest != e.log_entry.message_sha256 {
-            return Err(ImportError::FileMismatch {
-                path: name,
-                reason: "its SHA-256 is not the one listed and logged (altered or swapped)".into(),
-            });
-        }
-        let at = e.log_entry.received_at;
-        if let Some((before, before_at)) = previous_at.filter(|(_, t)| *t > at) {
-            tx.execute(
-                "INSERT INTO misbehaviour (bundle, kind, leaves, detail) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    header.sequence as i64,
-                    "received-at-backwards",
-                    format!("{before},{next}"),
-                    format!(
-                        "leaf {next} is stamped {at}, earlier than leaf {before} before it ({before_at}): the gateway's clock went backwards or it rewrote the times; ballots are ordered by the log, not by these times"
-                    )
-                ],
-            )?;
-        }
-        previous_at = Some((next, at));
-        let entry_bytes = e
-            .log_entry
-            .to_bytes()
-            .map_err(|x| ImportError::Malformed(x.to_string()))?;
-        let leaf = merkle::leaf_hash(&entry_bytes);
-        insert.execute(params![
-            next as i64,
-            leaf.as_slice(),
-            entry_bytes,
-            e.salt.as_slice(),
-            e.voter_id,
-            e.identity.to_canonical(),
-            e.client_cert,
-            e.log_entry.received_at.0 as i64,
-            ciphertext,
-            header.sequence as i64,
-        ])?;
-        tree.push(leaf);
-        next += 1;
-        progress(next - header.first_index, header.entry_count);
-    }
-    if next != new_size {
+    let (to_writer, checked) = std::sync::mpsc::sync_channel::<Result<Checked, ImportError>>(2);
+    let reader = &mut opened.reader;
+    let read = std::thread::scope(|s| -> Result<u64, ImportError> {
+        let reading =
+            s.spawn(move || read_entries(root, reader, pins, first_index, new_size, &to_writer));
+        let written = (|| {
+            for c in checked.iter() {
+                let Checked {
+                    next,
+                    e,
+                    ciphertext,
+                } = c?;
+                let at = e.log_entry.received_at;
+                if let Some((before, before_at)) = previous_at.filter(|(_, t)| *t > at) {
+                    tx.execute(
+                        "INSERT INTO misbehaviour (bundle, kind, leaves, detail) VALUES (?1, ?2, ?3, ?4)",
+                        params![
+                            sequence as i64,
+                            "received-at-backwards",
+                            format!("{before},{next}"),
+                            format!(
+                                "leaf {next} is stamped {at}, earlier than leaf {before} before it ({before_at}): the gateway's clock went backwards or it rewrote the times; ballots are ordered by the log, not by these times"
+                            )
+                        ],
+                    )?;
+                }
+                previous_at = Some((next, at));
+                let entry_bytes = e
+                    .log_entry
+                    .to_bytes()
+                    .map_err(|x| ImportError::Malformed(x.to_string()))?;
+                let leaf = merkle::leaf_hash(&entry_bytes);
+                insert.execute(params![
+                    next as i64,
+                    leaf.as_slice(),
+                    entry_bytes,
+                    e.salt.as_slice(),
+                    e.voter_id,
+                    e.identity.to_canonical(),
+                    e.client_cert,
+                    e.log_entry.received_at.0 as i64,
+                    ciphertext,
+                    sequence as i64,
+                ])?;
+                tree.push(leaf);
+                progress(next + 1 - first_index, entry_count);
+            }
+            Ok::<(), ImportError>(())
+        })();
+        // Stops the reader (its next send fails) if writing failed first.
+        drop(checked);
+        let read = reading
+            .join()
+            .map_err(|_| ImportError::Malformed("reading the bundle failed unexpectedly".into()))?;
+        written?;
+        Ok(read)
+    })?;
+    if read != new_size {
         return Err(ImportError::Malformed(format!(
             "the manifest lists {} entries, not {}",
-            next - header.first_index,
-            header.entry_count
+            read - first_index,
+            entry_count
         )));
     }
     let manifest_again: Hash = std::mem::take(&mut opened.reader.hash).finalize().into();
@@ -595,6 +586,93 @@ fn import_entries(
         ));
     }
     Ok(())
+}
+
+/// An entry and its ballot file, checked and ready to be written.
+struct Checked {
+    next: u64,
+    e: BundleEntry,
+    ciphertext: Vec<u8>,
+}
+
+/// The reading half of [`import_entries`]: each entry of the manifest and
+/// its ballot file, checked, sent in order to `out`. Stops at the first
+/// failure (sent as the last item) or when the writer stopped listening.
+/// Returns the leaf index after the last entry read.
+fn read_entries(
+    root: &Folder,
+    manifest: &mut HashingReader<std::io::Take<std::io::BufReader<File>>>,
+    pins: &state::Pins,
+    mut next: u64,
+    new_size: u64,
+    out: &std::sync::mpsc::SyncSender<Result<Checked, ImportError>>,
+) -> u64 {
+    loop {
+        let checked = match BundleEntry::read(manifest).map_err(malformed) {
+            Ok(Some(e)) => check_entry(root, pins, next, new_size, e),
+            Ok(None) => return next,
+            Err(e) => Err(e),
+        };
+        let failed = checked.is_err();
+        if out.send(checked).is_err() || failed {
+            return next;
+        }
+        next += 1;
+    }
+}
+
+/// Check 5 for one entry: its place, its election, its ballot file.
+fn check_entry(
+    root: &Folder,
+    pins: &state::Pins,
+    next: u64,
+    new_size: u64,
+    e: BundleEntry,
+) -> Result<Checked, ImportError> {
+    if e.leaf_index != next || next >= new_size {
+        return Err(ImportError::Malformed(format!(
+            "entry for leaf {} where leaf {next} was expected",
+            e.leaf_index
+        )));
+    }
+    if e.log_entry.election_id != pins.election_id {
+        return Err(ImportError::WrongElection {
+            expected: format!("election {}", pins.election_id),
+            found: format!("election {} (leaf {next})", e.log_entry.election_id),
+        });
+    }
+    let name = bundle::ballot_file_name(next);
+    let limit = e.ballot_size.min(MAX_BALLOT_FILE);
+    if e.ballot_size > MAX_BALLOT_FILE {
+        return Err(ImportError::TooLarge {
+            path: name,
+            size: e.ballot_size,
+            limit: MAX_BALLOT_FILE,
+        });
+    }
+    let ciphertext = root.read(&name, limit)?;
+    if ciphertext.len() as u64 != e.ballot_size {
+        return Err(ImportError::FileMismatch {
+            path: name,
+            reason: format!(
+                "{} bytes, but the manifest lists {}",
+                ciphertext.len(),
+                e.ballot_size
+            ),
+        });
+    }
+    let digest: Hash = Sha256::digest(&ciphertext).into();
+    if digest != e.ballot_sha256 || digest != e.log_entry.message_sha256 {
+        return Err(ImportError::FileMismatch {
+            path: name,
+            reason: "its SHA-256 is not the one listed and logged (altered or swapped)".into(),
+        });
+    }
+    Ok(Checked {
+        next,
+        e,
+        ciphertext,
+    })
 }
 
 /// Check 6, continued: the witnessed checkpoints, each verified against the

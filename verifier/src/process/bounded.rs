@@ -1,12 +1,17 @@
-//! Work on one ballot, bounded in time: it runs on a thread of its own,
-//! and a caller that waited longer than the limit gives up on it and goes
-//! on. A thread cannot be stopped from outside, so one given up on keeps
-//! running until it ends (or the program does); its result is dropped.
-//! How many may run late at once is bounded too: past that, the run stops
-//! with an error naming the reason, rather than piling up threads.
+//! Work on one ballot, bounded in time: it runs on a worker thread, and a
+//! caller that waited longer than the limit gives up on it and goes on. A
+//! thread cannot be stopped from outside, so a worker given up on keeps
+//! running until its work ends (or the program does), its result is
+//! dropped, and it then ends instead of taking more work. How many may run
+//! late at once is bounded too: past that, the run stops with an error
+//! naming the reason, rather than piling up threads.
+//!
+//! Workers that finish in time are kept and given the next ballots (a run
+//! opens thousands: a new thread for each cost a thread's start and a
+//! fresh stack and heap arena every time).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 /// The most threads given up on that may still be running.
@@ -23,11 +28,43 @@ pub(super) enum Late {
     TooManyRunning,
 }
 
-/// Runs work in bounded time, counting the threads it gave up on.
-#[derive(Debug, Clone)]
+type Job = Box<dyn FnOnce() + Send>;
+
+/// An idle worker thread: it runs the jobs sent to it, one after the
+/// other, and ends when this handle is dropped.
+struct Worker(mpsc::Sender<Job>);
+
+impl Worker {
+    fn start() -> Option<Worker> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("ballot".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .ok()?;
+        Some(Worker(tx))
+    }
+}
+
+/// Runs work in bounded time on kept worker threads, counting the threads
+/// it gave up on.
+#[derive(Clone)]
 pub(super) struct Bounded {
     limit: Duration,
     running_late: Arc<AtomicUsize>,
+    idle: Arc<Mutex<Vec<Worker>>>,
+}
+
+impl std::fmt::Debug for Bounded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bounded")
+            .field("limit", &self.limit)
+            .field("running_late", &self.running_late)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bounded {
@@ -35,6 +72,7 @@ impl Bounded {
         Bounded {
             limit,
             running_late: Arc::new(AtomicUsize::new(0)),
+            idle: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -51,42 +89,56 @@ impl Bounded {
         if self.running_late.load(Ordering::SeqCst) >= MAX_RUNNING_LATE {
             return Err(Late::TooManyRunning);
         }
+        let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let Some(worker) = kept.or_else(Worker::start) else {
+            return Err(Late::TooManyRunning);
+        };
         let (tx, rx) = mpsc::sync_channel::<T>(1);
-        // Set when the caller gave up; the thread then counts itself out
-        // of the running-late threads when it ends.
-        let given_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Set when the caller gave up; the job then counts itself out of
+        // the running-late threads when it ends.
+        let given_up = Arc::new(AtomicBool::new(false));
         let (late, flag) = (self.running_late.clone(), given_up.clone());
-        let spawned = std::thread::Builder::new()
-            .name("ballot".into())
-            .spawn(move || {
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-                if let Ok(v) = r {
-                    let _ = tx.send(v);
-                }
-                if flag.swap(true, Ordering::SeqCst) {
-                    late.fetch_sub(1, Ordering::SeqCst);
-                }
-            });
-        if spawned.is_err() {
+        let job: Job = Box::new(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+            if let Ok(v) = r {
+                let _ = tx.send(v);
+            }
+            if flag.swap(true, Ordering::SeqCst) {
+                late.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        if worker.0.send(job).is_err() {
             return Err(Late::TooManyRunning);
         }
-        match rx.recv_timeout(self.limit) {
+        let answer = rx.recv_timeout(self.limit);
+        let result = match answer {
             Ok(v) => Ok(v),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(Late::Panicked),
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                // Count it before telling the thread, so that it never
+                // Count it before telling the job, so that it never
                 // subtracts what was not added.
                 self.running_late.fetch_add(1, Ordering::SeqCst);
                 if given_up.swap(true, Ordering::SeqCst) {
                     // It ended just now, after all.
                     self.running_late.fetch_sub(1, Ordering::SeqCst);
                     if let Ok(v) = rx.try_recv() {
-                        return Ok(v);
+                        return self.keep(worker, Ok(v));
                     }
                 }
-                Err(Late::TimedOut)
+                // The worker is still busy with it: dropping its handle
+                // ends the thread once the work ends.
+                return Err(Late::TimedOut);
             }
+        };
+        self.keep(worker, result)
+    }
+
+    /// Puts a worker whose work ended back among the idle ones.
+    fn keep<T>(&self, worker: Worker, result: Result<T, Late>) -> Result<T, Late> {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(worker);
         }
+        result
     }
 }
 
@@ -126,5 +178,31 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(b.run(|| 2), Ok(2));
+    }
+
+    #[test]
+    fn a_worker_that_finished_is_used_again_and_one_given_up_on_is_not() {
+        let b = Bounded::new(Duration::from_millis(200));
+        let id = || std::thread::current().id();
+        let first = b.run(id).unwrap();
+        assert_ne!(first, std::thread::current().id());
+        assert_eq!(b.run(id), Ok(first));
+        // A panic is caught in the worker, which stays.
+        assert_eq!(
+            b.run(|| -> u8 { panic!("hostile input") }),
+            Err(Late::Panicked)
+        );
+        assert_eq!(b.run(id), Ok(first));
+        // Given up on: that worker is not handed work again.
+        let (release, wait) = mpsc::channel::<()>();
+        assert_eq!(
+            b.run(move || {
+                let _ = wait.recv();
+            }),
+            Err(Late::TimedOut)
+        );
+        let next = b.run(id).unwrap();
+        assert_ne!(next, first);
+        drop(release);
     }
 }

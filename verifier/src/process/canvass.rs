@@ -45,7 +45,10 @@ pub(super) fn write_content(
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
     let ext = extension(&package.media_type);
     let name = format!("{}.{ext}", hex::encode(id));
-    let (data, metadata_kept) = if ext == "pdf" {
+    let (data, metadata_kept) = if ext == "pdf" && !super::pdf::has_header(&package.content) {
+        // What lopdf would say at once: not a PDF. Written as sent.
+        (std::borrow::Cow::Borrowed(&package.content[..]), true)
+    } else if ext == "pdf" {
         // Within the time limit too: a PDF the reader takes too long over
         // is written as sent, like one it cannot read.
         let pdf = package.content.clone();

@@ -17,6 +17,14 @@ const MAX_STREAM: usize = 32 * 1024 * 1024;
 /// application data (PDF 32000-1 sections 14.3.2 and 14.5).
 const REMOVED_EVERYWHERE: [&[u8]; 2] = [b"Metadata", b"PieceInfo"];
 
+/// Whether lopdf could read `data` at all: it looks for the header
+/// `%PDF-` anywhere in the file and fails at once without one. Checked
+/// first, with a fast search, so a file that is no PDF costs neither a
+/// copy, a worker nor lopdf's byte-by-byte scan of it.
+pub(super) fn has_header(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"%PDF-").is_some()
+}
+
 /// `pdf` written again without its metadata, or why that was impossible.
 pub(super) fn without_metadata(pdf: &[u8]) -> Result<Vec<u8>, String> {
     // lopdf may panic on input it does not expect; a ballot must not stop
@@ -91,6 +99,24 @@ mod tests {
             b"%PDF-1.7\n1 0 obj\n<< /Length 99999999 >>\nstream\n",
         ] {
             assert!(super::without_metadata(bad).is_err());
+        }
+    }
+
+    #[test]
+    fn the_header_check_agrees_with_lopdf() {
+        // lopdf finds the header anywhere; without one it reads nothing.
+        let pdf = testkit::pdf::with_metadata();
+        let mut junk_first = b"junk before the header\n".to_vec();
+        junk_first.extend_from_slice(&pdf);
+        for (data, readable) in [
+            (pdf.clone(), true),
+            (junk_first, true),
+            (vec![b'x'; 300_000], false),
+            (b"%PDF".to_vec(), false),
+            (Vec::new(), false),
+        ] {
+            assert_eq!(super::has_header(&data), readable);
+            assert_eq!(super::without_metadata(&data).is_ok(), readable);
         }
     }
 }
