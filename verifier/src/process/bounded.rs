@@ -32,6 +32,7 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// An idle worker thread: it runs the jobs sent to it, one after the
 /// other, and ends when this handle is dropped.
+#[derive(Debug)]
 struct Worker(mpsc::Sender<Job>);
 
 impl Worker {
@@ -51,20 +52,11 @@ impl Worker {
 
 /// Runs work in bounded time on kept worker threads, counting the threads
 /// it gave up on.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub(super) struct Bounded {
     limit: Duration,
     running_late: Arc<AtomicUsize>,
     idle: Arc<Mutex<Vec<Worker>>>,
-}
-
-impl std::fmt::Debug for Bounded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bounded")
-            .field("limit", &self.limit)
-            .field("running_late", &self.running_late)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Bounded {
@@ -110,8 +102,7 @@ impl Bounded {
         if worker.0.send(job).is_err() {
             return Err(Late::TooManyRunning);
         }
-        let answer = rx.recv_timeout(self.limit);
-        let result = match answer {
+        let result = match rx.recv_timeout(self.limit) {
             Ok(v) => Ok(v),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(Late::Panicked),
             Err(mpsc::RecvTimeoutError::Timeout) => {

@@ -45,21 +45,22 @@ pub(super) fn write_content(
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
     let ext = extension(&package.media_type);
     let name = format!("{}.{ext}", hex::encode(id));
-    let (data, metadata_kept) = if ext == "pdf" && !super::pdf::has_header(&package.content) {
-        // What lopdf would say at once: not a PDF. Written as sent.
-        (std::borrow::Cow::Borrowed(&package.content[..]), true)
-    } else if ext == "pdf" {
-        // Within the time limit too: a PDF the reader takes too long over
-        // is written as sent, like one it cannot read.
+    // A PDF is written without its metadata; one lopdf cannot read (no
+    // `%PDF-` header at all, an error, a panic, or longer than the time
+    // limit) is written as sent and counted.
+    let is_pdf = ext == "pdf";
+    let cleaned = if is_pdf && super::pdf::has_header(&package.content) {
         let pdf = package.content.clone();
-        match bounded.run(move || super::pdf::without_metadata(&pdf)) {
-            Ok(Ok(clean)) => (std::borrow::Cow::Owned(clean), false),
-            _ => (std::borrow::Cow::Borrowed(&package.content[..]), true),
-        }
+        bounded
+            .run(move || super::pdf::without_metadata(&pdf))
+            .ok()
+            .and_then(Result::ok)
     } else {
-        (std::borrow::Cow::Borrowed(&package.content[..]), false)
+        None
     };
-    flush.send(write_new(&dir.join(&name), &data, mtime)?)?;
+    let metadata_kept = is_pdf && cleaned.is_none();
+    let data = cleaned.as_deref().unwrap_or(&package.content);
+    flush.send(write_new(&dir.join(&name), data, mtime)?)?;
     Ok(Written {
         name,
         media_type: package.media_type.clone(),

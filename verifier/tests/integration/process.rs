@@ -1054,29 +1054,47 @@ fn ballot_sizes_do_not_link_voters_to_contents() {
 
 /// Issue 12, part 4: metadata. A PDF ballot carrying its author, its
 /// software, dates, XMP and a document ID is written by the final canvass
-/// without any of them, and still shows the marks.
+/// without any of them, and still shows the marks. A ballot labelled PDF
+/// that is no PDF at all (no header) is written as sent and counted.
 #[test]
 fn counted_pdfs_are_written_without_their_metadata() {
-    let el = Election::new("voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\n", |t| {
-        (t - 10 * 86_400, t - 3600)
-    });
+    let el = Election::new(
+        "voter_id,edipi,ballot_style\nV-JANE,1234567890,s1\nV-MARIA,3456789012,s1\n",
+        |t| (t - 10 * 86_400, t - 3600),
+    );
     let (g, pki, t) = (&el.g, &el.pki, el.t);
     let jane = &pki.voter("jane-p256").unwrap().issued;
+    let maria = &pki.voter("maria-rsa").unwrap().issued;
     let mut p = package("2026-general", "s1", "");
     p.content = testkit::pdf::with_metadata();
-    let ct = shared::pgp::encrypt(&g.election_key, &cms_of(pki, jane, &p)).unwrap();
-    g.submit_raw(&[(
-        "V-JANE".into(),
-        "edipi:1234567890".into(),
-        ct,
-        Some(t - 9000),
-    )]);
+    let mut not_pdf = package("2026-general", "s1", "");
+    not_pdf.content = b"scanned marks, no PDF header".to_vec();
+    let enc = |cms: &[u8]| shared::pgp::encrypt(&g.election_key, cms).unwrap();
+    g.submit_raw(&[
+        (
+            "V-JANE".into(),
+            "edipi:1234567890".into(),
+            enc(&cms_of(pki, jane, &p)),
+            Some(t - 9000),
+        ),
+        (
+            "V-MARIA".into(),
+            "edipi:3456789012".into(),
+            enc(&cms_of(pki, maria, &not_pdf)),
+            Some(t - 8000),
+        ),
+    ]);
     let v = el.import();
     let (outcome, status) = el.canvass(&v);
-    assert_eq!(status.statuses, vec![Decided::Accepted]);
-    assert_eq!(outcome.pdfs_with_metadata, 0);
-    let written = contents_in_bytes(&el.dir.join("canvass"));
-    assert_eq!(written.len(), 1);
+    assert_eq!(status.statuses, vec![Decided::Accepted, Decided::Accepted]);
+    assert_eq!(outcome.pdfs_with_metadata, 1);
+    let mut written = contents_in_bytes(&el.dir.join("canvass"));
+    assert_eq!(written.len(), 2);
+    let sent_as_is = written
+        .iter()
+        .position(|w| *w == not_pdf.content)
+        .expect("the ballot that is no PDF is written as sent");
+    written.remove(sent_as_is);
     let text = String::from_utf8_lossy(&written[0]).into_owned();
     for s in [
         "Jane Doe",
